@@ -1,0 +1,577 @@
+//! `Coordinator`: accepts `PhotoPosted`, plans each job's ranges, hands them to the writer
+//! pool a few at a time, retries what fails, dead-letters what keeps failing, answers
+//! `GetStatus` and tells subscribers when a job finishes.
+//!
+//! Scheduling is round-robin over jobs that have work ready, so a 20-follower post is not
+//! stuck behind a 1.5 M-follower one. Each range is in exactly one place at a time: not yet
+//! started, in flight (with a deadline), backing off before a retry, ready to retry, done or
+//! dead. Every report names its attempt; a report for an attempt that was already given up
+//! on (timed out, or its writer degraded) is ignored for scheduling.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use actix::prelude::*;
+
+use crate::error::{PostError, StoreError};
+use crate::feed_writer::FeedWriter;
+use crate::messages::*;
+use crate::plan::{FollowerRange, Plan};
+use crate::settings::Settings;
+use crate::store::FeedStore;
+
+/// The fan-out coordinator. Start it with [`Coordinator::launch`].
+pub struct Coordinator {
+    settings: Settings,
+    store: FeedStore,
+    writers: Vec<WriterSlot>,
+    jobs: HashMap<FanoutId, Job>,
+    /// Jobs with work ready to dispatch, in round-robin order (each at most once).
+    ready: VecDeque<FanoutId>,
+    finished: HashMap<FanoutId, JobStatus>,
+    finished_order: VecDeque<FanoutId>,
+    subscribers: Vec<Recipient<FanOutCompleted>>,
+    /// `PhotoPosted` messages whose acceptance is still talking to Redis.
+    accepting: usize,
+}
+
+struct WriterSlot {
+    addr: Addr<FeedWriter>,
+    in_flight: usize,
+    degraded: bool,
+}
+
+struct Flight {
+    attempt: u32,
+    writer: usize,
+}
+
+struct Job {
+    post: PhotoPosted,
+    id: FanoutId,
+    plan: Plan,
+    next_fresh: u64,
+    retry_ready: VecDeque<(FollowerRange, u32)>,
+    in_flight: HashMap<u64, Flight>,
+    queued: bool,
+    dispatched: bool,
+    done: u64,
+    written: u64,
+    retries: u64,
+    dead: Vec<DeadRange>,
+    /// Dead letters still being recorded in Redis; the job finishes after they are.
+    recording: u64,
+    accepted_at: Instant,
+}
+
+impl Job {
+    fn has_ready_work(&self) -> bool {
+        !self.retry_ready.is_empty() || self.next_fresh < self.plan.range_count()
+    }
+
+    fn take_next(&mut self) -> Option<(FollowerRange, u32)> {
+        if let Some(retry) = self.retry_ready.pop_front() {
+            return Some(retry);
+        }
+        let range = self.plan.range(self.next_fresh)?;
+        self.next_fresh += 1;
+        Some((range, 1))
+    }
+
+    /// Removes the flight of `range` if it is for `attempt`; false for a stale report.
+    fn land(&mut self, range: &FollowerRange, attempt: u32) -> bool {
+        match self.in_flight.get(&range.index) {
+            Some(f) if f.attempt == attempt => {
+                self.in_flight.remove(&range.index);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        self.done + self.dead.len() as u64 == self.plan.range_count() && self.recording == 0
+    }
+
+    fn status(&self) -> JobStatus {
+        let state = if self.is_finished() {
+            if self.dead.is_empty() {
+                JobState::Completed
+            } else {
+                JobState::Failed
+            }
+        } else if self.dispatched {
+            JobState::Running
+        } else {
+            JobState::Queued
+        };
+        JobStatus {
+            fanout_id: self.id,
+            photo_id: self.post.photo_id,
+            author_id: self.post.author_id,
+            state,
+            followers: self.plan.followers,
+            ranges_total: self.plan.range_count(),
+            ranges_done: self.done,
+            feeds_written: self.written,
+            retries: self.retries,
+            dead_ranges: self.dead.clone(),
+            elapsed: self.accepted_at.elapsed(),
+        }
+    }
+}
+
+impl Coordinator {
+    /// Validates `settings`, connects the coordinator and every writer to Redis (failing
+    /// fast when it is unreachable), and starts them. Must run inside an actix `System`.
+    pub async fn launch(settings: Settings) -> Result<Addr<Coordinator>, LaunchError> {
+        settings.validate()?;
+        let store = FeedStore::connect(&settings).await?;
+        let mut writer_stores = Vec::with_capacity(settings.writers);
+        for _ in 0..settings.writers {
+            writer_stores.push(FeedStore::connect(&settings).await?);
+        }
+        Ok(Coordinator::create(move |ctx| {
+            let me = ctx.address();
+            let writers = writer_stores
+                .into_iter()
+                .enumerate()
+                .map(|(index, store)| {
+                    let (me, settings) = (me.clone(), settings.clone());
+                    WriterSlot {
+                        addr: Supervisor::start(move |_| {
+                            FeedWriter::new(index, store, me, settings)
+                        }),
+                        in_flight: 0,
+                        degraded: false,
+                    }
+                })
+                .collect();
+            Coordinator {
+                settings,
+                store,
+                writers,
+                jobs: HashMap::new(),
+                ready: VecDeque::new(),
+                finished: HashMap::new(),
+                finished_order: VecDeque::new(),
+                subscribers: Vec::new(),
+                accepting: 0,
+            }
+        }))
+    }
+
+    fn start_job(
+        &mut self,
+        id: FanoutId,
+        post: PhotoPosted,
+        followers: u64,
+        ctx: &mut Context<Self>,
+    ) {
+        let plan = Plan {
+            followers,
+            batch_size: self.settings.batch_size,
+            chunk_size: self.settings.chunk_size,
+        };
+        tracing::info!(fanout_id = %id, author = post.author_id, photo = post.photo_id, followers, ranges = plan.range_count(), "fan-out accepted");
+        self.jobs.insert(
+            id,
+            Job {
+                post,
+                id,
+                plan,
+                next_fresh: 0,
+                retry_ready: VecDeque::new(),
+                in_flight: HashMap::new(),
+                queued: false,
+                dispatched: false,
+                done: 0,
+                written: 0,
+                retries: 0,
+                dead: Vec::new(),
+                recording: 0,
+                accepted_at: Instant::now(),
+            },
+        );
+        self.mark_ready(id);
+        self.finish_if_done(id, ctx);
+        self.dispatch(ctx);
+    }
+
+    fn mark_ready(&mut self, id: FanoutId) {
+        if let Some(job) = self.jobs.get_mut(&id) {
+            if !job.queued && job.has_ready_work() {
+                job.queued = true;
+                self.ready.push_back(id);
+            }
+        }
+    }
+
+    /// Hands ready ranges to writers with spare capacity, one job after another.
+    fn dispatch(&mut self, ctx: &mut Context<Self>) {
+        if self.writers.iter().all(|w| w.degraded) {
+            self.abandon_ready_work(ctx);
+            return;
+        }
+        let cap = self.settings.in_flight_per_writer;
+        while let Some(writer) = self
+            .writers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| !w.degraded && w.in_flight < cap)
+            .min_by_key(|(_, w)| w.in_flight)
+            .map(|(i, _)| i)
+        {
+            let Some((id, range, attempt)) = self.next_range() else {
+                break;
+            };
+            self.send_batch(writer, id, range, attempt, ctx);
+        }
+    }
+
+    fn next_range(&mut self) -> Option<(FanoutId, FollowerRange, u32)> {
+        while let Some(id) = self.ready.pop_front() {
+            let Some(job) = self.jobs.get_mut(&id) else {
+                continue;
+            };
+            if let Some((range, attempt)) = job.take_next() {
+                if job.has_ready_work() {
+                    self.ready.push_back(id);
+                } else {
+                    job.queued = false;
+                }
+                return Some((id, range, attempt));
+            }
+            job.queued = false;
+        }
+        None
+    }
+
+    fn send_batch(
+        &mut self,
+        writer: usize,
+        id: FanoutId,
+        range: FollowerRange,
+        attempt: u32,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        job.dispatched = true;
+        job.in_flight
+            .insert(range.index, Flight { attempt, writer });
+        let batch = BatchFanOut {
+            fanout_id: id,
+            photo_id: job.post.photo_id,
+            author_id: job.post.author_id,
+            posted_at_ms: job.post.posted_at_ms,
+            plan: job.plan,
+            range,
+            attempt,
+        };
+        let slot = &mut self.writers[writer];
+        match slot.addr.try_send(batch) {
+            Ok(()) => {
+                slot.in_flight += 1;
+                let timeout = self.settings.batch_timeout;
+                ctx.run_later(timeout, move |act, ctx| {
+                    if act
+                        .jobs
+                        .get_mut(&id)
+                        .is_some_and(|job| job.land(&range, attempt))
+                    {
+                        act.fail_range(id, range, attempt, BatchFailure::TimedOut(timeout), ctx);
+                    }
+                });
+            }
+            Err(e) => {
+                if matches!(e, SendError::Closed(_)) {
+                    slot.degraded = true;
+                }
+                job.land(&range, attempt);
+                let error = BatchFailure::WriterUnavailable(format!("writer {writer}: {e}"));
+                self.fail_range(id, range, attempt, error, ctx);
+            }
+        }
+    }
+
+    /// A range's attempt failed: schedule a retry after a backoff, or dead-letter it.
+    fn fail_range(
+        &mut self,
+        id: FanoutId,
+        range: FollowerRange,
+        attempt: u32,
+        error: BatchFailure,
+        ctx: &mut Context<Self>,
+    ) {
+        let max_attempts = self.settings.max_attempts;
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        // A key of the wrong type will not fix itself; anything else may.
+        let permanent = matches!(&error, BatchFailure::Store(StoreError::WrongType { .. }));
+        if permanent || attempt >= max_attempts {
+            self.dead_letter(id, range, attempt, error.to_string(), ctx);
+            return;
+        }
+        job.retries += 1;
+        let delay = self.settings.retry_backoff.delay(attempt, &mut rand::rng());
+        tracing::warn!(fanout_id = %id, range = range.index, start = range.start, stop = range.stop, attempt, ?delay, %error, "range failed; retrying");
+        ctx.run_later(delay, move |act, ctx| {
+            if let Some(job) = act.jobs.get_mut(&id) {
+                job.retry_ready.push_back((range, attempt + 1));
+                act.mark_ready(id);
+                act.dispatch(ctx);
+            }
+        });
+    }
+
+    fn dead_letter(
+        &mut self,
+        id: FanoutId,
+        range: FollowerRange,
+        attempts: u32,
+        error: String,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return;
+        };
+        let dead = DeadRange {
+            fanout_id: id,
+            photo_id: job.post.photo_id,
+            author_id: job.post.author_id,
+            range,
+            attempts,
+            error,
+        };
+        tracing::error!(fanout_id = %id, author = dead.author_id, photo = dead.photo_id, range = range.index, start = range.start, stop = range.stop, attempts, error = %dead.error, "range dead-lettered");
+        job.dead.push(dead.clone());
+        job.recording += 1;
+        let mut store = self.store.clone();
+        let record = async move { store.record_dead(&dead).await };
+        ctx.spawn(record.into_actor(self).map(move |result, act, ctx| {
+            if let Err(e) = result {
+                tracing::error!(fanout_id = %id, range = range.index, error = %e, "could not record dead letter in Redis");
+            }
+            if let Some(job) = act.jobs.get_mut(&id) {
+                job.recording -= 1;
+            }
+            act.finish_if_done(id, ctx);
+        }));
+    }
+
+    /// No healthy writer is left: everything not yet running is given up.
+    fn abandon_ready_work(&mut self, ctx: &mut Context<Self>) {
+        let ids: Vec<FanoutId> = self.ready.drain(..).collect();
+        for id in ids {
+            let mut ranges = Vec::new();
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.queued = false;
+                while let Some(next) = job.take_next() {
+                    ranges.push(next);
+                }
+            }
+            for (range, attempt) in ranges {
+                self.dead_letter(id, range, attempt, "no healthy writer left".to_owned(), ctx);
+            }
+        }
+    }
+
+    fn finish_if_done(&mut self, id: FanoutId, ctx: &mut Context<Self>) {
+        if !self.jobs.get(&id).is_some_and(Job::is_finished) {
+            return;
+        }
+        let Some(job) = self.jobs.remove(&id) else {
+            return;
+        };
+        let status = job.status();
+        tracing::info!(fanout_id = %id, state = ?status.state, followers = status.followers, feeds_written = status.feeds_written, retries = status.retries, dead_ranges = status.dead_ranges.len(), elapsed = ?status.elapsed, "fan-out finished");
+        for subscriber in &self.subscribers {
+            let notice = subscriber.send(FanOutCompleted {
+                status: status.clone(),
+            });
+            ctx.spawn(actix::fut::wrap_future(notice).map(|_, _, _| ()));
+        }
+        self.finished.insert(id, status);
+        self.finished_order.push_back(id);
+        while self.finished_order.len() > self.settings.finished_jobs_kept {
+            if let Some(old) = self.finished_order.pop_front() {
+                self.finished.remove(&old);
+            }
+        }
+    }
+
+    fn release_writer(&mut self, writer: usize) {
+        if let Some(slot) = self.writers.get_mut(writer) {
+            slot.in_flight = slot.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Feeds written count whichever attempt wrote them: each chunk is written by exactly
+    /// one script call, so the sum over all reports is exact.
+    fn count_written(&mut self, id: FanoutId, written: u64) {
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.written += written;
+        } else if let Some(status) = self.finished.get_mut(&id) {
+            status.feeds_written += written;
+        }
+    }
+}
+
+/// Why [`Coordinator::launch`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// A setting is out of range.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
+    /// Redis could not be reached.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Actor for Coordinator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.settings.mailbox_capacity);
+    }
+}
+
+impl Handler<PhotoPosted> for Coordinator {
+    type Result = ResponseActFuture<Self, Result<Accepted, PostError>>;
+
+    fn handle(&mut self, post: PhotoPosted, _ctx: &mut Self::Context) -> Self::Result {
+        if self.jobs.len() + self.accepting >= self.settings.max_active_jobs {
+            return Box::pin(actix::fut::ready(Err(PostError::Overloaded)));
+        }
+        if self.writers.iter().all(|w| w.degraded) {
+            let error = PostError::Unavailable("no healthy feed writer".to_owned());
+            return Box::pin(actix::fut::ready(Err(error)));
+        }
+        self.accepting += 1;
+        let mut store = self.store.clone();
+        let author = post.author_id;
+        let accept = async move { store.accept(author).await };
+        Box::pin(accept.into_actor(self).map(move |result, act, ctx| {
+            act.accepting -= 1;
+            let (followers, fanout_id) = result?;
+            act.start_job(fanout_id, post, followers, ctx);
+            Ok(Accepted {
+                fanout_id,
+                followers,
+            })
+        }))
+    }
+}
+
+impl Handler<BatchDone> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, report: BatchDone, ctx: &mut Self::Context) {
+        self.release_writer(report.writer);
+        self.count_written(report.fanout_id, report.written);
+        let id = report.fanout_id;
+        let landed = self
+            .jobs
+            .get_mut(&id)
+            .is_some_and(|job| job.land(&report.range, report.attempt));
+        if landed {
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.done += 1;
+            }
+            tracing::debug!(fanout_id = %id, range = report.range.index, attempt = report.attempt, written = report.written, elapsed = ?report.elapsed, "range done");
+            self.finish_if_done(id, ctx);
+        } else {
+            tracing::debug!(fanout_id = %id, range = report.range.index, attempt = report.attempt, "stale report ignored");
+        }
+        self.dispatch(ctx);
+    }
+}
+
+impl Handler<BatchFailed> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, report: BatchFailed, ctx: &mut Self::Context) {
+        self.release_writer(report.writer);
+        self.count_written(report.fanout_id, report.written);
+        let id = report.fanout_id;
+        if self
+            .jobs
+            .get_mut(&id)
+            .is_some_and(|job| job.land(&report.range, report.attempt))
+        {
+            self.fail_range(id, report.range, report.attempt, report.error, ctx);
+        } else {
+            tracing::debug!(fanout_id = %id, range = report.range.index, attempt = report.attempt, "stale failure ignored");
+        }
+        self.dispatch(ctx);
+    }
+}
+
+impl Handler<WriterDegraded> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: WriterDegraded, ctx: &mut Self::Context) {
+        let Some(slot) = self.writers.get_mut(msg.writer) else {
+            return;
+        };
+        slot.degraded = true;
+        tracing::error!(
+            writer = msg.writer,
+            restarts = msg.restarts,
+            "writer degraded; routing around it"
+        );
+        // Its batches go elsewhere; whatever it still reports for them is stale.
+        let mut orphans = Vec::new();
+        for job in self.jobs.values_mut() {
+            let ranges: Vec<u64> = job
+                .in_flight
+                .iter()
+                .filter(|(_, f)| f.writer == msg.writer)
+                .map(|(r, _)| *r)
+                .collect();
+            for index in ranges {
+                if let (Some(flight), Some(range)) =
+                    (job.in_flight.remove(&index), job.plan.range(index))
+                {
+                    orphans.push((job.id, range, flight.attempt));
+                }
+            }
+        }
+        for (id, range, attempt) in orphans {
+            let error = BatchFailure::WriterUnavailable(format!("writer {} degraded", msg.writer));
+            self.fail_range(id, range, attempt, error, ctx);
+        }
+        self.dispatch(ctx);
+    }
+}
+
+impl Handler<GetStatus> for Coordinator {
+    type Result = Option<JobStatus>;
+
+    fn handle(&mut self, GetStatus(id): GetStatus, _ctx: &mut Self::Context) -> Self::Result {
+        self.jobs
+            .get(&id)
+            .map(Job::status)
+            .or_else(|| self.finished.get(&id).cloned())
+    }
+}
+
+impl Handler<Subscribe> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, Subscribe(subscriber): Subscribe, _ctx: &mut Self::Context) {
+        self.subscribers.push(subscriber);
+    }
+}
+
+impl Handler<GetWriterHealth> for Coordinator {
+    type Result = actix::MessageResult<GetWriterHealth>;
+
+    fn handle(&mut self, _: GetWriterHealth, _ctx: &mut Self::Context) -> Self::Result {
+        let healthy = self.writers.iter().filter(|w| !w.degraded).count();
+        actix::MessageResult((healthy, self.writers.len()))
+    }
+}

@@ -1,0 +1,118 @@
+//! Error types, one per boundary: `StoreError` for Redis, `PostError` for posting a photo.
+
+use std::fmt;
+
+/// What went wrong talking to Redis.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Redis could not be reached or did not answer in time.
+    #[error("Redis is unavailable: {0}")]
+    Unavailable(String),
+    /// A key holds another type than fanout expects.
+    #[error("{key} is a {found}, expected a {expected}")]
+    WrongType {
+        /// The key.
+        key: String,
+        /// Its type as `TYPE` reports it.
+        found: String,
+        /// The type fanout needs.
+        expected: String,
+    },
+    /// Any other error Redis returned.
+    #[error("Redis error: {0}")]
+    Redis(String),
+}
+
+impl StoreError {
+    /// True when retrying later may help (connection trouble), false for data errors.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        if e.is_io_error()
+            || e.is_timeout()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+        {
+            return StoreError::Unavailable(e.to_string());
+        }
+        if e.code() == Some("WRONGTYPE") {
+            // Our scripts word it "KEY is a FOUND, expected a EXPECTED".
+            if let Some(parsed) = e.detail().and_then(parse_wrong_type) {
+                return parsed;
+            }
+        }
+        StoreError::Redis(e.to_string())
+    }
+}
+
+fn parse_wrong_type(detail: &str) -> Option<StoreError> {
+    let (key, rest) = detail.split_once(" is a ")?;
+    let (found, expected) = rest.split_once(", expected a ")?;
+    Some(StoreError::WrongType {
+        key: key.to_owned(),
+        found: found.to_owned(),
+        expected: expected.trim().to_owned(),
+    })
+}
+
+/// Why a `PhotoPosted` was not accepted. Nothing was written when this is returned.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum PostError {
+    /// Too many unfinished jobs or a full mailbox: try again later (HTTP 503 + Retry-After).
+    #[error("fan-out coordinator is overloaded, retry later")]
+    Overloaded,
+    /// Redis, or every writer, is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The author's follower key has the wrong type.
+    #[error("{0}")]
+    Store(StoreError),
+    /// The coordinator has stopped.
+    #[error("fan-out coordinator has stopped")]
+    Stopped,
+}
+
+impl From<StoreError> for PostError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => PostError::Unavailable(e.to_string()),
+            other => PostError::Store(other),
+        }
+    }
+}
+
+/// A batch's failure as reported by a writer: what failed and how much was written first.
+#[derive(Debug, Clone)]
+pub struct BatchError {
+    /// Feeds written before the failure (by chunks that completed).
+    pub written: u64,
+    /// What failed.
+    pub error: StoreError,
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (after {} feeds written)", self.error, self.written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_wrong_type_message_is_parsed() {
+        let e = parse_wrong_type("followers:343 is a string, expected a list").unwrap();
+        assert_eq!(e.to_string(), "followers:343 is a string, expected a list");
+        assert!(!e.is_transient());
+        assert!(
+            parse_wrong_type("Operation against a key holding the wrong kind of value").is_none()
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! `FeedWriter`: writes one batch at a time into follower feeds over its own Redis
+//! connection and reports the outcome to the coordinator.
+//!
+//! Runs under actix's `Supervisor`, which restarts a stopped actor at once and without
+//! limit, and does not catch panics. So a writer catches a panic in its batch itself,
+//! reports the batch failed and stops; on restart it waits (backoff) before taking work,
+//! and once it has restarted more than `max_restarts` times within `restart_window` it tells
+//! the coordinator it is degraded.
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use actix::prelude::*;
+use futures_util::FutureExt;
+
+use crate::backoff::RestartWindow;
+use crate::coordinator::Coordinator;
+use crate::messages::{BatchDone, BatchFailed, BatchFailure, BatchFanOut, WriterDegraded};
+use crate::settings::Settings;
+use crate::store::FeedStore;
+
+/// One writer of the pool. See the module docs.
+pub struct FeedWriter {
+    index: usize,
+    store: FeedStore,
+    coordinator: Addr<Coordinator>,
+    settings: Settings,
+    restarts: RestartWindow,
+    degraded: bool,
+}
+
+impl FeedWriter {
+    pub(crate) fn new(
+        index: usize,
+        store: FeedStore,
+        coordinator: Addr<Coordinator>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            index,
+            store,
+            coordinator,
+            restarts: RestartWindow::new(settings.max_restarts, settings.restart_window),
+            settings,
+            degraded: false,
+        }
+    }
+}
+
+impl Actor for FeedWriter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.settings.in_flight_per_writer.max(1));
+        let recent = self.restarts.recent();
+        if recent > 0 {
+            // `wait` holds the mailbox, so no batch runs before the delay is over.
+            let delay = self
+                .settings
+                .restart_backoff
+                .delay(recent, &mut rand::rng());
+            tracing::warn!(
+                writer = self.index,
+                restarts = recent,
+                ?delay,
+                "writer restarted"
+            );
+            ctx.wait(actix::fut::wrap_future(tokio::time::sleep(delay)));
+        }
+    }
+}
+
+impl Supervised for FeedWriter {
+    fn restarting(&mut self, ctx: &mut Self::Context) {
+        if self.restarts.record(Instant::now()) && !self.degraded {
+            self.degraded = true;
+            let restarts = self.restarts.recent();
+            tracing::error!(
+                writer = self.index,
+                restarts,
+                "writer degraded: restarting too often"
+            );
+            let notice = self.coordinator.send(WriterDegraded {
+                writer: self.index,
+                restarts,
+            });
+            ctx.spawn(actix::fut::wrap_future(notice).map(|_, _, _| ()));
+        }
+    }
+}
+
+impl Handler<BatchFanOut> for FeedWriter {
+    type Result = ();
+
+    fn handle(&mut self, batch: BatchFanOut, ctx: &mut Self::Context) {
+        let mut store = self.store.clone();
+        let coordinator = self.coordinator.clone();
+        let writer = self.index;
+        #[cfg(feature = "fault-injection")]
+        let fault = self.settings.fault.clone();
+        let work = async move {
+            let started = Instant::now();
+            let outcome = AssertUnwindSafe(async {
+                #[cfg(feature = "fault-injection")]
+                if let Some(fault) = fault {
+                    fault(writer, &batch).await;
+                }
+                store.write_batch(&batch).await
+            })
+            .catch_unwind()
+            .await;
+            let panicked = outcome.is_err();
+            let (written, failure) = match outcome {
+                Ok(Ok(written)) => (written, None),
+                Ok(Err(e)) => (e.written, Some(BatchFailure::Store(e.error))),
+                Err(panic) => (0, Some(BatchFailure::Panicked(panic_message(&panic)))),
+            };
+            let delivered = match failure {
+                None => {
+                    coordinator
+                        .send(BatchDone {
+                            fanout_id: batch.fanout_id,
+                            range: batch.range,
+                            attempt: batch.attempt,
+                            writer,
+                            written,
+                            elapsed: started.elapsed(),
+                        })
+                        .await
+                }
+                Some(error) => {
+                    coordinator
+                        .send(BatchFailed {
+                            fanout_id: batch.fanout_id,
+                            range: batch.range,
+                            attempt: batch.attempt,
+                            writer,
+                            written,
+                            error,
+                        })
+                        .await
+                }
+            };
+            if delivered.is_err() {
+                tracing::warn!(writer, "coordinator gone; batch report dropped");
+            }
+            panicked
+        };
+        ctx.wait(
+            actix::fut::wrap_future(work).map(|panicked, _, ctx: &mut Context<Self>| {
+                if panicked {
+                    // The supervisor restarts us (after the backoff in `started`).
+                    ctx.stop();
+                }
+            }),
+        );
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}

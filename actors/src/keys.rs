@@ -1,0 +1,120 @@
+//! Every Redis key fanout reads or writes, in one place.
+//!
+//! The follower list and feed patterns come from configuration (`{user}` is replaced by the
+//! id); fanout's own bookkeeping keys live under one prefix.
+
+use std::fmt;
+
+use crate::messages::FanoutId;
+
+/// Key patterns, validated once at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPatterns {
+    followers: Pattern,
+    feed: Pattern,
+    prefix: String,
+}
+
+/// A pattern such as `homefeed:{user}`, split around its single `{user}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Pattern {
+    head: String,
+    tail: String,
+}
+
+/// Why a key pattern was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{pattern}' must contain {{user}} exactly once")]
+pub struct PatternError {
+    /// The refused pattern.
+    pub pattern: String,
+}
+
+impl Pattern {
+    fn parse(pattern: &str) -> Result<Self, PatternError> {
+        match pattern.split_once("{user}") {
+            Some((head, tail)) if !tail.contains("{user}") => Ok(Self {
+                head: head.to_owned(),
+                tail: tail.to_owned(),
+            }),
+            _ => Err(PatternError {
+                pattern: pattern.to_owned(),
+            }),
+        }
+    }
+
+    fn key(&self, user: impl fmt::Display) -> String {
+        format!("{}{user}{}", self.head, self.tail)
+    }
+}
+
+impl KeyPatterns {
+    /// Builds the patterns; `followers` and `feed` must each contain `{user}` once.
+    pub fn new(followers: &str, feed: &str, prefix: &str) -> Result<Self, PatternError> {
+        Ok(Self {
+            followers: Pattern::parse(followers)?,
+            feed: Pattern::parse(feed)?,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// `followers:{user}`: the author's follower ids, a list.
+    pub fn followers(&self, user: impl fmt::Display) -> String {
+        self.followers.key(user)
+    }
+
+    /// `homefeed:{user}`: a follower's feed, a list or a sorted set.
+    pub fn feed(&self, user: impl fmt::Display) -> String {
+        self.feed.key(user)
+    }
+
+    /// `fanout:next_id`: counter that hands out fan-out ids, unique across processes and
+    /// restarts (done-markers are keyed by id, so a reused id would skip chunks).
+    pub fn next_id(&self) -> String {
+        format!("{}next_id", self.prefix)
+    }
+
+    /// `fanout:job:{id}:done`: bitmap of the job's finished chunks (see `plan::Chunk::bit`).
+    pub fn job_done(&self, id: FanoutId) -> String {
+        format!("{}job:{id}:done", self.prefix)
+    }
+
+    /// `fanout:dead`: dead-lettered ranges, one JSON entry each, oldest first.
+    pub fn dead(&self) -> String {
+        format!("{}dead", self.prefix)
+    }
+}
+
+impl Default for KeyPatterns {
+    fn default() -> Self {
+        Self::new("followers:{user}", "homefeed:{user}", "fanout:")
+            .expect("the default patterns are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_patterns_match_the_seed() {
+        let k = KeyPatterns::default();
+        assert_eq!(k.followers(343), "followers:343");
+        assert_eq!(k.feed(7), "homefeed:7");
+        assert_eq!(k.job_done(FanoutId(12)), "fanout:job:12:done");
+        assert_eq!(k.dead(), "fanout:dead");
+    }
+
+    #[test]
+    fn user_can_sit_anywhere_in_the_pattern() {
+        let k = KeyPatterns::new("u:{user}:followers", "{user}.feed", "x:").unwrap();
+        assert_eq!(k.followers(1), "u:1:followers");
+        assert_eq!(k.feed(2), "2.feed");
+    }
+
+    #[test]
+    fn patterns_without_exactly_one_user_are_refused() {
+        assert!(KeyPatterns::new("followers", "homefeed:{user}", "f:").is_err());
+        assert!(KeyPatterns::new("followers:{user}", "{user}:{user}", "f:").is_err());
+    }
+}

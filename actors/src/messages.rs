@@ -1,0 +1,236 @@
+//! Every message the actors exchange, in one place.
+//!
+//! ```text
+//! host ──PhotoPosted──▶ Coordinator ──BatchFanOut──▶ FeedWriter ×W
+//!      ◀─Accepted/Err─      ▲  │                        │
+//!                           │  └─FanOutCompleted─▶ subscribers
+//!                           └──BatchDone / BatchFailed / WriterDegraded
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PostError, StoreError};
+use crate::plan::{FollowerRange, Plan};
+
+/// Identifies one fan-out job; unique across processes (handed out by Redis).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FanoutId(pub u64);
+
+impl fmt::Display for FanoutId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A user posted a photo: fan its id out to every follower's feed.
+///
+/// The reply comes as soon as the job is accepted, never after the fan-out.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<Accepted, PostError>")]
+#[non_exhaustive]
+pub struct PhotoPosted {
+    /// The photo's id, as it will appear in feeds.
+    pub photo_id: u64,
+    /// The author, whose follower list is read.
+    pub author_id: u64,
+    /// When it was posted, ms since the Unix epoch (the zset layout's score).
+    pub posted_at_ms: u64,
+}
+
+impl PhotoPosted {
+    /// A post made now.
+    pub fn now(author_id: u64, photo_id: u64) -> Self {
+        let posted_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Self::at(author_id, photo_id, posted_at_ms)
+    }
+
+    /// A post made at `posted_at_ms` (ms since the Unix epoch).
+    pub fn at(author_id: u64, photo_id: u64, posted_at_ms: u64) -> Self {
+        Self {
+            photo_id,
+            author_id,
+            posted_at_ms,
+        }
+    }
+}
+
+/// The job was accepted; the fan-out runs in the background.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The job's id, for `GetStatus`.
+    pub fanout_id: FanoutId,
+    /// Followers snapshotted with `LLEN` at acceptance.
+    pub followers: u64,
+}
+
+/// Coordinator → writer: write `photo_id` into the feeds of the followers in `range`.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct BatchFanOut {
+    /// The job.
+    pub fanout_id: FanoutId,
+    /// Photo to write.
+    pub photo_id: u64,
+    /// Whose follower list to read.
+    pub author_id: u64,
+    /// Score for the zset layout.
+    pub posted_at_ms: u64,
+    /// How the job was cut up (chunk numbering depends on it).
+    pub plan: Plan,
+    /// The follower-list indices to cover.
+    pub range: FollowerRange,
+    /// 1 for the first try, then 2, 3, …
+    pub attempt: u32,
+}
+
+/// Writer → coordinator: the batch is written.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct BatchDone {
+    /// The job.
+    pub fanout_id: FanoutId,
+    /// Which range.
+    pub range: FollowerRange,
+    /// Which attempt this reports on.
+    pub attempt: u32,
+    /// The writer that ran it.
+    pub writer: usize,
+    /// Feeds this attempt wrote (chunks already done by an earlier attempt count 0).
+    pub written: u64,
+    /// Time spent.
+    pub elapsed: Duration,
+}
+
+/// Writer → coordinator: the batch failed (some chunks may be written; they will be skipped
+/// when the range is retried).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct BatchFailed {
+    /// The job.
+    pub fanout_id: FanoutId,
+    /// Which range.
+    pub range: FollowerRange,
+    /// Which attempt this reports on.
+    pub attempt: u32,
+    /// The writer that ran it.
+    pub writer: usize,
+    /// Feeds written before the failure.
+    pub written: u64,
+    /// What went wrong.
+    pub error: BatchFailure,
+}
+
+/// Why a batch failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum BatchFailure {
+    /// Redis refused or could not be reached.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The writer panicked; it restarts after a delay.
+    #[error("writer panicked: {0}")]
+    Panicked(String),
+    /// No report came within the batch timeout (the outcome is unknown).
+    #[error("no report within {0:?}")]
+    TimedOut(Duration),
+    /// The writer could not take the batch, or became degraded holding it.
+    #[error("writer unavailable: {0}")]
+    WriterUnavailable(String),
+}
+
+/// Writer → coordinator: this writer restarted too often and should get no more work.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub struct WriterDegraded {
+    /// The writer's index.
+    pub writer: usize,
+    /// Restarts within the window.
+    pub restarts: u32,
+}
+
+/// Ask for a job's progress; `None` for an unknown (or long forgotten) id.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Option<JobStatus>")]
+pub struct GetStatus(pub FanoutId);
+
+/// Where a job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Accepted, nothing dispatched yet.
+    Queued,
+    /// Ranges are being written.
+    Running,
+    /// Every range written.
+    Completed,
+    /// Finished with dead-lettered ranges.
+    Failed,
+}
+
+/// A range that failed `max_attempts` times and was given up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadRange {
+    /// The job.
+    pub fanout_id: FanoutId,
+    /// The photo.
+    pub photo_id: u64,
+    /// The author.
+    pub author_id: u64,
+    /// The range.
+    pub range: FollowerRange,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error.
+    pub error: String,
+}
+
+/// A job's progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JobStatus {
+    /// The job.
+    pub fanout_id: FanoutId,
+    /// The photo.
+    pub photo_id: u64,
+    /// The author.
+    pub author_id: u64,
+    /// Where it is.
+    pub state: JobState,
+    /// Followers in the snapshot.
+    pub followers: u64,
+    /// Ranges planned.
+    pub ranges_total: u64,
+    /// Ranges written.
+    pub ranges_done: u64,
+    /// Feeds written so far.
+    pub feeds_written: u64,
+    /// Retries scheduled so far.
+    pub retries: u64,
+    /// Ranges given up.
+    pub dead_ranges: Vec<DeadRange>,
+    /// Since acceptance (frozen at completion).
+    pub elapsed: Duration,
+}
+
+/// Sent to subscribers when a job finishes, completed or failed.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct FanOutCompleted {
+    /// The job's final status.
+    pub status: JobStatus,
+}
+
+/// Register a subscriber for `FanOutCompleted`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe(pub Recipient<FanOutCompleted>);
+
+/// Ask which writers are healthy (not degraded): `(healthy, total)`.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "(usize, usize)")]
+pub struct GetWriterHealth;

@@ -1,0 +1,165 @@
+//! Range planning: how a job's follower list is cut into batches (one `BatchFanOut` each)
+//! and each batch into chunks (one atomic Redis script each).
+//!
+//! Everything here is pure and derived from three numbers, so a job never stores its ranges:
+//! the follower count snapshot, the batch size and the chunk size.
+
+use serde::{Deserialize, Serialize};
+
+/// How a job is cut up. Copied into every batch so that a writer numbers chunks exactly
+/// as the job was planned, whatever the process's current settings are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Followers in the snapshot (`LLEN` at acceptance).
+    pub followers: u64,
+    /// Followers per batch (one `BatchFanOut`).
+    pub batch_size: u64,
+    /// Followers per chunk (one atomic script call).
+    pub chunk_size: u64,
+}
+
+/// One batch: the follower-list indices `start..=stop` of a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FollowerRange {
+    /// Position of this range in the job, from 0.
+    pub index: u64,
+    /// First list index (inclusive).
+    pub start: u64,
+    /// Last list index (inclusive), as `LRANGE` takes it.
+    pub stop: u64,
+}
+
+impl FollowerRange {
+    /// Number of followers in the range.
+    pub fn len(&self) -> u64 {
+        self.stop - self.start + 1
+    }
+
+    /// Always false: a planned range holds at least one follower.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// One chunk of a range: list indices `start..=stop` and its bit in the job's done-bitmap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// Bit offset in the job's done-bitmap; unique within the job.
+    pub bit: u64,
+    /// First list index (inclusive).
+    pub start: u64,
+    /// Last list index (inclusive).
+    pub stop: u64,
+}
+
+impl Plan {
+    /// Number of ranges (batches) the job has.
+    pub fn range_count(&self) -> u64 {
+        self.followers.div_ceil(self.batch_size)
+    }
+
+    /// The range at `index`, or `None` past the end.
+    pub fn range(&self, index: u64) -> Option<FollowerRange> {
+        let start = index.checked_mul(self.batch_size)?;
+        if start >= self.followers {
+            return None;
+        }
+        let stop = (start + self.batch_size).min(self.followers) - 1;
+        Some(FollowerRange { index, start, stop })
+    }
+
+    /// Every range of the job, in order.
+    pub fn ranges(&self) -> impl Iterator<Item = FollowerRange> + '_ {
+        (0..self.range_count()).filter_map(|i| self.range(i))
+    }
+
+    /// Chunks of `range`. Bits are numbered per range (`index * chunks_per_range + j`) so
+    /// that a chunk never straddles two ranges whatever the two sizes are.
+    pub fn chunks(&self, range: FollowerRange) -> impl Iterator<Item = Chunk> {
+        let per_range = self.batch_size.div_ceil(self.chunk_size);
+        let size = self.chunk_size;
+        (0..range.len().div_ceil(size)).map(move |j| {
+            let start = range.start + j * size;
+            Chunk {
+                bit: range.index * per_range + j,
+                start,
+                stop: (start + size - 1).min(range.stop),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(followers: u64, batch_size: u64, chunk_size: u64) -> Plan {
+        Plan {
+            followers,
+            batch_size,
+            chunk_size,
+        }
+    }
+
+    fn covered(p: &Plan) -> Vec<u64> {
+        p.ranges().flat_map(|r| r.start..=r.stop).collect()
+    }
+
+    #[test]
+    fn no_followers_no_ranges() {
+        assert_eq!(plan(0, 10_000, 1_000).ranges().count(), 0);
+    }
+
+    #[test]
+    fn one_follower_one_range() {
+        let p = plan(1, 10_000, 1_000);
+        assert_eq!(
+            p.ranges().collect::<Vec<_>>(),
+            vec![FollowerRange {
+                index: 0,
+                start: 0,
+                stop: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn boundaries_around_multiples_of_the_batch_size() {
+        for (n, expected) in [(299, 3), (300, 3), (301, 4), (100, 1), (99, 1), (101, 2)] {
+            let p = plan(n, 100, 30);
+            assert_eq!(p.range_count(), expected, "n = {n}");
+            assert_eq!(covered(&p), (0..n).collect::<Vec<_>>(), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn seed_sized_job() {
+        let p = plan(20_007, 10_000, 1_000);
+        let ranges: Vec<_> = p.ranges().collect();
+        assert_eq!(ranges.len(), 3);
+        assert_eq!((ranges[2].start, ranges[2].stop), (20_000, 20_006));
+    }
+
+    #[test]
+    fn chunks_tile_each_range_and_bits_are_unique() {
+        // Batch size not a multiple of the chunk size on purpose.
+        let p = plan(1_003, 250, 60);
+        let mut bits = std::collections::HashSet::new();
+        let mut indices = Vec::new();
+        for r in p.ranges() {
+            for c in p.chunks(r) {
+                assert!(c.start >= r.start && c.stop <= r.stop);
+                assert!(c.stop - c.start < 60);
+                assert!(bits.insert(c.bit), "bit {} used twice", c.bit);
+                indices.extend(c.start..=c.stop);
+            }
+        }
+        assert_eq!(indices, (0..1_003).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn range_past_the_end_is_none() {
+        assert_eq!(plan(10, 5, 5).range(2), None);
+        assert_eq!(plan(10, 5, 5).range(u64::MAX), None);
+    }
+}

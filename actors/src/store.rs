@@ -1,0 +1,144 @@
+//! The Redis side of fanout: connecting, accepting a job, writing a batch, recording dead
+//! letters. Actors call these and stay thin; all Lua lives next to this file in `scripts/`.
+
+use std::sync::{Arc, LazyLock};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use crate::error::{BatchError, StoreError};
+use crate::keys::KeyPatterns;
+use crate::messages::{BatchFanOut, DeadRange, FanoutId};
+use crate::settings::{FeedLayout, RedisUrl, Settings};
+
+static ACCEPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/accept.lua")));
+static WRITE_CHUNK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/write_chunk.lua")));
+
+/// One Redis connection (a reconnecting `ConnectionManager`) plus what the write path needs
+/// to know. Cloning shares the connection; each writer connects its own.
+#[derive(Clone)]
+pub struct FeedStore {
+    conn: ConnectionManager,
+    keys: Arc<KeyPatterns>,
+    layout: FeedLayout,
+    max_len: u64,
+    marker_ttl_secs: u64,
+}
+
+/// Connects to `url`, failing within about `connect_timeout × (retries + 1)` when Redis is
+/// unreachable. Afterwards the manager reconnects on its own whenever a request fails.
+pub async fn connect(url: &RedisUrl, settings: &Settings) -> Result<ConnectionManager, StoreError> {
+    let client = redis::Client::open(url.expose()).map_err(|e| StoreError::Redis(e.to_string()))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(settings.connect_timeout))
+        .set_response_timeout(Some(settings.response_timeout))
+        .set_number_of_retries(settings.reconnect_retries)
+        .set_max_delay(std::time::Duration::from_secs(1));
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {url}: {e}")))
+}
+
+impl FeedStore {
+    /// Opens a new connection for one actor.
+    pub async fn connect(settings: &Settings) -> Result<Self, StoreError> {
+        Ok(Self {
+            conn: connect(&settings.redis_url, settings).await?,
+            keys: Arc::new(settings.keys.clone()),
+            layout: settings.layout,
+            max_len: settings.max_len,
+            marker_ttl_secs: settings.done_marker_ttl.as_secs().max(1),
+        })
+    }
+
+    /// Snapshots the author's follower count and allocates a job id, in one atomic step.
+    /// Writes nothing but the id counter; refuses a follower key of the wrong type.
+    pub async fn accept(&mut self, author_id: u64) -> Result<(u64, FanoutId), StoreError> {
+        let (followers, id): (u64, u64) = ACCEPT
+            .key(self.keys.followers(author_id))
+            .key(self.keys.next_id())
+            .invoke_async(&mut self.conn)
+            .await?;
+        Ok((followers, FanoutId(id)))
+    }
+
+    /// Writes the photo into the feeds of every follower in the batch's range, one atomic
+    /// script per chunk; chunks already done (by any earlier attempt) are skipped.
+    /// Returns the number of feeds this call wrote.
+    pub async fn write_batch(&mut self, batch: &BatchFanOut) -> Result<u64, BatchError> {
+        let range = batch.range;
+        let followers_key = self.keys.followers(batch.author_id);
+        let read: Result<Vec<String>, _> = self
+            .conn
+            .lrange(&followers_key, range.start as isize, range.stop as isize)
+            .await;
+        let followers = match read {
+            Ok(followers) => followers,
+            Err(e) => {
+                return Err(BatchError {
+                    written: 0,
+                    error: self.explain(e, &followers_key, "list").await,
+                })
+            }
+        };
+        let done_key = self.keys.job_done(batch.fanout_id);
+        let mut written = 0;
+        for chunk in batch.plan.chunks(range) {
+            // The list may have shrunk since the snapshot: write whoever is still there.
+            let from = (chunk.start - range.start) as usize;
+            let to = ((chunk.stop - range.start + 1) as usize).min(followers.len());
+            let members = followers.get(from..to).unwrap_or_default();
+            let mut call = WRITE_CHUNK.key(&done_key);
+            for follower in members {
+                call.key(self.keys.feed(follower));
+            }
+            call.arg(chunk.bit)
+                .arg(batch.photo_id)
+                .arg(self.max_len)
+                .arg(self.layout.as_str())
+                .arg(batch.posted_at_ms)
+                .arg(self.marker_ttl_secs);
+            let result: Result<i64, _> = call.invoke_async(&mut self.conn).await;
+            match result {
+                Ok(n) => written += n.max(0) as u64,
+                Err(e) => {
+                    return Err(BatchError {
+                        written,
+                        error: e.into(),
+                    })
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Appends a dead-lettered range to `fanout:dead`.
+    pub async fn record_dead(&mut self, dead: &DeadRange) -> Result<(), StoreError> {
+        let entry = serde_json::to_string(dead).map_err(|e| StoreError::Redis(e.to_string()))?;
+        let _: () = self.conn.rpush(self.keys.dead(), entry).await?;
+        Ok(())
+    }
+
+    /// `PING`, for health checks.
+    pub async fn ping(&mut self) -> Result<(), StoreError> {
+        let _: String = redis::cmd("PING").query_async(&mut self.conn).await?;
+        Ok(())
+    }
+
+    /// Turns a plain WRONGTYPE error on `key` into one that names the key's actual type.
+    async fn explain(&mut self, e: redis::RedisError, key: &str, expected: &str) -> StoreError {
+        if e.code() != Some("WRONGTYPE") {
+            return e.into();
+        }
+        let found: Result<String, _> = redis::cmd("TYPE")
+            .arg(key)
+            .query_async(&mut self.conn)
+            .await;
+        StoreError::WrongType {
+            key: key.to_owned(),
+            found: found.unwrap_or_else(|_| "value of another type".to_owned()),
+            expected: expected.to_owned(),
+        }
+    }
+}
