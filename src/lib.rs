@@ -1,1 +1,133 @@
+//! # fanout
+//!
+//! Fan-out-on-write for a photo-sharing service: when a user posts a photo, its id lands in
+//! the Redis home feed of every follower, exactly once, in the background.
+//!
+//! A host actix(-web) service builds a [`FanOut`] once and calls [`FanOut::post`] from its
+//! upload handler; the call returns as soon as the job is accepted.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use fanout::{config::Config, FanOut, PhotoPosted};
+//!
+//! let config = Config::load_from_env(None)?;
+//! let fanout = FanOut::builder(config).start().await?;
+//! let accepted = fanout.post(PhotoPosted::now(343, 777)).await?;
+//! println!("fan-out {} to {} followers", accepted.fanout_id, accepted.followers);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Layout
+//! - [`config`]: `config.toml` + environment → validated settings.
+//! - [`FanOut`]: the handle a host service keeps (this file).
+//! - [`local_redis`]: a private `redis-server` child process, for the demo and the tests.
+//! - The actors, messages and Redis write path live in the `fanout-actors` crate,
+//!   re-exported here as [`core`].
 
+use std::time::Duration;
+
+use actix::prelude::*;
+
+pub use fanout_actors as core;
+pub use fanout_actors::{
+    Accepted, Coordinator, FanOutCompleted, FanoutId, JobState, JobStatus, LaunchError,
+    PhotoPosted, PostError,
+};
+
+pub mod config;
+pub mod local_redis;
+
+use fanout_actors::{GetStatus, Subscribe};
+
+/// The running fan-out core: a coordinator and its writer pool. Cheap to clone.
+#[derive(Clone)]
+pub struct FanOut {
+    coordinator: Addr<Coordinator>,
+    post_timeout: Duration,
+}
+
+/// Builds a [`FanOut`] from configuration.
+#[must_use]
+pub struct FanOutBuilder {
+    config: config::Config,
+    subscribers: Vec<Recipient<FanOutCompleted>>,
+}
+
+impl FanOut {
+    /// Starts building from loaded configuration.
+    pub fn builder(config: config::Config) -> FanOutBuilder {
+        FanOutBuilder {
+            config,
+            subscribers: Vec::new(),
+        }
+    }
+
+    /// Posts a photo. Returns once the job is accepted (the follower count snapshotted), not
+    /// after the fan-out. Waits at most `fanout.post_timeout_ms` for a busy coordinator,
+    /// then answers [`PostError::Overloaded`].
+    pub async fn post(&self, post: PhotoPosted) -> Result<Accepted, PostError> {
+        match tokio::time::timeout(self.post_timeout, self.coordinator.send(post)).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(PostError::Stopped),
+            Err(_) => Err(PostError::Overloaded),
+        }
+    }
+
+    /// A job's progress; `None` for an unknown id.
+    pub async fn status(&self, id: FanoutId) -> Result<Option<JobStatus>, PostError> {
+        self.coordinator
+            .send(GetStatus(id))
+            .await
+            .map_err(|_| PostError::Stopped)
+    }
+
+    /// Registers `subscriber` for `FanOutCompleted` notices.
+    pub async fn subscribe(&self, subscriber: Recipient<FanOutCompleted>) -> Result<(), PostError> {
+        self.coordinator
+            .send(Subscribe(subscriber))
+            .await
+            .map_err(|_| PostError::Stopped)
+    }
+
+    /// Polls until job `id` has finished and returns its final status.
+    pub async fn wait(&self, id: FanoutId, poll: Duration, mut on_progress: impl FnMut(&JobStatus)) -> Result<JobStatus, PostError> {
+        loop {
+            let status = self
+                .status(id)
+                .await?
+                .ok_or_else(|| PostError::Unavailable(format!("fan-out {id} is unknown")))?;
+            on_progress(&status);
+            if matches!(status.state, JobState::Completed | JobState::Failed) {
+                return Ok(status);
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// The coordinator's address, for sending messages directly.
+    pub fn coordinator(&self) -> &Addr<Coordinator> {
+        &self.coordinator
+    }
+}
+
+impl FanOutBuilder {
+    /// Adds a subscriber for `FanOutCompleted` notices.
+    pub fn subscriber(mut self, subscriber: Recipient<FanOutCompleted>) -> Self {
+        self.subscribers.push(subscriber);
+        self
+    }
+
+    /// Connects to Redis (failing within seconds when it is unreachable) and starts the
+    /// coordinator and writers. Must run inside an actix `System`.
+    pub async fn start(self) -> Result<FanOut, LaunchError> {
+        let coordinator = Coordinator::launch(self.config.settings).await?;
+        for subscriber in self.subscribers {
+            // The coordinator was just started with a large mailbox: this cannot block.
+            let _ = coordinator.send(Subscribe(subscriber)).await;
+        }
+        Ok(FanOut {
+            coordinator,
+            post_timeout: self.config.post_timeout,
+        })
+    }
+}

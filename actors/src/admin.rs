@@ -1,1 +1,137 @@
-//! placeholder
+//! Operator tools on top of the key layout: seeding an author's follower list and checking
+//! that a fan-out reached every follower exactly once. Used by the CLI and the tests.
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Value};
+
+use crate::error::StoreError;
+use crate::keys::KeyPatterns;
+use crate::settings::FeedLayout;
+
+/// Ids pushed per `RPUSH`, and followers checked per pipeline in `verify`.
+const STEP: u64 = 10_000;
+/// `RPUSH` commands per round trip when seeding.
+const PUSHES_PER_TRIP: u64 = 10;
+
+/// (Re)creates `followers:{author}` as the ids `first_id .. first_id + count`, in order.
+///
+/// The list is built under a temporary key and renamed into place, so an interrupted seed
+/// leaves the old list (or none) rather than half a list. `progress` gets ids written so far.
+pub async fn seed_followers(
+    conn: &mut ConnectionManager,
+    keys: &KeyPatterns,
+    author: u64,
+    count: u64,
+    first_id: u64,
+    mut progress: impl FnMut(u64),
+) -> Result<(), StoreError> {
+    let key = keys.followers(author);
+    let building = format!("{key}:seeding");
+    let _: () = conn.del(&building).await?;
+    let mut next = 0;
+    while next < count {
+        let mut pipe = redis::pipe();
+        for _ in 0..PUSHES_PER_TRIP {
+            if next >= count {
+                break;
+            }
+            let upto = (next + STEP).min(count);
+            pipe.rpush(&building, (first_id + next..first_id + upto).collect::<Vec<u64>>())
+                .ignore();
+            next = upto;
+        }
+        let _: () = pipe.query_async(conn).await?;
+        progress(next);
+    }
+    if count == 0 {
+        let _: () = conn.del(&key).await?;
+    } else {
+        let _: () = conn.rename(&building, &key).await?;
+    }
+    Ok(())
+}
+
+/// What `verify_feeds` found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Followers checked (the list's length).
+    pub followers: u64,
+    /// Feeds holding the photo exactly once.
+    pub once: u64,
+    /// Feeds without the photo.
+    pub missing: u64,
+    /// Feeds holding it more than once.
+    pub duplicated: u64,
+    /// Feeds that could not be read (wrong type).
+    pub unreadable: u64,
+    /// A few follower ids from each bad category, for the message.
+    pub examples: Vec<String>,
+}
+
+impl VerifyReport {
+    /// True when every follower holds the photo exactly once.
+    pub fn is_exact(&self) -> bool {
+        self.once == self.followers
+    }
+}
+
+/// Checks every follower of `author` holds `photo` in their feed exactly once.
+pub async fn verify_feeds(
+    conn: &mut ConnectionManager,
+    keys: &KeyPatterns,
+    layout: FeedLayout,
+    author: u64,
+    photo: u64,
+) -> Result<VerifyReport, StoreError> {
+    let key = keys.followers(author);
+    let kind: String = redis::cmd("TYPE").arg(&key).query_async(conn).await?;
+    if kind != "list" && kind != "none" {
+        return Err(StoreError::WrongType {
+            key,
+            found: kind,
+            expected: "list".to_owned(),
+        });
+    }
+    let total: u64 = conn.llen(&key).await?;
+    let mut report = VerifyReport {
+        followers: total,
+        ..VerifyReport::default()
+    };
+    let mut start = 0;
+    while start < total {
+        let stop = (start + STEP).min(total) - 1;
+        let followers: Vec<String> = conn.lrange(&key, start as isize, stop as isize).await?;
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for follower in &followers {
+            let feed = keys.feed(follower);
+            match layout {
+                FeedLayout::List => pipe.cmd("LPOS").arg(feed).arg(photo).arg("COUNT").arg(0),
+                FeedLayout::Zset => pipe.cmd("ZSCORE").arg(feed).arg(photo),
+            };
+        }
+        let answers: Vec<Value> = pipe.query_async(conn).await?;
+        for (follower, answer) in followers.iter().zip(answers) {
+            let bad = match answer {
+                Value::Array(positions) if positions.len() == 1 => None,
+                Value::Array(positions) if positions.is_empty() => Some(&mut report.missing),
+                Value::Array(_) => Some(&mut report.duplicated),
+                Value::Nil => Some(&mut report.missing),
+                Value::ServerError(_) => Some(&mut report.unreadable),
+                _ => None,
+            };
+            match bad {
+                None => report.once += 1,
+                Some(counter) => {
+                    *counter += 1;
+                    if report.examples.len() < 5 {
+                        report.examples.push(follower.clone());
+                    }
+                }
+            }
+        }
+        start = stop + 1;
+    }
+    Ok(report)
+}

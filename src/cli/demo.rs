@@ -1,0 +1,74 @@
+//! `fanout demo`: the README's first command. Starts a private redis-server (unless
+//! `--redis-url` names one), seeds a celebrity, posts a photo, verifies, summarises.
+
+use std::process::ExitCode;
+
+use fanout::config::Config;
+use fanout::local_redis::LocalRedis;
+
+use super::{post, seed, verify, CliError};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Followers of the demo author (the seed's "Justin Bieber").
+    #[arg(long, default_value_t = 1_500_000)]
+    pub followers: u64,
+    /// The demo author's id.
+    #[arg(long, default_value_t = 343)]
+    pub author: u64,
+    /// The photo's id [default: the current time in ms, so reruns never collide].
+    #[arg(long)]
+    pub photo: Option<u64>,
+}
+
+pub async fn run(mut config: Config, redis_url_given: bool, args: Args) -> Result<ExitCode, CliError> {
+    // Never write into a Redis the user did not name: config.toml's and FANOUT_REDIS_URL's
+    // are ignored here, only --redis-url counts.
+    let _private = if redis_url_given {
+        println!("using Redis at {}", config.settings.redis_url);
+        None
+    } else {
+        let redis = LocalRedis::start()?;
+        println!(
+            "started a private redis-server on 127.0.0.1:{} (stopped when the demo exits)",
+            redis.port()
+        );
+        config = config.with_redis_url(&redis.url())?;
+        Some(redis)
+    };
+    let photo = args.photo.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as u64)
+    });
+    seed::seed(
+        &config,
+        &seed::Args {
+            author: args.author,
+            followers: args.followers,
+            first_id: 1,
+        },
+    )
+    .await?;
+    let status = post::post(
+        config.clone(),
+        &post::Args {
+            author: args.author,
+            photo,
+        },
+    )
+    .await?;
+    let report = verify::verify(
+        &config,
+        &verify::Args {
+            author: args.author,
+            photo,
+        },
+    )
+    .await?;
+    Ok(if status.dead_ranges.is_empty() && report.is_exact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,103 @@
+//! Argument parsing and the error-to-message boundary: every command returns a `CliError`
+//! whose message a person can act on, printed as one line with a non-zero exit.
+
+mod demo;
+mod post;
+mod progress;
+mod seed;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fanout::config::{Config, ConfigError};
+use fanout::local_redis::LocalRedisError;
+use fanout::{LaunchError, PostError};
+use fanout_actors::StoreError;
+
+/// Fan a photo out to every follower's home feed in Redis.
+#[derive(Parser)]
+#[command(name = "fanout", version, about)]
+struct Cli {
+    /// Configuration file [default: ./config.toml when present].
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Redis to use, overriding config.toml and FANOUT_REDIS_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    redis_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// (Re)create followers:{ID} as a list of N follower ids.
+    Seed(seed::Args),
+    /// Post a photo and fan it out to every follower, with progress and a summary.
+    Post(post::Args),
+    /// Check that every follower's feed holds the photo exactly once.
+    Verify(verify::Args),
+    /// Start a private redis-server, seed 1.5 M followers, post, verify, summarise.
+    Demo(demo::Args),
+}
+
+/// Everything a command can fail with; each message stands on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error(transparent)]
+    Post(#[from] PostError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    LocalRedis(#[from] LocalRedisError),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let system = actix::System::new();
+    let outcome = system.block_on(async move {
+        tokio::select! {
+            outcome = execute(cli) => outcome,
+            // Dropping `execute` drops whatever it holds, such as the demo's redis-server.
+            _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(CliError::Interrupted) => {
+            eprintln!("interrupted");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
+    let mut config = Config::load_from_env(cli.config.as_deref())?;
+    if let Some(url) = &cli.redis_url {
+        config = config.with_redis_url(url)?;
+    }
+    match cli.command {
+        Command::Seed(args) => seed::run(config, args).await,
+        Command::Post(args) => post::run(config, args).await,
+        Command::Verify(args) => verify::run(config, args).await,
+        Command::Demo(args) => demo::run(config, cli.redis_url.is_some(), args).await,
+    }
+}

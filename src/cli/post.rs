@@ -1,0 +1,72 @@
+//! `fanout post`: one fan-out through the actors, with progress and a summary line.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use fanout::config::Config;
+use fanout::{FanOut, JobStatus, PhotoPosted};
+use indicatif::HumanCount;
+
+use super::progress::Progress;
+use super::CliError;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The author posting.
+    #[arg(long)]
+    pub author: u64,
+    /// The photo's id.
+    #[arg(long)]
+    pub photo: u64,
+}
+
+pub async fn run(config: Config, args: Args) -> Result<ExitCode, CliError> {
+    let status = post(config, &args).await?;
+    Ok(if status.dead_ranges.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Posts, follows the progress, prints the summary; returns the final status.
+pub async fn post(config: Config, args: &Args) -> Result<JobStatus, CliError> {
+    let fanout = FanOut::builder(config).start().await?;
+    let accepted = fanout.post(PhotoPosted::now(args.author, args.photo)).await?;
+    let progress = Progress::new(accepted.followers, "fan-out");
+    let status = fanout
+        .wait(accepted.fanout_id, Duration::from_millis(100), |s| {
+            progress.set(s.feeds_written)
+        })
+        .await?;
+    progress.finish();
+    for dead in &status.dead_ranges {
+        eprintln!(
+            "dead range: followers {}..={} after {} attempts: {}",
+            dead.range.start, dead.range.stop, dead.attempts, dead.error
+        );
+    }
+    println!("{}", summary(&status));
+    Ok(status)
+}
+
+fn summary(s: &JobStatus) -> String {
+    let secs = s.elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        (s.feeds_written as f64 / secs) as u64
+    } else {
+        0
+    };
+    format!(
+        "fan-out {} of photo {} by {}: {} followers, {} batches, {} retries, {} dead ranges, {:.2} s, {} followers/s",
+        s.fanout_id,
+        s.photo_id,
+        s.author_id,
+        HumanCount(s.followers),
+        s.ranges_total,
+        s.retries,
+        s.dead_ranges.len(),
+        secs,
+        HumanCount(rate),
+    )
+}

@@ -1,0 +1,175 @@
+//! A private `redis-server` child process on a free loopback port, with its own data
+//! directory: the demo runs against one, and every integration test starts its own (and
+//! can shut it down and restart it on the same port and data).
+//!
+//! The process is killed when the `LocalRedis` is dropped.
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Why a private Redis could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalRedisError {
+    /// No `redis-server` on the PATH.
+    #[error("redis-server is not installed (on Debian: apt-get install redis-server), or point --redis-url at a running Redis")]
+    NotInstalled,
+    /// It started but did not come up.
+    #[error("redis-server did not start on port {port}: {reason}")]
+    DidNotStart {
+        /// The port tried.
+        port: u16,
+        /// What happened.
+        reason: String,
+    },
+    /// Local I/O failed (temporary directory, free port).
+    #[error("cannot prepare a private redis-server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running private `redis-server`.
+pub struct LocalRedis {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl LocalRedis {
+    /// Starts `redis-server` on a free loopback port with an empty data directory.
+    pub fn start() -> Result<Self, LocalRedisError> {
+        let mut last = None;
+        // Another process may take the free port between our probe and redis-server's bind.
+        for _ in 0..5 {
+            let port = free_port()?;
+            let mut redis = LocalRedis {
+                child: None,
+                port,
+                dir: tempfile::Builder::new().prefix("fanout-redis-").tempdir()?,
+            };
+            match redis.spawn() {
+                Ok(()) => return Ok(redis),
+                Err(e @ LocalRedisError::NotInstalled) => return Err(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(LocalRedisError::DidNotStart {
+            port: 0,
+            reason: "no free port".to_owned(),
+        }))
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its data directory (`dump.rdb` is written there by `SHUTDOWN SAVE`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Waits for the process to exit (after a `SHUTDOWN` sent by the caller).
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Result<(), LocalRedisError> {
+        let deadline = Instant::now() + limit;
+        while let Some(child) = self.child.as_mut() {
+            if child.try_wait()?.is_some() {
+                self.child = None;
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(LocalRedisError::DidNotStart {
+                    port: self.port,
+                    reason: "did not exit after SHUTDOWN".to_owned(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// Starts it again on the same port and data directory (after it exited).
+    pub fn restart(&mut self) -> Result<(), LocalRedisError> {
+        self.kill();
+        self.spawn()
+    }
+
+    fn spawn(&mut self) -> Result<(), LocalRedisError> {
+        let log: PathBuf = self.dir.path().join("redis.log");
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--logfile")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => LocalRedisError::NotInstalled,
+                _ => LocalRedisError::Io(e),
+            })?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    self.child = None;
+                    let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                    return Err(LocalRedisError::DidNotStart {
+                        port: self.port,
+                        reason: format!("exited with {status}: {}", tail.lines().last().unwrap_or("")),
+                    });
+                }
+            }
+            if self.answers_ping() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                return Err(LocalRedisError::DidNotStart {
+                    port: self.port,
+                    reason: "no answer to PING within 10 s".to_owned(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn answers_ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut reply = [0u8; 7];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for LocalRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+}
