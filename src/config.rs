@@ -259,10 +259,14 @@ impl Config {
             None => toml::Table::new(),
         };
         apply_env(&mut table, env)?;
-        let file: File = table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse {
-            path: source.clone().unwrap_or_else(|| PathBuf::from("(environment)")),
-            message: e.message().trim().to_owned(),
-        })?;
+        let file: File = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: source
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("(environment)")),
+                message: e.message().trim().to_owned(),
+            })?;
         Ok(Config {
             post_timeout: positive_ms("fanout.post_timeout_ms", file.fanout.post_timeout_ms)?,
             settings: file.into_settings()?,
@@ -293,17 +297,21 @@ fn apply_env(
         message: e.to_string(),
     })?;
     for (section, keys) in &defaults {
-        let Some(keys) = keys.as_table() else { continue };
+        let Some(keys) = keys.as_table() else {
+            continue;
+        };
         for (key, default) in keys {
             let var = env_var_name(section, key);
             let Some(raw) = env(&var) else { continue };
             let value = match default {
-                toml::Value::Integer(_) => raw.trim().parse::<i64>().map(toml::Value::Integer).map_err(|_| {
-                    ConfigError::Env {
+                toml::Value::Integer(_) => raw
+                    .trim()
+                    .parse::<i64>()
+                    .map(toml::Value::Integer)
+                    .map_err(|_| ConfigError::Env {
                         var: var.clone(),
                         message: format!("'{raw}' is not a whole number ({section}.{key})"),
-                    }
-                })?,
+                    })?,
                 _ => toml::Value::String(raw),
             };
             let entry = table
@@ -342,7 +350,11 @@ impl File {
         };
         let keys = KeyPatterns::new(&self.keys.followers, &self.keys.feed, &self.keys.prefix)
             .map_err(|e| {
-                let setting = if e.pattern == self.keys.followers { "keys.followers" } else { "keys.feed" };
+                let setting = if e.pattern == self.keys.followers {
+                    "keys.followers"
+                } else {
+                    "keys.feed"
+                };
                 invalid(setting, e)
             })?;
         let mut settings = Settings::default();
@@ -361,9 +373,16 @@ impl File {
         settings.layout = layout;
         settings.max_len = self.feed.max_len;
         settings.max_attempts = self.retry.max_attempts;
-        settings.retry_backoff = backoff("retry.max_delay_ms", self.retry.base_delay_ms, self.retry.max_delay_ms)?;
+        settings.retry_backoff = backoff(
+            "retry.max_delay_ms",
+            self.retry.base_delay_ms,
+            self.retry.max_delay_ms,
+        )?;
         settings.max_restarts = self.supervision.max_restarts;
-        settings.restart_window = positive_ms("supervision.restart_window_ms", self.supervision.restart_window_ms)?;
+        settings.restart_window = positive_ms(
+            "supervision.restart_window_ms",
+            self.supervision.restart_window_ms,
+        )?;
         settings.restart_backoff = backoff(
             "supervision.restart_max_delay_ms",
             self.supervision.restart_base_delay_ms,
@@ -398,8 +417,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         std::fs::write(&path, text).unwrap();
-        let env: HashMap<String, String> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::load(Some(&path), |name| env.get(name).cloned())
     }
 
@@ -409,10 +430,14 @@ mod tests {
 
     #[test]
     fn shipped_config_toml_matches_the_defaults() {
-        let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml")).unwrap();
+        let shipped =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml")).unwrap();
         let shipped: toml::Table = shipped.parse().unwrap();
         let defaults = toml::Table::try_from(File::default()).unwrap();
-        assert_eq!(shipped, defaults, "config.toml must document every setting with its default");
+        assert_eq!(
+            shipped, defaults,
+            "config.toml must document every setting with its default"
+        );
     }
 
     #[test]
@@ -427,7 +452,11 @@ mod tests {
     fn environment_overrides_the_file() {
         let c = load_str(
             "[fanout]\nbatch_size = 50\n[feed]\nlayout = \"list\"",
-            &[("FANOUT_BATCH_SIZE", "70"), ("FANOUT_FEED_LAYOUT", "zset"), ("FANOUT_REDIS_URL", "redis://127.0.0.1:7000")],
+            &[
+                ("FANOUT_BATCH_SIZE", "70"),
+                ("FANOUT_FEED_LAYOUT", "zset"),
+                ("FANOUT_REDIS_URL", "redis://127.0.0.1:7000"),
+            ],
         )
         .unwrap();
         assert_eq!(c.settings.batch_size, 70);
@@ -437,9 +466,16 @@ mod tests {
 
     #[test]
     fn invalid_values_name_their_setting() {
-        assert_eq!(error("[fanout]\nbatch_size = 0", &[]), "fanout.batch_size: must be at least 1");
-        assert_eq!(error("[fanout]\nwriters = 0", &[]), "fanout.writers: must be at least 1");
-        assert!(error("[redis]\nurl = \"http://x\"", &[]).starts_with("redis.url: invalid URL 'http://x'"));
+        assert_eq!(
+            error("[fanout]\nbatch_size = 0", &[]),
+            "fanout.batch_size: must be at least 1"
+        );
+        assert_eq!(
+            error("[fanout]\nwriters = 0", &[]),
+            "fanout.writers: must be at least 1"
+        );
+        assert!(error("[redis]\nurl = \"http://x\"", &[])
+            .starts_with("redis.url: invalid URL 'http://x'"));
         assert_eq!(
             error("[feed]\nlayout = \"tree\"", &[]),
             "feed.layout: unknown layout 'tree', expected \"list\" or \"zset\""

@@ -90,7 +90,12 @@ impl FanOut {
     }
 
     /// Polls until job `id` has finished and returns its final status.
-    pub async fn wait(&self, id: FanoutId, poll: Duration, mut on_progress: impl FnMut(&JobStatus)) -> Result<JobStatus, PostError> {
+    pub async fn wait(
+        &self,
+        id: FanoutId,
+        poll: Duration,
+        mut on_progress: impl FnMut(&JobStatus),
+    ) -> Result<JobStatus, PostError> {
         loop {
             let status = self
                 .status(id)

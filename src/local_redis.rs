@@ -126,7 +126,10 @@ impl LocalRedis {
                     let tail = std::fs::read_to_string(&log).unwrap_or_default();
                     return Err(LocalRedisError::DidNotStart {
                         port: self.port,
-                        reason: format!("exited with {status}: {}", tail.lines().last().unwrap_or("")),
+                        reason: format!(
+                            "exited with {status}: {}",
+                            tail.lines().last().unwrap_or("")
+                        ),
                     });
                 }
             }
@@ -171,5 +174,7 @@ impl Drop for LocalRedis {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }

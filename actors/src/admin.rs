@@ -36,8 +36,11 @@ pub async fn seed_followers(
                 break;
             }
             let upto = (next + STEP).min(count);
-            pipe.rpush(&building, (first_id + next..first_id + upto).collect::<Vec<u64>>())
-                .ignore();
+            pipe.rpush(
+                &building,
+                (first_id + next..first_id + upto).collect::<Vec<u64>>(),
+            )
+            .ignore();
             next = upto;
         }
         let _: () = pipe.query_async(conn).await?;

@@ -408,16 +408,6 @@ impl Coordinator {
             slot.in_flight = slot.in_flight.saturating_sub(1);
         }
     }
-
-    /// Feeds written count whichever attempt wrote them: each chunk is written by exactly
-    /// one script call, so the sum over all reports is exact.
-    fn count_written(&mut self, id: FanoutId, written: u64) {
-        if let Some(job) = self.jobs.get_mut(&id) {
-            job.written += written;
-        } else if let Some(status) = self.finished.get_mut(&id) {
-            status.feeds_written += written;
-        }
-    }
 }
 
 /// Why [`Coordinator::launch`] failed.
@@ -471,7 +461,6 @@ impl Handler<BatchDone> for Coordinator {
 
     fn handle(&mut self, report: BatchDone, ctx: &mut Self::Context) {
         self.release_writer(report.writer);
-        self.count_written(report.fanout_id, report.written);
         let id = report.fanout_id;
         let landed = self
             .jobs
@@ -479,7 +468,9 @@ impl Handler<BatchDone> for Coordinator {
             .is_some_and(|job| job.land(&report.range, report.attempt));
         if landed {
             if let Some(job) = self.jobs.get_mut(&id) {
+                // One landed report per range, covering all of it: the sum is exact.
                 job.done += 1;
+                job.written += report.written;
             }
             tracing::debug!(fanout_id = %id, range = report.range.index, attempt = report.attempt, written = report.written, elapsed = ?report.elapsed, "range done");
             self.finish_if_done(id, ctx);
@@ -495,7 +486,6 @@ impl Handler<BatchFailed> for Coordinator {
 
     fn handle(&mut self, report: BatchFailed, ctx: &mut Self::Context) {
         self.release_writer(report.writer);
-        self.count_written(report.fanout_id, report.written);
         let id = report.fanout_id;
         if self
             .jobs

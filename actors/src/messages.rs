@@ -101,7 +101,8 @@ pub struct BatchDone {
     pub attempt: u32,
     /// The writer that ran it.
     pub writer: usize,
-    /// Feeds this attempt wrote (chunks already done by an earlier attempt count 0).
+    /// Feeds of the range that hold the photo now: written by this attempt, or by an
+    /// earlier one whose chunks this attempt found done.
     pub written: u64,
     /// Time spent.
     pub elapsed: Duration,
@@ -120,7 +121,7 @@ pub struct BatchFailed {
     pub attempt: u32,
     /// The writer that ran it.
     pub writer: usize,
-    /// Feeds written before the failure.
+    /// Feeds of the range known to hold the photo when the attempt failed.
     pub written: u64,
     /// What went wrong.
     pub error: BatchFailure,

@@ -55,23 +55,57 @@ impl FeedStore {
     /// Snapshots the author's follower count and allocates a job id, in one atomic step.
     /// Writes nothing but the id counter; refuses a follower key of the wrong type.
     pub async fn accept(&mut self, author_id: u64) -> Result<(u64, FanoutId), StoreError> {
-        let (followers, id): (u64, u64) = ACCEPT
-            .key(self.keys.followers(author_id))
-            .key(self.keys.next_id())
-            .invoke_async(&mut self.conn)
+        let mut call = ACCEPT.prepare_invoke();
+        call.key(self.keys.followers(author_id))
+            .key(self.keys.next_id());
+        // Repeating after a dropped connection is harmless: at worst an id goes unused.
+        let (followers, id): (u64, u64) = self
+            .resending(|mut conn| {
+                let call = &call;
+                async move { call.invoke_async(&mut conn).await }
+            })
             .await?;
         Ok((followers, FanoutId(id)))
     }
 
+    /// Runs `request` and, when it fails because the connection was dropped under it (the
+    /// manager reconnects meanwhile), runs it again, at most twice more. Only for requests
+    /// that are safe to repeat; without this a connection killed while a writer waits
+    /// between attempts would fail every attempt's first request.
+    async fn resending<T, F, Fut>(&self, mut request: F) -> redis::RedisResult<T>
+    where
+        F: FnMut(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let mut resends_left = 2;
+        loop {
+            match request(self.conn.clone()).await {
+                Err(e)
+                    if resends_left > 0
+                        && e.is_connection_dropped()
+                        && !e.is_connection_refusal() =>
+                {
+                    resends_left -= 1;
+                    tracing::debug!(error = %e, "connection dropped under a request; sending it again");
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Writes the photo into the feeds of every follower in the batch's range, one atomic
-    /// script per chunk; chunks already done (by any earlier attempt) are skipped.
-    /// Returns the number of feeds this call wrote.
+    /// script per chunk; chunks already done (by an earlier attempt, or by this one before a
+    /// reply was lost) are skipped. Returns the number of feeds in the range that hold the
+    /// photo now.
     pub async fn write_batch(&mut self, batch: &BatchFanOut) -> Result<u64, BatchError> {
         let range = batch.range;
         let followers_key = self.keys.followers(batch.author_id);
+        let (start, stop) = (range.start as isize, range.stop as isize);
         let read: Result<Vec<String>, _> = self
-            .conn
-            .lrange(&followers_key, range.start as isize, range.stop as isize)
+            .resending(|mut conn| {
+                let key = &followers_key;
+                async move { conn.lrange(key, start, stop).await }
+            })
             .await;
         let followers = match read {
             Ok(followers) => followers,
@@ -99,9 +133,16 @@ impl FeedStore {
                 .arg(self.layout.as_str())
                 .arg(batch.posted_at_ms)
                 .arg(self.marker_ttl_secs);
-            let result: Result<i64, _> = call.invoke_async(&mut self.conn).await;
+            // Safe to send again: the done-marker makes a repeated chunk a no-op.
+            let result: Result<i64, _> = self
+                .resending(|mut conn| {
+                    let call = &call;
+                    async move { call.invoke_async(&mut conn).await }
+                })
+                .await;
             match result {
-                Ok(n) => written += n.max(0) as u64,
+                // -1: done before; its followers hold the photo all the same.
+                Ok(_) => written += members.len() as u64,
                 Err(e) => {
                     return Err(BatchError {
                         written,

@@ -21,7 +21,11 @@ pub struct Args {
     pub photo: Option<u64>,
 }
 
-pub async fn run(mut config: Config, redis_url_given: bool, args: Args) -> Result<ExitCode, CliError> {
+pub async fn run(
+    mut config: Config,
+    redis_url_given: bool,
+    args: Args,
+) -> Result<ExitCode, CliError> {
     // Never write into a Redis the user did not name: config.toml's and FANOUT_REDIS_URL's
     // are ignored here, only --redis-url counts.
     let _private = if redis_url_given {

@@ -32,7 +32,9 @@ pub async fn run(config: Config, args: Args) -> Result<ExitCode, CliError> {
 /// Posts, follows the progress, prints the summary; returns the final status.
 pub async fn post(config: Config, args: &Args) -> Result<JobStatus, CliError> {
     let fanout = FanOut::builder(config).start().await?;
-    let accepted = fanout.post(PhotoPosted::now(args.author, args.photo)).await?;
+    let accepted = fanout
+        .post(PhotoPosted::now(args.author, args.photo))
+        .await?;
     let progress = Progress::new(accepted.followers, "fan-out");
     let status = fanout
         .wait(accepted.fanout_id, Duration::from_millis(100), |s| {

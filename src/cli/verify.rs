@@ -31,7 +31,14 @@ pub async fn run(config: Config, args: Args) -> Result<ExitCode, CliError> {
 pub async fn verify(config: &Config, args: &Args) -> Result<VerifyReport, CliError> {
     let settings = &config.settings;
     let mut conn = connect(&settings.redis_url, settings).await?;
-    let report = verify_feeds(&mut conn, &settings.keys, settings.layout, args.author, args.photo).await?;
+    let report = verify_feeds(
+        &mut conn,
+        &settings.keys,
+        settings.layout,
+        args.author,
+        args.photo,
+    )
+    .await?;
     println!(
         "verify photo {} of {}: {} followers, {} hold it exactly once, {} missing, {} duplicated, {} unreadable{}",
         args.photo,

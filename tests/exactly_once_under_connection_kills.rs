@@ -1,0 +1,55 @@
+//! Writers' connections are killed again and again (`CLIENT KILL TYPE normal`) during a
+//! 200,000-follower fan-out; it still completes with every follower holding the photo once.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use fanout::{FanOut, JobState, PhotoPosted};
+use fanout_actors::FeedLayout;
+
+/// Kills every client connection every 25 ms until the fan-out is done.
+#[actix_rt::test]
+async fn repeated_client_kills_neither_lose_nor_double() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    config.settings.max_attempts = 50;
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    seed(&mut c, 9, 1, 200_000).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let kills = Arc::new(AtomicU64::new(0));
+    let mut killer_conn = conn(&redis).await;
+    let killer = tokio::spawn({
+        let (stop, kills) = (stop.clone(), kills.clone());
+        async move {
+            while !stop.load(Ordering::Relaxed) {
+                let killed: u64 = redis::cmd("CLIENT")
+                    .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"][..])
+                    .query_async(&mut killer_conn)
+                    .await
+                    .unwrap();
+                kills.fetch_add(killed, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    });
+
+    let accepted = fanout.post(PhotoPosted::now(9, 31337)).await.unwrap();
+    let status = wait(&fanout, accepted.fanout_id).await;
+    stop.store(true, Ordering::Relaxed);
+    killer.await.unwrap();
+
+    assert!(
+        kills.load(Ordering::Relaxed) > 10,
+        "the fault must really happen"
+    );
+    assert_eq!(status.state, JobState::Completed, "{status:?}");
+    assert_eq!(status.feeds_written, 200_000);
+    let mut c = conn(&redis).await;
+    assert_exactly_once(&mut c, 1..200_001, 31337, FeedLayout::List).await;
+}

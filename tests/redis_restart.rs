@@ -1,0 +1,59 @@
+//! Redis shut down (`SHUTDOWN SAVE`) and restarted on the same port and data in the middle
+//! of a fan-out: writers reconnect and the fan-out completes, every follower once.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use fanout::{FanOut, JobState, PhotoPosted};
+use fanout_actors::FeedLayout;
+
+/// The fan-out survives a Redis restart half-way through.
+#[actix_rt::test]
+async fn fan_out_completes_across_a_redis_restart() {
+    let mut redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    config.settings.max_attempts = 40;
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    seed(&mut c, 5, 1, 400_000).await;
+
+    let accepted = fanout.post(PhotoPosted::now(5, 808)).await.unwrap();
+    // Wait until part of it is written, then take Redis away.
+    let before = within(30, async {
+        loop {
+            let s = fanout.status(accepted.fanout_id).await.unwrap().unwrap();
+            if s.ranges_done >= 3 {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    let shutdown: redis::RedisResult<()> =
+        redis::cmd("SHUTDOWN").arg("SAVE").query_async(&mut c).await;
+    assert!(
+        shutdown.is_err(),
+        "SHUTDOWN closes the connection instead of answering"
+    );
+    redis.wait_for_exit(Duration::from_secs(10)).unwrap();
+    // Longer than a request's own reconnect-and-resend budget, so whole attempts fail.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    redis.restart().unwrap();
+
+    let status = wait(&fanout, accepted.fanout_id).await;
+
+    assert!(
+        before.ranges_done < before.ranges_total,
+        "the restart must come mid fan-out"
+    );
+    assert!(
+        status.retries > 0,
+        "the outage must have failed some attempts: {status:?}"
+    );
+    assert_eq!(status.state, JobState::Completed, "{status:?}");
+    assert_eq!(status.feeds_written, 400_000);
+    let mut c = conn(&redis).await;
+    assert_exactly_once(&mut c, 1..400_001, 808, FeedLayout::List).await;
+}
