@@ -1,0 +1,124 @@
+//! Posting: the reply comes as soon as the job is accepted, while the fan-out still runs;
+//! a full coordinator answers Overloaded; a follower key of the wrong type is refused with
+//! a message naming it, and nothing is written.
+
+mod common;
+
+use common::*;
+use fanout::{FanOut, JobState, PhotoPosted, PostError};
+use fanout_actors::FeedLayout;
+use futures_util::FutureExt;
+use redis::AsyncCommands;
+use tokio::sync::watch;
+
+/// A hook that holds every batch until the gate opens.
+fn gated(config: &mut fanout::config::Config) -> watch::Sender<bool> {
+    let (open, gate) = watch::channel(false);
+    config.settings.fault = hook(move |_writer, _batch| {
+        let mut gate = gate.clone();
+        async move {
+            let _ = gate.wait_for(|open| *open).await;
+        }
+        .boxed()
+    });
+    open
+}
+
+/// `post` answers while no batch has been written yet; the fan-out finishes afterwards.
+#[actix_rt::test]
+async fn the_reply_arrives_while_the_fan_out_is_still_running() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    let open = gated(&mut config);
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    seed(&mut c, 1, 1, 50_000).await;
+
+    let accepted = within(5, fanout.post(PhotoPosted::now(1, 7)))
+        .await
+        .unwrap();
+
+    assert_eq!(accepted.followers, 50_000);
+    let running = fanout.status(accepted.fanout_id).await.unwrap().unwrap();
+    assert_eq!(running.state, JobState::Running);
+    assert_eq!(running.ranges_done, 0);
+    assert_eq!(
+        tally(&mut c, 1..50_001, 7, FeedLayout::List).await.missing,
+        50_000
+    );
+    open.send(true).unwrap();
+    let done = wait(&fanout, accepted.fanout_id).await;
+    assert_eq!(done.state, JobState::Completed);
+    assert_exactly_once(&mut c, 1..50_001, 7, FeedLayout::List).await;
+}
+
+/// With `max_active_jobs` unfinished jobs, the next post is refused, not queued.
+#[actix_rt::test]
+async fn a_full_coordinator_answers_overloaded() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    config.settings.max_active_jobs = 2;
+    let open = gated(&mut config);
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    seed(&mut c, 1, 1, 10).await;
+
+    let first = fanout.post(PhotoPosted::now(1, 1)).await.unwrap();
+    let second = fanout.post(PhotoPosted::now(1, 2)).await.unwrap();
+    let third = fanout.post(PhotoPosted::now(1, 3)).await;
+
+    assert!(matches!(third, Err(PostError::Overloaded)), "{third:?}");
+    open.send(true).unwrap();
+    wait(&fanout, first.fanout_id).await;
+    wait(&fanout, second.fanout_id).await;
+    // Room again.
+    post_and_wait(&fanout, 1, 3).await;
+    assert_exactly_once(&mut c, 1..11, 3, FeedLayout::List).await;
+}
+
+/// `followers:343` holding a string: refused with a message naming the key and its type,
+/// and the database is left exactly as it was.
+#[actix_rt::test]
+async fn a_follower_key_of_the_wrong_type_is_refused_and_nothing_is_written() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let fanout = FanOut::builder(config(&redis)).start().await.unwrap();
+    let _: () = c.set("followers:343", "oops").await.unwrap();
+
+    let refused = fanout.post(PhotoPosted::now(343, 1)).await.unwrap_err();
+
+    assert_eq!(
+        refused.to_string(),
+        "followers:343 is a string, expected a list"
+    );
+    let keys: Vec<String> = c.keys("*").await.unwrap();
+    assert_eq!(keys, vec!["followers:343".to_owned()]);
+}
+
+/// Several authors post at once, with overlapping audiences: each follower gets each photo
+/// of each author they follow exactly once.
+#[actix_rt::test]
+async fn concurrent_posts_by_several_authors() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    config.settings.batch_size = 2_000;
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    // Author a follows ids a*1000 .. a*1000 + 5000·a: audiences overlap.
+    let authors: Vec<(u64, std::ops::Range<u64>)> = (1..=5)
+        .map(|a| (a, a * 1_000..a * 1_000 + 5_000 * a))
+        .collect();
+    for (author, ids) in &authors {
+        seed(&mut c, *author, ids.start, ids.end - ids.start).await;
+    }
+
+    let posts = authors
+        .iter()
+        .map(|(author, _)| post_and_wait(&fanout, *author, 900 + author));
+    let statuses = futures_util::future::join_all(posts).await;
+
+    for ((author, ids), status) in authors.iter().zip(statuses) {
+        assert_eq!(status.state, JobState::Completed);
+        assert_exactly_once(&mut c, ids.clone(), 900 + author, FeedLayout::List).await;
+    }
+}

@@ -1,0 +1,91 @@
+//! A range that can never succeed is dead-lettered: recorded in `fanout:dead`, shown in the
+//! status, and the other ranges complete. Nothing of a failed chunk is half-written.
+
+mod common;
+
+use common::*;
+use fanout::{FanOut, JobState};
+use fanout_actors::{DeadRange, FeedLayout};
+use futures_util::FutureExt;
+use redis::AsyncCommands;
+
+/// A follower whose feed key is a string makes its range fail for good; every other
+/// follower gets the photo once and the failed chunk's followers get nothing.
+#[actix_rt::test]
+async fn a_feed_of_the_wrong_type_dead_letters_its_range_only() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    config.settings.batch_size = 1_000;
+    config.settings.chunk_size = 100;
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    seed(&mut c, 8, 1, 5_000).await;
+    // Follower 2,550 sits in range 2 (followers 2,001..=3,000), chunk 2,501..=2,600.
+    let _: () = c.set("homefeed:2550", "not a feed").await.unwrap();
+
+    let status = post_and_wait(&fanout, 8, 64).await;
+
+    assert_eq!(status.state, JobState::Failed);
+    assert_eq!(status.ranges_done, 4);
+    assert_eq!(status.dead_ranges.len(), 1);
+    let dead = &status.dead_ranges[0];
+    assert_eq!((dead.range.start, dead.range.stop), (2_000, 2_999));
+    assert_eq!(dead.error, "homefeed:2550 is a string, expected a list");
+    // Recorded in Redis.
+    let recorded: Vec<String> = c.lrange("fanout:dead", 0, -1).await.unwrap();
+    assert_eq!(recorded.len(), 1);
+    let recorded: DeadRange = serde_json::from_str(&recorded[0]).unwrap();
+    assert_eq!(&recorded, dead);
+    // Other ranges complete; the bad chunk rolled back (2,501..=2,549 got nothing).
+    assert_exactly_once(&mut c, 1..2_001, 64, FeedLayout::List).await;
+    assert_exactly_once(&mut c, 3_001..5_001, 64, FeedLayout::List).await;
+    let bad_chunk = tally(
+        &mut c,
+        (2_501..=2_600).filter(|id| *id != 2_550),
+        64,
+        FeedLayout::List,
+    )
+    .await;
+    assert_eq!(
+        (bad_chunk.once, bad_chunk.doubled, bad_chunk.missing),
+        (0, 0, 99)
+    );
+    // Chunks of the dead range before the bad one were written, once.
+    assert_exactly_once(&mut c, 2_001..2_501, 64, FeedLayout::List).await;
+    let untouched: String = c.get("homefeed:2550").await.unwrap();
+    assert_eq!(untouched, "not a feed");
+}
+
+/// A range that fails on every attempt is given up after `max_attempts`.
+#[actix_rt::test]
+async fn a_range_failing_every_attempt_is_dead_after_max_attempts() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    config.settings.batch_size = 100;
+    config.settings.max_attempts = 3;
+    config.settings.max_restarts = 100;
+    config.settings.fault = hook(|_writer, batch| {
+        if batch.range.index == 1 {
+            panic!("range 1 always fails");
+        }
+        async {}.boxed()
+    });
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    seed(&mut c, 9, 1, 350).await;
+
+    let status = post_and_wait(&fanout, 9, 65).await;
+
+    assert_eq!(status.state, JobState::Failed);
+    assert_eq!(status.retries, 2);
+    assert_eq!(status.dead_ranges.len(), 1);
+    assert_eq!(status.dead_ranges[0].attempts, 3);
+    assert!(status.dead_ranges[0].error.contains("range 1 always fails"));
+    assert_eq!(c.llen::<_, u64>("fanout:dead").await.unwrap(), 1);
+    assert_exactly_once(&mut c, 1..101, 65, FeedLayout::List).await;
+    assert_exactly_once(&mut c, 201..351, 65, FeedLayout::List).await;
+    assert_eq!(
+        tally(&mut c, 101..201, 65, FeedLayout::List).await.missing,
+        100
+    );
+}
