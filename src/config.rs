@@ -253,19 +253,22 @@ impl Config {
                 text.parse::<toml::Table>()
                     .map_err(|e| ConfigError::Parse {
                         path: p.clone(),
-                        message: e.message().to_owned(),
+                        // Display shows the line and a caret under the mistake.
+                        message: e.to_string().trim().to_owned(),
                     })?
             }
             None => toml::Table::new(),
         };
         apply_env(&mut table, env)?;
-        let file: File = table
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: source
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("(environment)")),
-                message: e.message().trim().to_owned(),
+        // serde_path_to_error adds the setting's name to type errors ("fanout.batch_size: …").
+        let file: File =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                ConfigError::Parse {
+                    path: source
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from("(environment)")),
+                    message: format!("{}: {}", e.path(), e.inner().message().trim()),
+                }
             })?;
         Ok(Config {
             post_timeout: positive_ms("fanout.post_timeout_ms", file.fanout.post_timeout_ms)?,
