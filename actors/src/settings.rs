@@ -162,7 +162,7 @@ impl Default for Settings {
             reconnect_retries: 3,
             keys: KeyPatterns::default(),
             batch_size: 10_000,
-            chunk_size: 1_000,
+            chunk_size: 500,
             writers: 4,
             in_flight_per_writer: 2,
             batch_timeout: Duration::from_secs(60),
