@@ -123,6 +123,35 @@ async fn post_to_a_wrong_type_follower_key() {
     assert_eq!(keys, vec!["followers:343".to_owned()]);
 }
 
+/// A range that cannot be written: `post` names it and exits 1.
+#[actix_rt::test]
+async fn post_exits_non_zero_when_a_range_is_dead_lettered() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    seed(&mut c, 343, 1, 25_000).await;
+    let _: () = c.sadd("homefeed:12345", "not a list").await.unwrap();
+
+    let (out, stdout, stderr) = run(fanout(&[
+        "--redis-url",
+        &redis.url(),
+        "post",
+        "--author",
+        "343",
+        "--photo",
+        "9",
+    ]));
+
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("dead range: followers 10000..=19999 after 1 attempts: homefeed:12345 is a set, expected a list"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("25,000 followers, 3 batches, 0 retries, 1 dead ranges"),
+        "{stdout}"
+    );
+}
+
 /// Nothing listens on the port: a clear error within a few seconds, and the password in
 /// the URL is not printed.
 #[test]

@@ -17,7 +17,7 @@ impl Progress {
         let bar = ProgressBar::new(total).with_message(what.to_owned());
         bar.set_style(
             ProgressStyle::with_template(
-                "{msg:>9} [{bar:40}] {human_pos}/{human_len} ({per_sec}, eta {eta})",
+                "{msg:>9} [{bar:40}] {human_pos}/{human_len} ({elapsed}, eta {eta})",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
