@@ -39,7 +39,7 @@ async fn subscribers_are_told_when_each_job_finishes() {
 
     let big = fanout.post(PhotoPosted::now(1, 10)).await.unwrap();
     let empty = fanout.post(PhotoPosted::now(2, 11)).await.unwrap();
-    let mut notices = vec![
+    let mut notices = [
         within(30, rx.recv()).await.unwrap().status,
         within(30, rx.recv()).await.unwrap().status,
     ];

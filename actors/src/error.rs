@@ -1,7 +1,5 @@
 //! Error types, one per boundary: `StoreError` for Redis, `PostError` for posting a photo.
 
-use std::fmt;
-
 /// What went wrong talking to Redis.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -22,13 +20,6 @@ pub enum StoreError {
     /// Any other error Redis returned.
     #[error("Redis error: {0}")]
     Redis(String),
-}
-
-impl StoreError {
-    /// True when retrying later may help (connection trouble), false for data errors.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
-    }
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -96,12 +87,6 @@ pub struct BatchError {
     pub error: StoreError,
 }
 
-impl fmt::Display for BatchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (after {} feeds written)", self.error, self.written)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,7 +95,6 @@ mod tests {
     fn script_wrong_type_message_is_parsed() {
         let e = parse_wrong_type("followers:343 is a string, expected a list").unwrap();
         assert_eq!(e.to_string(), "followers:343 is a string, expected a list");
-        assert!(!e.is_transient());
         assert!(
             parse_wrong_type("Operation against a key holding the wrong kind of value").is_none()
         );

@@ -30,14 +30,9 @@ pub struct FollowerRange {
 }
 
 impl FollowerRange {
-    /// Number of followers in the range.
-    pub fn len(&self) -> u64 {
+    /// Number of followers in the range (at least 1).
+    pub fn size(&self) -> u64 {
         self.stop - self.start + 1
-    }
-
-    /// Always false: a planned range holds at least one follower.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -78,7 +73,7 @@ impl Plan {
     pub fn chunks(&self, range: FollowerRange) -> impl Iterator<Item = Chunk> {
         let per_range = self.batch_size.div_ceil(self.chunk_size);
         let size = self.chunk_size;
-        (0..range.len().div_ceil(size)).map(move |j| {
+        (0..range.size().div_ceil(size)).map(move |j| {
             let start = range.start + j * size;
             Chunk {
                 bit: range.index * per_range + j,
