@@ -21,8 +21,8 @@ pub const DEFAULT_PATH: &str = "config.toml";
 pub struct Config {
     /// The core's settings.
     pub settings: Settings,
-    /// How long `FanOut::post` waits for the coordinator to accept a post.
-    pub post_timeout: Duration,
+    /// Posts waiting for the coordinator's answer at once; more are refused as overloaded.
+    pub max_pending_posts: usize,
     /// Where it was read from; `None` when only defaults and the environment were used.
     pub source: Option<PathBuf>,
 }
@@ -121,7 +121,7 @@ struct FanoutSection {
     batch_timeout_ms: u64,
     max_active_jobs: usize,
     mailbox_capacity: usize,
-    post_timeout_ms: u64,
+    max_pending_posts: usize,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -135,6 +135,7 @@ struct FeedSection {
 #[serde(deny_unknown_fields, default)]
 struct RetrySection {
     max_attempts: u32,
+    outage_budget_ms: u64,
     base_delay_ms: u64,
     max_delay_ms: u64,
 }
@@ -155,7 +156,7 @@ struct JobsSection {
     finished_jobs_kept: usize,
 }
 
-const DEFAULT_POST_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_MAX_PENDING_POSTS: usize = 256;
 
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
@@ -173,9 +174,9 @@ impl Default for File {
                 reconnect_retries: s.reconnect_retries,
             },
             keys: KeysSection {
-                followers: "followers:{user}".to_owned(),
-                feed: "homefeed:{user}".to_owned(),
-                prefix: "fanout:".to_owned(),
+                followers: s.keys.followers_pattern(),
+                feed: s.keys.feed_pattern(),
+                prefix: s.keys.prefix().to_owned(),
             },
             fanout: FanoutSection {
                 batch_size: s.batch_size,
@@ -185,7 +186,7 @@ impl Default for File {
                 batch_timeout_ms: ms(s.batch_timeout),
                 max_active_jobs: s.max_active_jobs,
                 mailbox_capacity: s.mailbox_capacity,
-                post_timeout_ms: ms(DEFAULT_POST_TIMEOUT),
+                max_pending_posts: DEFAULT_MAX_PENDING_POSTS,
             },
             feed: FeedSection {
                 layout: s.layout.as_str().to_owned(),
@@ -193,6 +194,7 @@ impl Default for File {
             },
             retry: RetrySection {
                 max_attempts: s.max_attempts,
+                outage_budget_ms: ms(s.outage_budget),
                 base_delay_ms: ms(s.retry_backoff.base),
                 max_delay_ms: ms(s.retry_backoff.max),
             },
@@ -270,9 +272,20 @@ impl Config {
                     message: format!("{}: {}", e.path(), e.inner().message().trim()),
                 }
             })?;
+        let max_pending_posts = file.fanout.max_pending_posts;
+        let settings = file.into_settings()?;
+        if max_pending_posts == 0 || max_pending_posts >= settings.mailbox_capacity {
+            return Err(invalid(
+                "fanout.max_pending_posts",
+                format!(
+                    "must be between 1 and fanout.mailbox_capacity - 1 ({})",
+                    settings.mailbox_capacity - 1
+                ),
+            ));
+        }
         Ok(Config {
-            post_timeout: positive_ms("fanout.post_timeout_ms", file.fanout.post_timeout_ms)?,
-            settings: file.into_settings()?,
+            settings,
+            max_pending_posts,
             source,
         })
     }
@@ -376,6 +389,7 @@ impl File {
         settings.layout = layout;
         settings.max_len = self.feed.max_len;
         settings.max_attempts = self.retry.max_attempts;
+        settings.outage_budget = Duration::from_millis(self.retry.outage_budget_ms);
         settings.retry_backoff = backoff(
             "retry.max_delay_ms",
             self.retry.base_delay_ms,

@@ -24,9 +24,11 @@
 //! - The actors, messages and Redis write path live in the `fanout-actors` crate,
 //!   re-exported here as [`core`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use tokio::sync::Semaphore;
 
 pub use fanout_actors as core;
 pub use fanout_actors::{
@@ -43,7 +45,9 @@ use fanout_actors::{GetStatus, Subscribe};
 #[derive(Clone)]
 pub struct FanOut {
     coordinator: Addr<Coordinator>,
-    post_timeout: Duration,
+    /// One permit per post waiting for its answer: bounds the coordinator's mailbox use so
+    /// that a full one is answered at once, never after the post was in fact accepted.
+    pending_posts: Arc<Semaphore>,
 }
 
 /// Builds a [`FanOut`] from configuration.
@@ -62,15 +66,18 @@ impl FanOut {
         }
     }
 
-    /// Posts a photo. Returns once the job is accepted (the follower count snapshotted), not
-    /// after the fan-out. Waits at most `fanout.post_timeout_ms` for a busy coordinator,
-    /// then answers [`PostError::Overloaded`].
+    /// Posts a photo. Returns once the job is accepted (the follower list snapshotted), not
+    /// after the fan-out. With `fanout.max_pending_posts` posts already waiting, or
+    /// `fanout.max_active_jobs` unfinished jobs, answers [`PostError::Overloaded`] at once;
+    /// nothing was accepted then. The wait for Redis is bounded by its response timeout.
     pub async fn post(&self, post: PhotoPosted) -> Result<Accepted, PostError> {
-        match tokio::time::timeout(self.post_timeout, self.coordinator.send(post)).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => Err(PostError::Stopped),
-            Err(_) => Err(PostError::Overloaded),
-        }
+        let Ok(_permit) = self.pending_posts.try_acquire() else {
+            return Err(PostError::Overloaded);
+        };
+        self.coordinator
+            .send(post)
+            .await
+            .map_err(|_| PostError::Stopped)?
     }
 
     /// A job's progress; `None` for an unknown id.
@@ -132,7 +139,7 @@ impl FanOutBuilder {
         }
         Ok(FanOut {
             coordinator,
-            post_timeout: self.config.post_timeout,
+            pending_posts: Arc::new(Semaphore::new(self.config.max_pending_posts)),
         })
     }
 }

@@ -76,6 +76,44 @@ async fn a_full_coordinator_answers_overloaded() {
     assert_exactly_once(&mut c, 1..11, 3, FeedLayout::List).await;
 }
 
+/// With `max_pending_posts` posts waiting on a paused Redis, one more is refused at once,
+/// and the refused one is not written later.
+#[actix_rt::test]
+async fn too_many_waiting_posts_are_refused_at_once() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    config.max_pending_posts = 1;
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    seed(&mut c, 1, 1, 100).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "700", "WRITE"][..])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+
+    let waiting = fanout.post(PhotoPosted::now(1, 1));
+    let refused = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let started = std::time::Instant::now();
+        (fanout.post(PhotoPosted::now(1, 2)).await, started.elapsed())
+    };
+    let (first, (second, refused_after)) = futures_util::join!(waiting, refused);
+
+    assert!(matches!(second, Err(PostError::Overloaded)), "{second:?}");
+    assert!(
+        refused_after < std::time::Duration::from_millis(50),
+        "{refused_after:?}"
+    );
+    let first = first.unwrap();
+    wait(&fanout, first.fanout_id).await;
+    assert_exactly_once(&mut c, 1..101, 1, FeedLayout::List).await;
+    assert_eq!(
+        tally(&mut c, 1..101, 2, FeedLayout::List).await.missing,
+        100
+    );
+}
+
 /// `followers:343` holding a string: refused with a message naming the key and its type,
 /// and the database is left exactly as it was.
 #[actix_rt::test]

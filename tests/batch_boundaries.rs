@@ -58,5 +58,6 @@ async fn around_a_multiple_of_the_batch_size() {
 /// The seed's 20,007 followers with the default batch and chunk sizes.
 #[actix_rt::test]
 async fn seed_sized_author_with_defaults() {
-    fan_out(20_007, 10_000, 1_000).await;
+    let defaults = fanout_actors::Settings::default();
+    fan_out(20_007, defaults.batch_size, defaults.chunk_size).await;
 }

@@ -1,8 +1,11 @@
-//! A batch whose report does not come within `batch_timeout` is retried; when the first
-//! attempt finally reports, that report is ignored, and nothing is written twice.
+//! A batch whose report does not come within `batch_timeout` is retried. When the first
+//! attempt reports late, while the retry is still running, that report is ignored: the
+//! range's fate follows the retry. Nothing is written twice.
 
 mod common;
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -10,39 +13,54 @@ use fanout::{FanOut, JobState};
 use fanout_actors::FeedLayout;
 use futures_util::FutureExt;
 
-/// The first attempt of range 0 stalls past the deadline and then writes anyway.
+/// Range 0: attempt 1 stalls past its deadline and then succeeds (late); attempt 2, still
+/// running when that late success arrives, panics; attempt 3 finishes the range. Had the
+/// late success been taken, attempt 2's failure would have been ignored and no attempt 3
+/// would have run.
 #[actix_rt::test]
-async fn a_timed_out_attempt_that_finishes_late_does_not_double() {
+async fn a_late_report_for_a_retried_attempt_is_ignored() {
     let redis = redis();
     let mut c = conn(&redis).await;
     let mut config = config(&redis);
     config.settings.batch_size = 1_000;
     config.settings.writers = 2;
-    // One batch per writer, so nothing queues behind the stalled one.
+    // One batch per writer, so nothing queues behind a stalled one.
     config.settings.in_flight_per_writer = 1;
-    config.settings.batch_timeout = Duration::from_millis(300);
-    config.settings.fault = hook(|_writer, batch| {
-        let stall = batch.range.index == 0 && batch.attempt == 1;
-        async move {
-            if stall {
-                tokio::time::sleep(Duration::from_millis(1_000)).await;
+    config.settings.batch_timeout = Duration::from_millis(600);
+    let third_attempts = Arc::new(AtomicU32::new(0));
+    config.settings.fault = hook({
+        let third_attempts = third_attempts.clone();
+        move |_writer, batch| {
+            let (range, attempt) = (batch.range.index, batch.attempt);
+            if (range, attempt) == (0, 3) {
+                third_attempts.fetch_add(1, Ordering::SeqCst);
             }
+            async move {
+                match (range, attempt) {
+                    (0, 1) => tokio::time::sleep(Duration::from_millis(900)).await,
+                    (0, 2) => {
+                        tokio::time::sleep(Duration::from_millis(550)).await;
+                        panic!("attempt 2 fails after attempt 1's late success");
+                    }
+                    (0, _) => {}
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+            .boxed()
         }
-        .boxed()
     });
     let fanout = FanOut::builder(config).start().await.unwrap();
-    seed(&mut c, 2, 1, 3_000).await;
+    seed(&mut c, 2, 1, 10_000).await;
 
     let status = post_and_wait(&fanout, 2, 12).await;
-    // Let the stalled attempt wake up, write (finding its chunks done) and report late.
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
 
     assert_eq!(status.state, JobState::Completed, "{status:?}");
-    assert_eq!(status.retries, 1);
-    let after = fanout.status(status.fanout_id).await.unwrap().unwrap();
     assert_eq!(
-        after.feeds_written, 3_000,
-        "a late report must not change the count"
+        status.retries, 2,
+        "timeout of attempt 1, failure of attempt 2"
     );
-    assert_exactly_once(&mut c, 1..3_001, 12, FeedLayout::List).await;
+    assert_eq!(third_attempts.load(Ordering::SeqCst), 1);
+    assert_eq!(status.ranges_done, 10);
+    assert_eq!(status.feeds_written, 10_000);
+    assert_exactly_once(&mut c, 1..10_001, 12, FeedLayout::List).await;
 }

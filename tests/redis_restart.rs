@@ -14,9 +14,10 @@ use fanout_actors::FeedLayout;
 async fn fan_out_completes_across_a_redis_restart() {
     let mut redis = redis();
     let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    config.settings.max_attempts = 40;
-    let fanout = FanOut::builder(config).start().await.unwrap();
+    let fanout = FanOut::builder(default_config(&redis))
+        .start()
+        .await
+        .unwrap();
     seed(&mut c, 5, 1, 400_000).await;
 
     let accepted = fanout.post(PhotoPosted::now(5, 808)).await.unwrap();

@@ -116,13 +116,17 @@ pub async fn verify_feeds(
         }
         let answers: Vec<Value> = pipe.query_async(conn).await?;
         for (follower, answer) in followers.iter().zip(answers) {
-            let bad = match answer {
-                Value::Array(positions) if positions.len() == 1 => None,
-                Value::Array(positions) if positions.is_empty() => Some(&mut report.missing),
-                Value::Array(_) => Some(&mut report.duplicated),
-                Value::Nil => Some(&mut report.missing),
-                Value::ServerError(_) => Some(&mut report.unreadable),
-                _ => None,
+            let bad = match (layout, answer) {
+                // LPOS … COUNT 0: every position of the photo.
+                (FeedLayout::List, Value::Array(positions)) => match positions.len() {
+                    0 => Some(&mut report.missing),
+                    1 => None,
+                    _ => Some(&mut report.duplicated),
+                },
+                // ZSCORE: a score, or nil. A zset cannot hold a member twice.
+                (FeedLayout::Zset, Value::BulkString(_) | Value::Double(_)) => None,
+                (FeedLayout::Zset, Value::Nil) => Some(&mut report.missing),
+                _ => Some(&mut report.unreadable),
             };
             match bad {
                 None => report.once += 1,

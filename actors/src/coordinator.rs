@@ -6,7 +6,8 @@
 //! stuck behind a 1.5 M-follower one. Each range is in exactly one place at a time: not yet
 //! started, in flight (with a deadline), backing off before a retry, ready to retry, done or
 //! dead. Every report names its attempt; a report for an attempt that was already given up
-//! on (timed out, or its writer degraded) is ignored for scheduling.
+//! on (timed out, or its writer degraded) is ignored. The rules for retrying are in
+//! `retry.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -16,18 +17,22 @@ use actix::prelude::*;
 use crate::error::{PostError, StoreError};
 use crate::feed_writer::FeedWriter;
 use crate::messages::*;
-use crate::plan::{FollowerRange, Plan};
+use crate::plan::Plan;
+use crate::retry::{after_failure, Attempt, RetryPolicy, Verdict};
 use crate::settings::Settings;
 use crate::store::FeedStore;
 
 /// The fan-out coordinator. Start it with [`Coordinator::launch`].
 pub struct Coordinator {
     settings: Settings,
+    /// The coordinator's own connection: acceptance, dead letters, cleanup.
     store: FeedStore,
     writers: Vec<WriterSlot>,
+    /// Unfinished jobs.
     jobs: HashMap<FanoutId, Job>,
     /// Jobs with work ready to dispatch, in round-robin order (each at most once).
     ready: VecDeque<FanoutId>,
+    /// Final status of the last `finished_jobs_kept` finished jobs, and their order.
     finished: HashMap<FanoutId, JobStatus>,
     finished_order: VecDeque<FanoutId>,
     subscribers: Vec<Recipient<FanOutCompleted>>,
@@ -37,23 +42,39 @@ pub struct Coordinator {
 
 struct WriterSlot {
     addr: Addr<FeedWriter>,
+    /// Batches sent and not yet reported on (a timed-out batch still counts: the writer is
+    /// still busy with it).
     in_flight: usize,
-    degraded: bool,
+    /// Restarting too often: no work until then.
+    degraded_until: Option<Instant>,
 }
 
+impl WriterSlot {
+    fn healthy(&self, now: Instant) -> bool {
+        self.degraded_until.is_none_or(|until| now >= until)
+    }
+}
+
+/// A range being written: its attempt and the writer holding it.
 struct Flight {
-    attempt: u32,
+    attempt: Attempt,
     writer: usize,
 }
 
+/// An unfinished job. Its ranges are derived from `plan`, never stored in full.
 struct Job {
-    post: PhotoPosted,
     id: FanoutId,
+    post: PhotoPosted,
     plan: Plan,
+    /// Ranges `0..next_fresh` have been dispatched at least once.
     next_fresh: u64,
-    retry_ready: VecDeque<(FollowerRange, u32)>,
+    /// Retries whose backoff is over, waiting for a writer.
+    retry_ready: VecDeque<Attempt>,
+    /// By range index.
     in_flight: HashMap<u64, Flight>,
+    /// In `Coordinator::ready`.
     queued: bool,
+    /// At least one range was handed to a writer (Queued → Running).
     dispatched: bool,
     done: u64,
     written: u64,
@@ -69,23 +90,20 @@ impl Job {
         !self.retry_ready.is_empty() || self.next_fresh < self.plan.range_count()
     }
 
-    fn take_next(&mut self) -> Option<(FollowerRange, u32)> {
+    fn take_next(&mut self) -> Option<Attempt> {
         if let Some(retry) = self.retry_ready.pop_front() {
             return Some(retry);
         }
         let range = self.plan.range(self.next_fresh)?;
         self.next_fresh += 1;
-        Some((range, 1))
+        Some(Attempt::first(range))
     }
 
-    /// Removes the flight of `range` if it is for `attempt`; false for a stale report.
-    fn land(&mut self, range: &FollowerRange, attempt: u32) -> bool {
-        match self.in_flight.get(&range.index) {
-            Some(f) if f.attempt == attempt => {
-                self.in_flight.remove(&range.index);
-                true
-            }
-            _ => false,
+    /// Takes the flight of range `index` if it is attempt `number`; `None` for a stale report.
+    fn land(&mut self, index: u64, number: u32) -> Option<Flight> {
+        match self.in_flight.get(&index) {
+            Some(f) if f.attempt.number == number => self.in_flight.remove(&index),
+            _ => None,
         }
     }
 
@@ -110,7 +128,7 @@ impl Job {
             photo_id: self.post.photo_id,
             author_id: self.post.author_id,
             state,
-            followers: self.plan.followers,
+            followers: self.plan.followers(),
             ranges_total: self.plan.range_count(),
             ranges_done: self.done,
             feeds_written: self.written,
@@ -143,7 +161,7 @@ impl Coordinator {
                             FeedWriter::new(index, store, me, settings)
                         }),
                         in_flight: 0,
-                        degraded: false,
+                        degraded_until: None,
                     }
                 })
                 .collect();
@@ -161,6 +179,14 @@ impl Coordinator {
         }))
     }
 
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.settings.max_attempts,
+            outage_budget: self.settings.outage_budget,
+            backoff: self.settings.retry_backoff,
+        }
+    }
+
     fn start_job(
         &mut self,
         id: FanoutId,
@@ -168,17 +194,17 @@ impl Coordinator {
         followers: u64,
         ctx: &mut Context<Self>,
     ) {
-        let plan = Plan {
+        let plan = Plan::new(
             followers,
-            batch_size: self.settings.batch_size,
-            chunk_size: self.settings.chunk_size,
-        };
+            self.settings.batch_size,
+            self.settings.chunk_size,
+        );
         tracing::info!(fanout_id = %id, author = post.author_id, photo = post.photo_id, followers, ranges = plan.range_count(), "fan-out accepted");
         self.jobs.insert(
             id,
             Job {
-                post,
                 id,
+                post,
                 plan,
                 next_fresh: 0,
                 retry_ready: VecDeque::new(),
@@ -207,40 +233,36 @@ impl Coordinator {
         }
     }
 
-    /// Hands ready ranges to writers with spare capacity, one job after another.
+    /// Hands ready ranges to healthy writers with spare capacity, one job after another.
     fn dispatch(&mut self, ctx: &mut Context<Self>) {
-        if self.writers.iter().all(|w| w.degraded) {
-            self.abandon_ready_work(ctx);
-            return;
-        }
-        let cap = self.settings.in_flight_per_writer;
+        let (now, cap) = (Instant::now(), self.settings.in_flight_per_writer);
         while let Some(writer) = self
             .writers
             .iter()
             .enumerate()
-            .filter(|(_, w)| !w.degraded && w.in_flight < cap)
+            .filter(|(_, w)| w.healthy(now) && w.in_flight < cap)
             .min_by_key(|(_, w)| w.in_flight)
             .map(|(i, _)| i)
         {
-            let Some((id, range, attempt)) = self.next_range() else {
+            let Some((id, attempt)) = self.next_attempt() else {
                 break;
             };
-            self.send_batch(writer, id, range, attempt, ctx);
+            self.send_batch(writer, id, attempt, ctx);
         }
     }
 
-    fn next_range(&mut self) -> Option<(FanoutId, FollowerRange, u32)> {
+    fn next_attempt(&mut self) -> Option<(FanoutId, Attempt)> {
         while let Some(id) = self.ready.pop_front() {
             let Some(job) = self.jobs.get_mut(&id) else {
                 continue;
             };
-            if let Some((range, attempt)) = job.take_next() {
+            if let Some(attempt) = job.take_next() {
                 if job.has_ready_work() {
                     self.ready.push_back(id);
                 } else {
                     job.queued = false;
                 }
-                return Some((id, range, attempt));
+                return Some((id, attempt));
             }
             job.queued = false;
         }
@@ -251,24 +273,23 @@ impl Coordinator {
         &mut self,
         writer: usize,
         id: FanoutId,
-        range: FollowerRange,
-        attempt: u32,
+        attempt: Attempt,
         ctx: &mut Context<Self>,
     ) {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
         job.dispatched = true;
-        job.in_flight
-            .insert(range.index, Flight { attempt, writer });
+        let (index, number) = (attempt.range.index, attempt.number);
+        job.in_flight.insert(index, Flight { attempt, writer });
         let batch = BatchFanOut {
             fanout_id: id,
             photo_id: job.post.photo_id,
             author_id: job.post.author_id,
             posted_at_ms: job.post.posted_at_ms,
             plan: job.plan,
-            range,
-            attempt,
+            range: attempt.range,
+            attempt: number,
         };
         let slot = &mut self.writers[writer];
         match slot.addr.try_send(batch) {
@@ -276,77 +297,72 @@ impl Coordinator {
                 slot.in_flight += 1;
                 let timeout = self.settings.batch_timeout;
                 ctx.run_later(timeout, move |act, ctx| {
-                    if act
-                        .jobs
-                        .get_mut(&id)
-                        .is_some_and(|job| job.land(&range, attempt))
-                    {
-                        act.fail_range(id, range, attempt, BatchFailure::TimedOut(timeout), ctx);
-                    }
+                    act.fail_flight(id, index, number, BatchFailure::TimedOut(timeout), ctx);
                 });
             }
             Err(e) => {
-                if matches!(e, SendError::Closed(_)) {
-                    slot.degraded = true;
-                }
-                job.land(&range, attempt);
+                // Cannot happen while `in_flight_per_writer` bounds what we send; if it does,
+                // the range goes elsewhere.
                 let error = BatchFailure::WriterUnavailable(format!("writer {writer}: {e}"));
-                self.fail_range(id, range, attempt, error, ctx);
+                self.fail_flight(id, index, number, error, ctx);
             }
         }
     }
 
-    /// A range's attempt failed: schedule a retry after a backoff, or dead-letter it.
-    fn fail_range(
+    /// Attempt `number` of range `index` failed: unless it is stale, retry or dead-letter it.
+    fn fail_flight(
         &mut self,
         id: FanoutId,
-        range: FollowerRange,
-        attempt: u32,
-        error: BatchFailure,
+        index: u64,
+        number: u32,
+        failure: BatchFailure,
         ctx: &mut Context<Self>,
     ) {
-        let max_attempts = self.settings.max_attempts;
+        let policy = self.retry_policy();
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
-        // A key of the wrong type will not fix itself; anything else may.
-        let permanent = matches!(&error, BatchFailure::Store(StoreError::WrongType { .. }));
-        if permanent || attempt >= max_attempts {
-            self.dead_letter(id, range, attempt, error.to_string(), ctx);
+        let Some(flight) = job.land(index, number) else {
             return;
-        }
-        job.retries += 1;
-        let delay = self.settings.retry_backoff.delay(attempt, &mut rand::rng());
-        tracing::warn!(fanout_id = %id, range = range.index, start = range.start, stop = range.stop, attempt, ?delay, %error, "range failed; retrying");
-        ctx.run_later(delay, move |act, ctx| {
-            if let Some(job) = act.jobs.get_mut(&id) {
-                job.retry_ready.push_back((range, attempt + 1));
-                act.mark_ready(id);
-                act.dispatch(ctx);
+        };
+        let failed = flight.attempt;
+        let range = failed.range;
+        match after_failure(&failed, &failure, &policy, Instant::now(), &mut rand::rng()) {
+            Verdict::Dead => self.dead_letter(id, failed, failure.to_string(), ctx),
+            Verdict::Retry { next, delay } => {
+                job.retries += 1;
+                tracing::warn!(fanout_id = %id, range = range.index, start = range.start, stop = range.stop, attempt = number, ?delay, error = %failure, "range failed; retrying");
+                ctx.run_later(delay, move |act, ctx| {
+                    if let Some(job) = act.jobs.get_mut(&id) {
+                        job.retry_ready.push_back(next);
+                        act.mark_ready(id);
+                        act.dispatch(ctx);
+                    }
+                });
             }
-        });
+        }
     }
 
     fn dead_letter(
         &mut self,
         id: FanoutId,
-        range: FollowerRange,
-        attempts: u32,
+        attempt: Attempt,
         error: String,
         ctx: &mut Context<Self>,
     ) {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
         };
+        let range = attempt.range;
         let dead = DeadRange {
             fanout_id: id,
             photo_id: job.post.photo_id,
             author_id: job.post.author_id,
             range,
-            attempts,
+            attempts: attempt.number,
             error,
         };
-        tracing::error!(fanout_id = %id, author = dead.author_id, photo = dead.photo_id, range = range.index, start = range.start, stop = range.stop, attempts, error = %dead.error, "range dead-lettered");
+        tracing::error!(fanout_id = %id, author = dead.author_id, photo = dead.photo_id, range = range.index, start = range.start, stop = range.stop, attempts = dead.attempts, error = %dead.error, "range dead-lettered");
         job.dead.push(dead.clone());
         job.recording += 1;
         let mut store = self.store.clone();
@@ -362,23 +378,6 @@ impl Coordinator {
         }));
     }
 
-    /// No healthy writer is left: everything not yet running is given up.
-    fn abandon_ready_work(&mut self, ctx: &mut Context<Self>) {
-        let ids: Vec<FanoutId> = self.ready.drain(..).collect();
-        for id in ids {
-            let mut ranges = Vec::new();
-            if let Some(job) = self.jobs.get_mut(&id) {
-                job.queued = false;
-                while let Some(next) = job.take_next() {
-                    ranges.push(next);
-                }
-            }
-            for (range, attempt) in ranges {
-                self.dead_letter(id, range, attempt, "no healthy writer left".to_owned(), ctx);
-            }
-        }
-    }
-
     fn finish_if_done(&mut self, id: FanoutId, ctx: &mut Context<Self>) {
         if !self.jobs.get(&id).is_some_and(Job::is_finished) {
             return;
@@ -388,6 +387,12 @@ impl Coordinator {
         };
         let status = job.status();
         tracing::info!(fanout_id = %id, state = ?status.state, followers = status.followers, feeds_written = status.feeds_written, retries = status.retries, dead_ranges = status.dead_ranges.len(), elapsed = ?status.elapsed, "fan-out finished");
+        let mut store = self.store.clone();
+        ctx.spawn(actix::fut::wrap_future(async move {
+            if let Err(e) = store.drop_snapshot(id).await {
+                tracing::warn!(fanout_id = %id, error = %e, "could not remove the follower snapshot; it expires on its own");
+            }
+        }));
         for subscriber in &self.subscribers {
             let notice = subscriber.send(FanOutCompleted {
                 status: status.clone(),
@@ -436,7 +441,8 @@ impl Handler<PhotoPosted> for Coordinator {
         if self.jobs.len() + self.accepting >= self.settings.max_active_jobs {
             return Box::pin(actix::fut::ready(Err(PostError::Overloaded)));
         }
-        if self.writers.iter().all(|w| w.degraded) {
+        let now = Instant::now();
+        if !self.writers.iter().any(|w| w.healthy(now)) {
             let error = PostError::Unavailable("no healthy feed writer".to_owned());
             return Box::pin(actix::fut::ready(Err(error)));
         }
@@ -465,17 +471,18 @@ impl Handler<BatchDone> for Coordinator {
         let landed = self
             .jobs
             .get_mut(&id)
-            .is_some_and(|job| job.land(&report.range, report.attempt));
-        if landed {
-            if let Some(job) = self.jobs.get_mut(&id) {
+            .and_then(|job| job.land(report.range.index, report.attempt).map(|_| job));
+        match landed {
+            Some(job) => {
                 // One landed report per range, covering all of it: the sum is exact.
                 job.done += 1;
                 job.written += report.written;
+                tracing::debug!(fanout_id = %id, range = report.range.index, attempt = report.attempt, written = report.written, elapsed = ?report.elapsed, "range done");
+                self.finish_if_done(id, ctx);
             }
-            tracing::debug!(fanout_id = %id, range = report.range.index, attempt = report.attempt, written = report.written, elapsed = ?report.elapsed, "range done");
-            self.finish_if_done(id, ctx);
-        } else {
-            tracing::debug!(fanout_id = %id, range = report.range.index, attempt = report.attempt, "stale report ignored");
+            None => {
+                tracing::debug!(fanout_id = %id, range = report.range.index, attempt = report.attempt, "stale report ignored")
+            }
         }
         self.dispatch(ctx);
     }
@@ -486,16 +493,14 @@ impl Handler<BatchFailed> for Coordinator {
 
     fn handle(&mut self, report: BatchFailed, ctx: &mut Self::Context) {
         self.release_writer(report.writer);
-        let id = report.fanout_id;
-        if self
-            .jobs
-            .get_mut(&id)
-            .is_some_and(|job| job.land(&report.range, report.attempt))
-        {
-            self.fail_range(id, report.range, report.attempt, report.error, ctx);
-        } else {
-            tracing::debug!(fanout_id = %id, range = report.range.index, attempt = report.attempt, "stale failure ignored");
-        }
+        tracing::debug!(fanout_id = %report.fanout_id, range = report.range.index, attempt = report.attempt, written = report.written, error = %report.error, "batch failed");
+        self.fail_flight(
+            report.fanout_id,
+            report.range.index,
+            report.attempt,
+            report.error,
+            ctx,
+        );
         self.dispatch(ctx);
     }
 }
@@ -504,36 +509,34 @@ impl Handler<WriterDegraded> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: WriterDegraded, ctx: &mut Self::Context) {
+        let cool_down = self.settings.restart_window;
         let Some(slot) = self.writers.get_mut(msg.writer) else {
             return;
         };
-        slot.degraded = true;
+        slot.degraded_until = Some(Instant::now() + cool_down);
         tracing::error!(
             writer = msg.writer,
             restarts = msg.restarts,
+            ?cool_down,
             "writer degraded; routing around it"
         );
         // Its batches go elsewhere; whatever it still reports for them is stale.
-        let mut orphans = Vec::new();
-        for job in self.jobs.values_mut() {
-            let ranges: Vec<u64> = job
-                .in_flight
-                .iter()
-                .filter(|(_, f)| f.writer == msg.writer)
-                .map(|(r, _)| *r)
-                .collect();
-            for index in ranges {
-                if let (Some(flight), Some(range)) =
-                    (job.in_flight.remove(&index), job.plan.range(index))
-                {
-                    orphans.push((job.id, range, flight.attempt));
-                }
-            }
-        }
-        for (id, range, attempt) in orphans {
+        let orphans: Vec<(FanoutId, u64, u32)> = self
+            .jobs
+            .values()
+            .flat_map(|job| {
+                job.in_flight
+                    .iter()
+                    .filter(|(_, f)| f.writer == msg.writer)
+                    .map(|(index, f)| (job.id, *index, f.attempt.number))
+            })
+            .collect();
+        for (id, index, number) in orphans {
             let error = BatchFailure::WriterUnavailable(format!("writer {} degraded", msg.writer));
-            self.fail_range(id, range, attempt, error, ctx);
+            self.fail_flight(id, index, number, error, ctx);
         }
+        // Work may be waiting for this writer to come back.
+        ctx.run_later(cool_down, |act, ctx| act.dispatch(ctx));
         self.dispatch(ctx);
     }
 }
@@ -561,7 +564,8 @@ impl Handler<GetWriterHealth> for Coordinator {
     type Result = actix::MessageResult<GetWriterHealth>;
 
     fn handle(&mut self, _: GetWriterHealth, _ctx: &mut Self::Context) -> Self::Result {
-        let healthy = self.writers.iter().filter(|w| !w.degraded).count();
+        let now = Instant::now();
+        let healthy = self.writers.iter().filter(|w| w.healthy(now)).count();
         actix::MessageResult((healthy, self.writers.len()))
     }
 }

@@ -17,6 +17,12 @@ pub enum StoreError {
         /// The type fanout needs.
         expected: String,
     },
+    /// The job's follower snapshot is gone (expired, or the job already finished).
+    #[error("{key} is gone: the job's follower snapshot expired or was removed")]
+    SnapshotMissing {
+        /// The snapshot key.
+        key: String,
+    },
     /// Any other error Redis returned.
     #[error("Redis error: {0}")]
     Redis(String),
@@ -61,7 +67,7 @@ pub enum PostError {
     /// Redis, or every writer, is unavailable.
     #[error("{0}")]
     Unavailable(String),
-    /// The author's follower key has the wrong type.
+    /// Redis refused the post, e.g. the author's follower key has the wrong type.
     #[error("{0}")]
     Store(StoreError),
     /// The coordinator has stopped.

@@ -5,7 +5,7 @@
 //! limit, and does not catch panics. So a writer catches a panic in its batch itself,
 //! reports the batch failed and stops; on restart it waits (backoff) before taking work,
 //! and once it has restarted more than `max_restarts` times within `restart_window` it tells
-//! the coordinator it is degraded.
+//! the coordinator, which sends it no work for a `restart_window`.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -26,7 +26,6 @@ pub struct FeedWriter {
     coordinator: Addr<Coordinator>,
     settings: Settings,
     restarts: RestartWindow,
-    degraded: bool,
 }
 
 impl FeedWriter {
@@ -42,7 +41,6 @@ impl FeedWriter {
             coordinator,
             restarts: RestartWindow::new(settings.max_restarts, settings.restart_window),
             settings,
-            degraded: false,
         }
     }
 }
@@ -72,8 +70,9 @@ impl Actor for FeedWriter {
 
 impl Supervised for FeedWriter {
     fn restarting(&mut self, ctx: &mut Self::Context) {
-        if self.restarts.record(Instant::now()) && !self.degraded {
-            self.degraded = true;
+        // Over the intensity: tell the coordinator (again, on every further restart, which
+        // extends its cool-down).
+        if self.restarts.record(Instant::now()) {
             let restarts = self.restarts.recent();
             tracing::error!(
                 writer = self.index,

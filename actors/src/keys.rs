@@ -79,6 +79,32 @@ impl KeyPatterns {
         format!("{}job:{id}:done", self.prefix)
     }
 
+    /// `fanout:job:{id}:followers`: the job's copy of the follower list, taken at acceptance;
+    /// ranges are positions in this copy.
+    pub fn job_followers(&self, id: FanoutId) -> String {
+        format!("{}job:{id}:followers", self.prefix)
+    }
+
+    /// `job_followers` with `{id}` left in, for the acceptance script that allocates the id.
+    pub(crate) fn job_followers_template(&self) -> String {
+        format!("{}job:{{id}}:followers", self.prefix)
+    }
+
+    /// The follower-list pattern as configured, e.g. `followers:{user}`.
+    pub fn followers_pattern(&self) -> String {
+        self.followers.key("{user}")
+    }
+
+    /// The feed pattern as configured, e.g. `homefeed:{user}`.
+    pub fn feed_pattern(&self) -> String {
+        self.feed.key("{user}")
+    }
+
+    /// The prefix of fanout's own keys, e.g. `fanout:`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// `fanout:dead`: dead-lettered ranges, one JSON entry each, oldest first.
     pub fn dead(&self) -> String {
         format!("{}dead", self.prefix)
@@ -102,6 +128,13 @@ mod tests {
         assert_eq!(k.followers(343), "followers:343");
         assert_eq!(k.feed(7), "homefeed:7");
         assert_eq!(k.job_done(FanoutId(12)), "fanout:job:12:done");
+        assert_eq!(k.job_followers(FanoutId(12)), "fanout:job:12:followers");
+        assert_eq!(
+            k.job_followers_template().replace("{id}", "12"),
+            "fanout:job:12:followers"
+        );
+        assert_eq!(k.followers_pattern(), "followers:{user}");
+        assert_eq!(k.feed_pattern(), "homefeed:{user}");
         assert_eq!(k.dead(), "fanout:dead");
     }
 

@@ -23,6 +23,7 @@
 //! - [`keys`]: every Redis key pattern.
 //! - [`plan`]: pure range and chunk planning.
 //! - [`backoff`]: retry backoff and restart intensity.
+//! - `retry`: when a failed range is retried and when it is given up.
 //! - [`settings`]: tunables and their defaults.
 //! - [`admin`]: seeding follower lists and verifying feeds (for the CLI and tests).
 //! - [`error`]: error types.
@@ -35,6 +36,7 @@ pub mod feed_writer;
 pub mod keys;
 pub mod messages;
 pub mod plan;
+mod retry;
 pub mod settings;
 pub mod store;
 

@@ -10,12 +10,9 @@ use serde::{Deserialize, Serialize};
 /// as the job was planned, whatever the process's current settings are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
-    /// Followers in the snapshot (`LLEN` at acceptance).
-    pub followers: u64,
-    /// Followers per batch (one `BatchFanOut`).
-    pub batch_size: u64,
-    /// Followers per chunk (one atomic script call).
-    pub chunk_size: u64,
+    followers: u64,
+    batch_size: u64,
+    chunk_size: u64,
 }
 
 /// One batch: the follower-list indices `start..=stop` of a job.
@@ -30,9 +27,9 @@ pub struct FollowerRange {
 }
 
 impl FollowerRange {
-    /// Number of followers in the range (at least 1).
+    /// Number of followers in the range.
     pub fn size(&self) -> u64 {
-        self.stop - self.start + 1
+        (self.stop + 1).saturating_sub(self.start)
     }
 }
 
@@ -48,6 +45,21 @@ pub struct Chunk {
 }
 
 impl Plan {
+    /// A plan for `followers` in batches of `batch_size` and chunks of `chunk_size`
+    /// (sizes below 1 are taken as 1).
+    pub fn new(followers: u64, batch_size: u64, chunk_size: u64) -> Self {
+        Self {
+            followers,
+            batch_size: batch_size.max(1),
+            chunk_size: chunk_size.max(1),
+        }
+    }
+
+    /// Followers in the snapshot taken at acceptance.
+    pub fn followers(&self) -> u64 {
+        self.followers
+    }
+
     /// Number of ranges (batches) the job has.
     pub fn range_count(&self) -> u64 {
         self.followers.div_ceil(self.batch_size)
@@ -89,11 +101,7 @@ mod tests {
     use super::*;
 
     fn plan(followers: u64, batch_size: u64, chunk_size: u64) -> Plan {
-        Plan {
-            followers,
-            batch_size,
-            chunk_size,
-        }
+        Plan::new(followers, batch_size, chunk_size)
     }
 
     fn covered(p: &Plan) -> Vec<u64> {

@@ -72,24 +72,40 @@ impl fmt::Debug for RedisUrl {
     }
 }
 
-/// `redis://user:secret@host/` → `redis://user:***@host/`.
-fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
+/// Hides the password of a URL (`redis://user:***@host/`, `redis+unix:///s.sock?pass=***`).
+/// A URL that does not parse is hidden whole when it could hold a password.
+fn redact(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return if raw.contains('@') || raw.contains("pass") {
+            "<not shown: it may hold a password>".to_owned()
+        } else {
+            raw.to_owned()
+        };
     };
-    let authority_end = url[scheme_end..]
-        .find('/')
-        .map_or(url.len(), |i| scheme_end + i);
-    let Some(at) = url[scheme_end..authority_end]
-        .rfind('@')
-        .map(|i| scheme_end + i)
-    else {
-        return url.to_owned();
-    };
-    match url[scheme_end..at].find(':') {
-        Some(colon) => format!("{}:***{}", &url[..scheme_end + colon], &url[at..]),
-        None => format!("{}***{}", &url[..scheme_end], &url[at..]),
+    let secret = |key: &str| key == "pass" || key == "password";
+    let has_secret_query = url.query_pairs().any(|(key, _)| secret(&key));
+    if url.password().is_none() && !has_secret_query {
+        // Nothing to hide: show it as written, not as the parser normalised it.
+        return raw.to_owned();
     }
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    if has_secret_query {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "***".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// A hook run by a writer before each batch, inside the writer's panic guard: tests use it
@@ -133,8 +149,11 @@ pub struct Settings {
     pub layout: FeedLayout,
     /// Feed cap: entries kept per feed.
     pub max_len: u64,
-    /// Attempts per range before it is dead-lettered.
+    /// Failed attempts per range before it is dead-lettered. Attempts that failed because
+    /// Redis was unreachable do not count; `outage_budget` bounds those instead.
     pub max_attempts: u32,
+    /// How long a range keeps retrying while Redis is unreachable before it is dead-lettered.
+    pub outage_budget: Duration,
     /// Delay between attempts of a range.
     pub retry_backoff: Backoff,
     /// More than this many writer restarts within `restart_window` marks the writer degraded.
@@ -143,8 +162,9 @@ pub struct Settings {
     pub restart_window: Duration,
     /// Delay before a restarted writer takes work again.
     pub restart_backoff: Backoff,
-    /// Expiry of a job's done-bitmap, renewed by every chunk written. Must outlast any
-    /// attempt still running somewhere, or a late attempt could write a chunk again.
+    /// Expiry of a job's done-bitmap and follower snapshot, renewed by every chunk written.
+    /// Must outlast any attempt still running somewhere (a Redis call is bounded by
+    /// `response_timeout`), or a late attempt could write a chunk again.
     pub done_marker_ttl: Duration,
     /// Finished jobs whose status is kept for `GetStatus`.
     pub finished_jobs_kept: usize,
@@ -157,9 +177,9 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             redis_url: RedisUrl("redis://127.0.0.1:6379".to_owned()),
-            connect_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_secs(5),
-            reconnect_retries: 3,
+            reconnect_retries: 2,
             keys: KeyPatterns::default(),
             batch_size: 10_000,
             chunk_size: 500,
@@ -171,6 +191,7 @@ impl Default for Settings {
             layout: FeedLayout::List,
             max_len: 800,
             max_attempts: 8,
+            outage_budget: Duration::from_secs(300),
             retry_backoff: Backoff {
                 base: Duration::from_millis(100),
                 max: Duration::from_secs(5),
@@ -181,7 +202,7 @@ impl Default for Settings {
                 base: Duration::from_millis(100),
                 max: Duration::from_secs(5),
             },
-            done_marker_ttl: Duration::from_secs(7 * 24 * 3600),
+            done_marker_ttl: Duration::from_secs(3600),
             finished_jobs_kept: 10_000,
             #[cfg(feature = "fault-injection")]
             fault: None,
@@ -218,7 +239,7 @@ pub struct SettingsError {
 impl Settings {
     /// Checks every value the core cannot work with.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        let positive: [(&'static str, u64); 7] = [
+        let positive: [(&'static str, u64); 8] = [
             ("fanout.batch_size", self.batch_size),
             ("fanout.chunk_size", self.chunk_size),
             ("fanout.writers", self.writers as u64),
@@ -229,6 +250,7 @@ impl Settings {
             ("fanout.max_active_jobs", self.max_active_jobs as u64),
             ("feed.max_len", self.max_len),
             ("retry.max_attempts", u64::from(self.max_attempts)),
+            ("jobs.finished_jobs_kept", self.finished_jobs_kept as u64),
         ];
         for (setting, value) in positive {
             if value == 0 {
@@ -252,6 +274,7 @@ impl Settings {
             ("redis.response_timeout_ms", self.response_timeout),
             ("fanout.batch_timeout_ms", self.batch_timeout),
             ("jobs.done_marker_ttl_s", self.done_marker_ttl),
+            ("retry.outage_budget_ms", self.outage_budget),
         ];
         for (setting, value) in durations {
             if value.is_zero() {
@@ -260,6 +283,12 @@ impl Settings {
                     reason: "must be greater than 0".to_owned(),
                 });
             }
+        }
+        if self.done_marker_ttl > Duration::from_secs(10 * 365 * 24 * 3600) {
+            return Err(SettingsError {
+                setting: "jobs.done_marker_ttl_s",
+                reason: "must be at most ten years".to_owned(),
+            });
         }
         if self.mailbox_capacity < 2 {
             return Err(SettingsError {
@@ -273,6 +302,8 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn defaults_are_valid_and_zeroes_are_named() {
         Settings::default().validate().unwrap();
@@ -289,8 +320,6 @@ mod tests {
         assert_eq!(bad.validate().unwrap_err().setting, "fanout.writers");
     }
 
-    use super::*;
-
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(
@@ -301,11 +330,16 @@ mod tests {
             redact("redis://bob:hunter2@localhost"),
             "redis://bob:***@localhost"
         );
-        assert_eq!(
-            redact("redis://hunter2@localhost/"),
-            "redis://***@localhost/"
-        );
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            redact("redis+unix:///tmp/r.sock?db=1&pass=hunter2"),
+            "redis+unix:///tmp/r.sock?db=1&pass=***"
+        );
+        assert_eq!(
+            redact("redis://:pa/ss@h"),
+            "<not shown: it may hold a password>"
+        );
+        assert_eq!(redact("nonsense"), "nonsense");
         let url = RedisUrl::parse("redis://:hunter2@127.0.0.1:6379").unwrap();
         assert!(!format!("{url:?} {url}").contains("hunter2"));
         let settings = Settings {

@@ -23,12 +23,15 @@ pub struct FeedStore {
     keys: Arc<KeyPatterns>,
     layout: FeedLayout,
     max_len: u64,
-    marker_ttl_secs: u64,
+    ttl_secs: u64,
 }
 
 /// Connects to `url`, failing within about `connect_timeout × (retries + 1)` when Redis is
 /// unreachable. Afterwards the manager reconnects on its own whenever a request fails.
-pub async fn connect(url: &RedisUrl, settings: &Settings) -> Result<ConnectionManager, StoreError> {
+pub async fn connect_manager(
+    url: &RedisUrl,
+    settings: &Settings,
+) -> Result<ConnectionManager, StoreError> {
     let client = redis::Client::open(url.expose()).map_err(|e| StoreError::Redis(e.to_string()))?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(settings.connect_timeout))
@@ -44,21 +47,24 @@ impl FeedStore {
     /// Opens a new connection for one actor.
     pub async fn connect(settings: &Settings) -> Result<Self, StoreError> {
         Ok(Self {
-            conn: connect(&settings.redis_url, settings).await?,
+            conn: connect_manager(&settings.redis_url, settings).await?,
             keys: Arc::new(settings.keys.clone()),
             layout: settings.layout,
             max_len: settings.max_len,
-            marker_ttl_secs: settings.done_marker_ttl.as_secs().max(1),
+            ttl_secs: settings.done_marker_ttl.as_secs().max(1),
         })
     }
 
-    /// Snapshots the author's follower count and allocates a job id, in one atomic step.
-    /// Writes nothing but the id counter; refuses a follower key of the wrong type.
+    /// Allocates a job id and snapshots the author's follower list into the job's own copy,
+    /// in one atomic step. Refuses a follower key of the wrong type, writing nothing.
     pub async fn accept(&mut self, author_id: u64) -> Result<(u64, FanoutId), StoreError> {
         let mut call = ACCEPT.prepare_invoke();
         call.key(self.keys.followers(author_id))
-            .key(self.keys.next_id());
-        // Repeating after a dropped connection is harmless: at worst an id goes unused.
+            .key(self.keys.next_id())
+            .arg(self.keys.job_followers_template())
+            .arg(self.ttl_secs);
+        // Repeating after a dropped connection is harmless: at worst an id goes unused and
+        // its snapshot expires unread.
         let (followers, id): (u64, u64) = self
             .resending(|mut conn| {
                 let call = &call;
@@ -99,31 +105,34 @@ impl FeedStore {
     /// photo now.
     pub async fn write_batch(&mut self, batch: &BatchFanOut) -> Result<u64, BatchError> {
         let range = batch.range;
-        let followers_key = self.keys.followers(batch.author_id);
+        let snapshot = self.keys.job_followers(batch.fanout_id);
         let (start, stop) = (range.start as isize, range.stop as isize);
         let read: Result<Vec<String>, _> = self
             .resending(|mut conn| {
-                let key = &followers_key;
+                let key = &snapshot;
                 async move { conn.lrange(key, start, stop).await }
             })
             .await;
-        let followers = match read {
-            Ok(followers) => followers,
-            Err(e) => {
-                return Err(BatchError {
-                    written: 0,
-                    error: self.explain(e, &followers_key, "list").await,
-                })
-            }
-        };
+        let followers = read.map_err(|e| BatchError {
+            written: 0,
+            error: e.into(),
+        })?;
+        // The snapshot never changes; a short read means it expired or the job has finished
+        // (this is a late attempt). Writing now would mark chunks done for feeds not written.
+        if followers.len() as u64 != range.size() {
+            return Err(BatchError {
+                written: 0,
+                error: StoreError::SnapshotMissing { key: snapshot },
+            });
+        }
         let done_key = self.keys.job_done(batch.fanout_id);
         let mut written = 0;
         for chunk in batch.plan.chunks(range) {
-            // The list may have shrunk since the snapshot: write whoever is still there.
             let from = (chunk.start - range.start) as usize;
-            let to = ((chunk.stop - range.start + 1) as usize).min(followers.len());
+            let to = (chunk.stop - range.start + 1) as usize;
             let members = followers.get(from..to).unwrap_or_default();
             let mut call = WRITE_CHUNK.key(&done_key);
+            call.key(&snapshot);
             for follower in members {
                 call.key(self.keys.feed(follower));
             }
@@ -132,7 +141,7 @@ impl FeedStore {
                 .arg(self.max_len)
                 .arg(self.layout.as_str())
                 .arg(batch.posted_at_ms)
-                .arg(self.marker_ttl_secs);
+                .arg(self.ttl_secs);
             // Safe to send again: the done-marker makes a repeated chunk a no-op.
             let result: Result<i64, _> = self
                 .resending(|mut conn| {
@@ -161,25 +170,16 @@ impl FeedStore {
         Ok(())
     }
 
+    /// Removes a finished job's follower snapshot. Its done-bitmap stays until it expires:
+    /// an attempt that timed out may still be running and must keep finding its chunks done.
+    pub async fn drop_snapshot(&mut self, id: FanoutId) -> Result<(), StoreError> {
+        let _: () = self.conn.del(self.keys.job_followers(id)).await?;
+        Ok(())
+    }
+
     /// `PING`, for health checks.
     pub async fn ping(&mut self) -> Result<(), StoreError> {
         let _: String = redis::cmd("PING").query_async(&mut self.conn).await?;
         Ok(())
-    }
-
-    /// Turns a plain WRONGTYPE error on `key` into one that names the key's actual type.
-    async fn explain(&mut self, e: redis::RedisError, key: &str, expected: &str) -> StoreError {
-        if e.code() != Some("WRONGTYPE") {
-            return e.into();
-        }
-        let found: Result<String, _> = redis::cmd("TYPE")
-            .arg(key)
-            .query_async(&mut self.conn)
-            .await;
-        StoreError::WrongType {
-            key: key.to_owned(),
-            found: found.unwrap_or_else(|_| "value of another type".to_owned()),
-            expected: expected.to_owned(),
-        }
     }
 }

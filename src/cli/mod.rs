@@ -73,7 +73,7 @@ pub fn run() -> ExitCode {
         tokio::select! {
             outcome = execute(cli) => outcome,
             // Dropping `execute` drops whatever it holds, such as the demo's redis-server.
-            _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
+            _ = interrupted() => Err(CliError::Interrupted),
         }
     });
     match outcome {
@@ -86,6 +86,18 @@ pub fn run() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 

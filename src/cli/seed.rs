@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use fanout::config::Config;
 use fanout_actors::admin::seed_followers;
-use fanout_actors::store::connect;
+use fanout_actors::store::connect_manager;
 use indicatif::HumanCount;
 
 use super::progress::Progress;
@@ -31,7 +31,7 @@ pub async fn run(config: Config, args: Args) -> Result<ExitCode, CliError> {
 
 pub async fn seed(config: &Config, args: &Args) -> Result<(), CliError> {
     let settings = &config.settings;
-    let mut conn = connect(&settings.redis_url, settings).await?;
+    let mut conn = connect_manager(&settings.redis_url, settings).await?;
     let started = Instant::now();
     let progress = Progress::new(args.followers, "seeding");
     seed_followers(

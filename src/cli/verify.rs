@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use fanout::config::Config;
 use fanout_actors::admin::{verify_feeds, VerifyReport};
-use fanout_actors::store::connect;
+use fanout_actors::store::connect_manager;
 use indicatif::HumanCount;
 
 use super::CliError;
@@ -30,7 +30,7 @@ pub async fn run(config: Config, args: Args) -> Result<ExitCode, CliError> {
 
 pub async fn verify(config: &Config, args: &Args) -> Result<VerifyReport, CliError> {
     let settings = &config.settings;
-    let mut conn = connect(&settings.redis_url, settings).await?;
+    let mut conn = connect_manager(&settings.redis_url, settings).await?;
     let report = verify_feeds(
         &mut conn,
         &settings.keys,

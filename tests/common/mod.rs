@@ -26,12 +26,17 @@ pub async fn conn(redis: &LocalRedis) -> MultiplexedConnection {
         .unwrap()
 }
 
-/// Defaults, aimed at `redis`, with retries quick enough for tests.
-pub fn config(redis: &LocalRedis) -> Config {
-    let mut config = Config::load(None, |_| None)
+/// The shipped defaults, aimed at `redis`.
+pub fn default_config(redis: &LocalRedis) -> Config {
+    Config::load(None, |_| None)
         .unwrap()
         .with_redis_url(&redis.url())
-        .unwrap();
+        .unwrap()
+}
+
+/// Defaults, aimed at `redis`, with retry delays short enough for tests.
+pub fn config(redis: &LocalRedis) -> Config {
+    let mut config = default_config(redis);
     let s = &mut config.settings;
     s.retry_backoff.base = Duration::from_millis(20);
     s.retry_backoff.max = Duration::from_millis(300);

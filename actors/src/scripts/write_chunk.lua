@@ -1,7 +1,8 @@
 -- Writes one chunk of a fan-out: all of it, exactly once, or nothing.
--- KEYS[1]: the job's done-bitmap; KEYS[2..]: the feeds of the chunk's followers.
+-- KEYS[1]: the job's done-bitmap; KEYS[2]: the job's follower snapshot;
+-- KEYS[3..]: the feeds of the chunk's followers.
 -- ARGV: chunk bit, photo id, feed cap, layout ('list' or 'zset'), score (posted_at, ms),
---       bitmap ttl (s).
+--       expiry of the bitmap and the snapshot (s), renewed while the job makes progress.
 -- Returns the number of feeds written, or -1 when the chunk was already done.
 --
 -- Redis does not roll back a script that fails half-way, so a failing write undoes the
@@ -12,9 +13,10 @@ if redis.call('GETBIT', done, bit) == 1 then
 end
 local photo, cap, layout, score = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local n = #KEYS
+local first = 3
 
 local function failed(i, err, undo)
-  for j = 2, i - 1 do
+  for j = first, i - 1 do
     undo(j)
   end
   if string.sub(err.err, 1, 9) == 'WRONGTYPE' then
@@ -26,31 +28,32 @@ end
 
 if layout == 'list' then
   local undo = function(j) redis.call('LPOP', KEYS[j]) end
-  for i = 2, n do
+  for i = first, n do
     local r = redis.pcall('LPUSH', KEYS[i], photo)
     if type(r) == 'table' and r.err then
       return failed(i, r, undo)
     end
   end
-  for i = 2, n do
+  for i = first, n do
     redis.call('LTRIM', KEYS[i], 0, cap - 1)
   end
 else
   -- NX leaves an existing entry (and its score) untouched, so undo only removes what we added.
   local added = {}
   local undo = function(j) if added[j] == 1 then redis.call('ZREM', KEYS[j], photo) end end
-  for i = 2, n do
+  for i = first, n do
     local r = redis.pcall('ZADD', KEYS[i], 'NX', score, photo)
     if type(r) == 'table' and r.err then
       return failed(i, r, undo)
     end
     added[i] = r
   end
-  for i = 2, n do
+  for i = first, n do
     redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(cap + 1))
   end
 end
 
 redis.call('SETBIT', done, bit, 1)
 redis.call('EXPIRE', done, ARGV[6])
-return n - 1
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+return n - first + 1
