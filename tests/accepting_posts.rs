@@ -7,22 +7,7 @@ mod common;
 use common::*;
 use fanout::{FanOut, JobState, PhotoPosted, PostError};
 use fanout_actors::FeedLayout;
-use futures_util::FutureExt;
 use redis::AsyncCommands;
-use tokio::sync::watch;
-
-/// A hook that holds every batch until the gate opens.
-fn gated(config: &mut fanout::config::Config) -> watch::Sender<bool> {
-    let (open, gate) = watch::channel(false);
-    config.settings.fault = hook(move |_writer, _batch| {
-        let mut gate = gate.clone();
-        async move {
-            let _ = gate.wait_for(|open| *open).await;
-        }
-        .boxed()
-    });
-    open
-}
 
 /// `post` answers while no batch has been written yet; the fan-out finishes afterwards.
 #[actix_rt::test]
@@ -30,7 +15,7 @@ async fn the_reply_arrives_while_the_fan_out_is_still_running() {
     let redis = redis();
     let mut c = conn(&redis).await;
     let mut config = config(&redis);
-    let open = gated(&mut config);
+    let open = gate(&mut config);
     let fanout = FanOut::builder(config).start().await.unwrap();
     seed(&mut c, 1, 1, 50_000).await;
 
@@ -59,7 +44,7 @@ async fn a_full_coordinator_answers_overloaded() {
     let mut c = conn(&redis).await;
     let mut config = config(&redis);
     config.settings.max_active_jobs = 2;
-    let open = gated(&mut config);
+    let open = gate(&mut config);
     let fanout = FanOut::builder(config).start().await.unwrap();
     seed(&mut c, 1, 1, 10).await;
 

@@ -22,19 +22,7 @@ async fn a_small_post_is_not_stuck_behind_a_celebrity() {
     seed(&mut c, 2, 1_000_000, 10).await;
 
     let big = fanout.post(PhotoPosted::now(1, 100)).await.unwrap();
-    within(30, async {
-        while fanout
-            .status(big.fanout_id)
-            .await
-            .unwrap()
-            .unwrap()
-            .ranges_done
-            < 2
-        {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await;
+    wait_for_ranges(&fanout, big.fanout_id, 2).await;
     let started = Instant::now();
     let small = post_and_wait(&fanout, 2, 200).await;
     let small_took = started.elapsed();

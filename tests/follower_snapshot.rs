@@ -6,9 +6,7 @@ mod common;
 use common::*;
 use fanout::{FanOut, JobState, PhotoPosted};
 use fanout_actors::FeedLayout;
-use futures_util::FutureExt;
 use redis::AsyncCommands;
-use tokio::sync::watch;
 
 /// An unfollow and a new follow at the head of the list while every range is held back:
 /// each follower of the snapshot gets the photo once, the newcomer does not.
@@ -19,14 +17,7 @@ async fn list_changes_during_a_fan_out_do_not_shift_its_ranges() {
     let mut config = config(&redis);
     config.settings.batch_size = 1_000;
     config.settings.chunk_size = 250;
-    let (open, gate) = watch::channel(false);
-    config.settings.fault = hook(move |_writer, _batch| {
-        let mut gate = gate.clone();
-        async move {
-            let _ = gate.wait_for(|open| *open).await;
-        }
-        .boxed()
-    });
+    let open = gate(&mut config);
     let fanout = FanOut::builder(config).start().await.unwrap();
     seed(&mut c, 3, 1, 3_000).await;
 

@@ -22,16 +22,7 @@ async fn fan_out_completes_across_a_redis_restart() {
 
     let accepted = fanout.post(PhotoPosted::now(5, 808)).await.unwrap();
     // Wait until part of it is written, then take Redis away.
-    let before = within(30, async {
-        loop {
-            let s = fanout.status(accepted.fanout_id).await.unwrap().unwrap();
-            if s.ranges_done >= 3 {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await;
+    let before = wait_for_ranges(&fanout, accepted.fanout_id, 3).await;
     let shutdown: redis::RedisResult<()> =
         redis::cmd("SHUTDOWN").arg("SAVE").query_async(&mut c).await;
     assert!(

@@ -131,6 +131,34 @@ pub async fn wait(fanout: &FanOut, id: fanout::FanoutId) -> JobStatus {
         .unwrap()
 }
 
+/// Waits until job `id` has at least `ranges` ranges done; returns its status then.
+pub async fn wait_for_ranges(fanout: &FanOut, id: fanout::FanoutId, ranges: u64) -> JobStatus {
+    within(30, async {
+        loop {
+            let status = fanout.status(id).await.unwrap().unwrap();
+            if status.ranges_done >= ranges {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+}
+
+/// A fault hook that holds every batch until the returned sender sends `true`.
+pub fn gate(config: &mut Config) -> tokio::sync::watch::Sender<bool> {
+    use futures_util::FutureExt;
+    let (open, gate) = tokio::sync::watch::channel(false);
+    config.settings.fault = hook(move |_writer, _batch| {
+        let mut gate = gate.clone();
+        async move {
+            let _ = gate.wait_for(|open| *open).await;
+        }
+        .boxed()
+    });
+    open
+}
+
 /// Fails the test instead of hanging when `fut` takes longer than `secs`.
 pub async fn within<T>(secs: u64, fut: impl Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(secs), fut)
