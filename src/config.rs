@@ -154,6 +154,9 @@ struct SupervisionSection {
 struct JobsSection {
     done_marker_ttl_s: u64,
     finished_jobs_kept: usize,
+    lease_ms: u64,
+    lease_renew_ms: u64,
+    finished_job_ttl_s: u64,
 }
 
 const DEFAULT_MAX_PENDING_POSTS: usize = 256;
@@ -207,6 +210,9 @@ impl Default for File {
             jobs: JobsSection {
                 done_marker_ttl_s: s.done_marker_ttl.as_secs(),
                 finished_jobs_kept: s.finished_jobs_kept,
+                lease_ms: ms(s.lease),
+                lease_renew_ms: ms(s.lease_renew),
+                finished_job_ttl_s: s.finished_job_ttl.as_secs(),
             },
         }
     }
@@ -407,6 +413,9 @@ impl File {
         )?;
         settings.done_marker_ttl = Duration::from_secs(self.jobs.done_marker_ttl_s);
         settings.finished_jobs_kept = self.jobs.finished_jobs_kept;
+        settings.lease = Duration::from_millis(self.jobs.lease_ms);
+        settings.lease_renew = Duration::from_millis(self.jobs.lease_renew_ms);
+        settings.finished_job_ttl = Duration::from_secs(self.jobs.finished_job_ttl_s);
         settings.validate()?;
         Ok(settings)
     }

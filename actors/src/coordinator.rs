@@ -8,16 +8,23 @@
 //! dead. Every report names its attempt; a report for an attempt that was already given up
 //! on (timed out, or its writer degraded) is ignored. The rules for retrying are in
 //! `retry.rs`.
+//!
+//! Jobs are durable (`ledger.rs`): a job is accepted only once it is in Redis, this
+//! instance renews the leases of the jobs it runs, and every `lease_renew` it takes over
+//! unfinished jobs whose lease has lapsed (at start, too: that is how a restarted process
+//! resumes its own jobs).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use actix::prelude::*;
 
 use crate::error::{PostError, StoreError};
 use crate::feed_writer::FeedWriter;
+use crate::ledger::{Acceptance, ClaimedJob, JobLedger};
 use crate::messages::*;
 use crate::plan::Plan;
+use crate::record::JobOutcome;
 use crate::retry::{after_failure, Attempt, RetryPolicy, Verdict};
 use crate::settings::Settings;
 use crate::store::FeedStore;
@@ -25,8 +32,8 @@ use crate::store::FeedStore;
 /// The fan-out coordinator. Start it with [`Coordinator::launch`].
 pub struct Coordinator {
     settings: Settings,
-    /// The coordinator's own connection: acceptance, dead letters, cleanup.
-    store: FeedStore,
+    /// The coordinator's own connection: acceptance, leases, dead letters, outcomes.
+    ledger: JobLedger,
     writers: Vec<WriterSlot>,
     /// Unfinished jobs.
     jobs: HashMap<FanoutId, Job>,
@@ -38,6 +45,8 @@ pub struct Coordinator {
     subscribers: Vec<Recipient<FanOutCompleted>>,
     /// `PhotoPosted` messages whose acceptance is still talking to Redis.
     accepting: usize,
+    /// A look for jobs to take over is under way.
+    scanning: bool,
 }
 
 struct WriterSlot {
@@ -66,7 +75,9 @@ struct Job {
     id: FanoutId,
     post: PhotoPosted,
     plan: Plan,
-    /// Ranges `0..next_fresh` have been dispatched at least once.
+    /// Ranges found complete when the job was taken over (empty for a new job).
+    already_done: Vec<bool>,
+    /// Ranges `0..next_fresh` have been dispatched at least once (or were already done).
     next_fresh: u64,
     /// Retries whose backoff is over, waiting for a writer.
     retry_ready: VecDeque<Attempt>,
@@ -86,6 +97,38 @@ struct Job {
 }
 
 impl Job {
+    /// A job to run: new (`done` empty), or taken over with its done-bitmap.
+    fn new(id: FanoutId, post: PhotoPosted, plan: Plan, done: &[u8], accepted_at: Instant) -> Self {
+        let already_done: Vec<bool> = if done.is_empty() {
+            Vec::new()
+        } else {
+            plan.ranges().map(|r| plan.range_done(r, done)).collect()
+        };
+        let done_followers = plan
+            .ranges()
+            .zip(&already_done)
+            .filter(|(_, done)| **done)
+            .map(|(r, _)| r.size())
+            .sum();
+        Job {
+            id,
+            post,
+            plan,
+            next_fresh: 0,
+            retry_ready: VecDeque::new(),
+            in_flight: HashMap::new(),
+            queued: false,
+            dispatched: false,
+            done: already_done.iter().filter(|d| **d).count() as u64,
+            written: done_followers,
+            already_done,
+            retries: 0,
+            dead: Vec::new(),
+            recording: 0,
+            accepted_at,
+        }
+    }
+
     fn has_ready_work(&self) -> bool {
         !self.retry_ready.is_empty() || self.next_fresh < self.plan.range_count()
     }
@@ -93,6 +136,9 @@ impl Job {
     fn take_next(&mut self) -> Option<Attempt> {
         if let Some(retry) = self.retry_ready.pop_front() {
             return Some(retry);
+        }
+        while self.already_done.get(self.next_fresh as usize) == Some(&true) {
+            self.next_fresh += 1;
         }
         let range = self.plan.range(self.next_fresh)?;
         self.next_fresh += 1;
@@ -139,12 +185,28 @@ impl Job {
     }
 }
 
+impl JobStatus {
+    fn outcome(&self) -> JobOutcome {
+        JobOutcome {
+            completed: self.state == JobState::Completed,
+            followers: self.followers,
+            ranges_total: self.ranges_total,
+            ranges_done: self.ranges_done,
+            feeds_written: self.feeds_written,
+            retries: self.retries,
+            dead_ranges: self.dead_ranges.len() as u64,
+            elapsed_ms: self.elapsed.as_millis() as u64,
+        }
+    }
+}
+
 impl Coordinator {
     /// Validates `settings`, connects the coordinator and every writer to Redis (failing
     /// fast when it is unreachable), and starts them. Must run inside an actix `System`.
     pub async fn launch(settings: Settings) -> Result<Addr<Coordinator>, LaunchError> {
         settings.validate()?;
-        let store = FeedStore::connect(&settings).await?;
+        let instance = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let ledger = JobLedger::connect(&settings, &instance).await?;
         let mut writer_stores = Vec::with_capacity(settings.writers);
         for _ in 0..settings.writers {
             writer_stores.push(FeedStore::connect(&settings).await?);
@@ -167,7 +229,7 @@ impl Coordinator {
                 .collect();
             Coordinator {
                 settings,
-                store,
+                ledger,
                 writers,
                 jobs: HashMap::new(),
                 ready: VecDeque::new(),
@@ -175,6 +237,7 @@ impl Coordinator {
                 finished_order: VecDeque::new(),
                 subscribers: Vec::new(),
                 accepting: 0,
+                scanning: false,
             }
         }))
     }
@@ -187,41 +250,99 @@ impl Coordinator {
         }
     }
 
-    fn start_job(
-        &mut self,
-        id: FanoutId,
-        post: PhotoPosted,
-        followers: u64,
-        ctx: &mut Context<Self>,
-    ) {
-        let plan = Plan::new(
-            followers,
-            self.settings.batch_size,
-            self.settings.chunk_size,
-        );
-        tracing::info!(fanout_id = %id, author = post.author_id, photo = post.photo_id, followers, ranges = plan.range_count(), "fan-out accepted");
-        self.jobs.insert(
-            id,
-            Job {
-                id,
-                post,
-                plan,
-                next_fresh: 0,
-                retry_ready: VecDeque::new(),
-                in_flight: HashMap::new(),
-                queued: false,
-                dispatched: false,
-                done: 0,
-                written: 0,
-                retries: 0,
-                dead: Vec::new(),
-                recording: 0,
-                accepted_at: Instant::now(),
-            },
-        );
+    fn start_job(&mut self, job: Job, ctx: &mut Context<Self>) {
+        let id = job.id;
+        self.jobs.insert(id, job);
         self.mark_ready(id);
         self.finish_if_done(id, ctx);
         self.dispatch(ctx);
+    }
+
+    fn plan(&self, followers: u64) -> Plan {
+        Plan::new(
+            followers,
+            self.settings.batch_size,
+            self.settings.chunk_size,
+        )
+    }
+
+    /// Renews the leases of the jobs this instance runs and drops those taken by another.
+    fn renew_leases(&mut self, ctx: &mut Context<Self>) {
+        let ids: Vec<FanoutId> = self.jobs.keys().copied().collect();
+        if ids.is_empty() {
+            return;
+        }
+        let mut ledger = self.ledger.clone();
+        let renew = async move { ledger.renew(&ids).await };
+        ctx.spawn(renew.into_actor(self).map(|result, act, _ctx| match result {
+            Ok(lost) => {
+                for id in lost {
+                    // Its writes so far are safe; the new owner skips the chunks done.
+                    tracing::warn!(fanout_id = %id, "lease lost to another instance; no longer running this job");
+                    act.jobs.remove(&id);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not renew leases"),
+        }));
+    }
+
+    /// Takes over unfinished jobs whose lease has lapsed, as many as there is room for.
+    fn take_over(&mut self, ctx: &mut Context<Self>) {
+        let room = self
+            .settings
+            .max_active_jobs
+            .saturating_sub(self.jobs.len() + self.accepting);
+        if self.scanning || room == 0 {
+            return;
+        }
+        self.scanning = true;
+        let running: HashSet<FanoutId> = self.jobs.keys().copied().collect();
+        let mut ledger = self.ledger.clone();
+        let scan = async move {
+            let mut claimed = Vec::new();
+            for id in ledger.unfinished(room + running.len()).await? {
+                if claimed.len() == room {
+                    break;
+                }
+                if running.contains(&id) {
+                    continue;
+                }
+                match ledger.claim(id).await? {
+                    Some(Ok(job)) => claimed.push(job),
+                    Some(Err(unreadable)) => {
+                        tracing::error!(fanout_id = %id, error = %unreadable.error, "unreadable job record moved to quarantine");
+                        ledger.quarantine(&unreadable).await?;
+                    }
+                    None => {}
+                }
+            }
+            Ok::<_, StoreError>(claimed)
+        };
+        ctx.spawn(scan.into_actor(self).map(|result, act, ctx| {
+            act.scanning = false;
+            match result {
+                Ok(claimed) => {
+                    for job in claimed {
+                        act.resume(job, ctx);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not look for jobs to take over"),
+            }
+        }));
+    }
+
+    fn resume(&mut self, claimed: ClaimedJob, ctx: &mut Context<Self>) {
+        if self.jobs.contains_key(&claimed.id) {
+            return;
+        }
+        let r = &claimed.record;
+        let post = PhotoPosted::at(r.author_id, r.photo_id, r.posted_at_ms);
+        let plan = r.plan(claimed.followers);
+        let age = crate::ledger::age(r.accepted_at_ms);
+        let accepted_at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        let job = Job::new(claimed.id, post, plan, &claimed.done, accepted_at);
+        tracing::info!(fanout_id = %claimed.id, author = r.author_id, photo = r.photo_id, followers = claimed.followers, ranges_done = job.done, ranges = plan.range_count(), "taking over unfinished fan-out");
+        self.start_job(job, ctx);
     }
 
     fn mark_ready(&mut self, id: FanoutId) {
@@ -365,8 +486,8 @@ impl Coordinator {
         tracing::error!(fanout_id = %id, author = dead.author_id, photo = dead.photo_id, range = range.index, start = range.start, stop = range.stop, attempts = dead.attempts, error = %dead.error, "range dead-lettered");
         job.dead.push(dead.clone());
         job.recording += 1;
-        let mut store = self.store.clone();
-        let record = async move { store.record_dead(&dead).await };
+        let mut ledger = self.ledger.clone();
+        let record = async move { ledger.record_dead(&dead).await };
         ctx.spawn(record.into_actor(self).map(move |result, act, ctx| {
             if let Err(e) = result {
                 tracing::error!(fanout_id = %id, range = range.index, error = %e, "could not record dead letter in Redis");
@@ -387,10 +508,12 @@ impl Coordinator {
         };
         let status = job.status();
         tracing::info!(fanout_id = %id, state = ?status.state, followers = status.followers, feeds_written = status.feeds_written, retries = status.retries, dead_ranges = status.dead_ranges.len(), elapsed = ?status.elapsed, "fan-out finished");
-        let mut store = self.store.clone();
+        let (mut ledger, outcome, photo) = (self.ledger.clone(), status.outcome(), status.photo_id);
         ctx.spawn(actix::fut::wrap_future(async move {
-            if let Err(e) = store.drop_snapshot(id).await {
-                tracing::warn!(fanout_id = %id, error = %e, "could not remove the follower snapshot; it expires on its own");
+            // If this fails the job stays unfinished in Redis: whoever takes it over finds
+            // every chunk done and finishes it.
+            if let Err(e) = ledger.finish(id, photo, &outcome).await {
+                tracing::warn!(fanout_id = %id, error = %e, "could not record the outcome");
             }
         }));
         for subscriber in &self.subscribers {
@@ -431,6 +554,11 @@ impl Actor for Coordinator {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.settings.mailbox_capacity);
+        self.take_over(ctx);
+        ctx.run_interval(self.settings.lease_renew, |act, ctx| {
+            act.renew_leases(ctx);
+            act.take_over(ctx);
+        });
     }
 }
 
@@ -447,17 +575,45 @@ impl Handler<PhotoPosted> for Coordinator {
             return Box::pin(actix::fut::ready(Err(error)));
         }
         self.accepting += 1;
-        let mut store = self.store.clone();
-        let author = post.author_id;
-        let accept = async move { store.accept(author).await };
+        let mut ledger = self.ledger.clone();
+        let (batch_size, chunk_size) = (self.settings.batch_size, self.settings.chunk_size);
+        let accept = async move {
+            let acceptance = ledger.accept(&post, batch_size, chunk_size).await?;
+            let existing = match acceptance {
+                Acceptance::Existing(id) => ledger.status(id).await?,
+                Acceptance::New { .. } => None,
+            };
+            Ok::<_, StoreError>((post, acceptance, existing))
+        };
         Box::pin(accept.into_actor(self).map(move |result, act, ctx| {
             act.accepting -= 1;
-            let (followers, fanout_id) = result?;
-            act.start_job(fanout_id, post, followers, ctx);
-            Ok(Accepted {
-                fanout_id,
-                followers,
-            })
+            let (post, acceptance, existing) = result?;
+            match acceptance {
+                Acceptance::New { id, followers } => {
+                    let plan = act.plan(followers);
+                    tracing::info!(fanout_id = %id, author = post.author_id, photo = post.photo_id, followers, ranges = plan.range_count(), "fan-out accepted");
+                    act.start_job(Job::new(id, post, plan, &[], Instant::now()), ctx);
+                    Ok(Accepted {
+                        fanout_id: id,
+                        followers,
+                        already_posted: false,
+                    })
+                }
+                Acceptance::Existing(id) => {
+                    let followers = act
+                        .jobs
+                        .get(&id)
+                        .map(|job| job.plan.followers())
+                        .or(existing.map(|status| status.followers))
+                        .unwrap_or(0);
+                    tracing::info!(fanout_id = %id, photo = post.photo_id, "photo already posted; returning its fan-out");
+                    Ok(Accepted {
+                        fanout_id: id,
+                        followers,
+                        already_posted: true,
+                    })
+                }
+            }
         }))
     }
 }
@@ -542,13 +698,25 @@ impl Handler<WriterDegraded> for Coordinator {
 }
 
 impl Handler<GetStatus> for Coordinator {
-    type Result = Option<JobStatus>;
+    type Result = ResponseActFuture<Self, Option<JobStatus>>;
 
     fn handle(&mut self, GetStatus(id): GetStatus, _ctx: &mut Self::Context) -> Self::Result {
-        self.jobs
+        let known = self
+            .jobs
             .get(&id)
             .map(Job::status)
-            .or_else(|| self.finished.get(&id).cloned())
+            .or_else(|| self.finished.get(&id).cloned());
+        if known.is_some() {
+            return Box::pin(actix::fut::ready(known));
+        }
+        // Run by another instance, finished long ago, or waiting to be taken over.
+        let mut ledger = self.ledger.clone();
+        Box::pin(actix::fut::wrap_future(async move {
+            ledger.status(id).await.unwrap_or_else(|e| {
+                tracing::warn!(fanout_id = %id, error = %e, "could not read job status from Redis");
+                None
+            })
+        }))
     }
 }
 

@@ -74,20 +74,57 @@ impl KeyPatterns {
         format!("{}next_id", self.prefix)
     }
 
+    /// `fanout:job:{id}`: hash of the job: `record` (see `record.rs`) and `followers` (the
+    /// snapshot's length at acceptance).
+    pub fn job(&self, id: FanoutId) -> String {
+        self.job_key(id, "")
+    }
+
     /// `fanout:job:{id}:done`: bitmap of the job's finished chunks (see `plan::Chunk::bit`).
     pub fn job_done(&self, id: FanoutId) -> String {
-        format!("{}job:{id}:done", self.prefix)
+        self.job_key(id, ":done")
     }
 
     /// `fanout:job:{id}:followers`: the job's copy of the follower list, taken at acceptance;
     /// ranges are positions in this copy.
     pub fn job_followers(&self, id: FanoutId) -> String {
-        format!("{}job:{id}:followers", self.prefix)
+        self.job_key(id, ":followers")
     }
 
-    /// `job_followers` with `{id}` left in, for the acceptance script that allocates the id.
-    pub(crate) fn job_followers_template(&self) -> String {
-        format!("{}job:{{id}}:followers", self.prefix)
+    /// `fanout:job:{id}:lease`: the id of the instance running the job, expiring unless
+    /// renewed.
+    pub fn job_lease(&self, id: FanoutId) -> String {
+        self.job_key(id, ":lease")
+    }
+
+    /// `fanout:job:{id}:outcome`: how a finished job ended (see `record.rs`).
+    pub fn job_outcome(&self, id: FanoutId) -> String {
+        self.job_key(id, ":outcome")
+    }
+
+    /// `job`, `job_followers` and `job_lease` with `{id}` left in, for the acceptance
+    /// script, which allocates the id.
+    pub(crate) fn job_templates(&self) -> [String; 3] {
+        ["", ":followers", ":lease"].map(|suffix| self.job_key("{id}", suffix))
+    }
+
+    fn job_key(&self, id: impl fmt::Display, suffix: &str) -> String {
+        format!("{}job:{id}{suffix}", self.prefix)
+    }
+
+    /// `fanout:photo:{photo_id}`: the fan-out id of a photo, so a photo is fanned out once.
+    pub fn photo(&self, photo_id: u64) -> String {
+        format!("{}photo:{photo_id}", self.prefix)
+    }
+
+    /// `fanout:jobs`: sorted set of unfinished job ids (score = id).
+    pub fn jobs(&self) -> String {
+        format!("{}jobs", self.prefix)
+    }
+
+    /// `fanout:quarantine`: job records that could not be read, moved aside as JSON.
+    pub fn quarantine(&self) -> String {
+        format!("{}quarantine", self.prefix)
     }
 
     /// The follower-list pattern as configured, e.g. `followers:{user}`.
@@ -129,9 +166,18 @@ mod tests {
         assert_eq!(k.feed(7), "homefeed:7");
         assert_eq!(k.job_done(FanoutId(12)), "fanout:job:12:done");
         assert_eq!(k.job_followers(FanoutId(12)), "fanout:job:12:followers");
+        assert_eq!(k.job(FanoutId(12)), "fanout:job:12");
+        assert_eq!(k.job_lease(FanoutId(12)), "fanout:job:12:lease");
+        assert_eq!(k.job_outcome(FanoutId(12)), "fanout:job:12:outcome");
+        assert_eq!(k.photo(777), "fanout:photo:777");
+        assert_eq!(k.jobs(), "fanout:jobs");
         assert_eq!(
-            k.job_followers_template().replace("{id}", "12"),
-            "fanout:job:12:followers"
+            k.job_templates(),
+            [
+                "fanout:job:{id}",
+                "fanout:job:{id}:followers",
+                "fanout:job:{id}:lease"
+            ]
         );
         assert_eq!(k.followers_pattern(), "followers:{user}");
         assert_eq!(k.feed_pattern(), "homefeed:{user}");

@@ -20,6 +20,8 @@
 //! - [`feed_writer`]: the `FeedWriter` actor and its supervision (panics, restarts).
 //! - [`messages`]: every message and its reply types.
 //! - [`store`]: the Redis write path (connections, scripts in `scripts/`).
+//! - [`ledger`]: the durable job ledger: acceptance, leases, take-over, outcomes.
+//! - [`record`]: the bincode encoding of job records and outcomes.
 //! - [`keys`]: every Redis key pattern.
 //! - [`plan`]: pure range and chunk planning.
 //! - [`backoff`]: retry backoff and restart intensity.
@@ -34,8 +36,10 @@ pub mod coordinator;
 pub mod error;
 pub mod feed_writer;
 pub mod keys;
+pub mod ledger;
 pub mod messages;
 pub mod plan;
+pub mod record;
 mod retry;
 pub mod settings;
 pub mod store;

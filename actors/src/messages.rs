@@ -65,8 +65,11 @@ impl PhotoPosted {
 pub struct Accepted {
     /// The job's id, for `GetStatus`.
     pub fanout_id: FanoutId,
-    /// Followers snapshotted with `LLEN` at acceptance.
+    /// Followers in the job's snapshot of the follower list.
     pub followers: u64,
+    /// The photo had been posted before: this is its existing fan-out (running, finished,
+    /// or about to be resumed), not a new one.
+    pub already_posted: bool,
 }
 
 /// Coordinator → writer: write `photo_id` into the feeds of the followers in `range`.

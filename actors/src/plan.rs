@@ -96,6 +96,38 @@ impl Plan {
     }
 }
 
+/// Whether `bit` is set in a bitmap read from Redis (`GET` of a `SETBIT` key: bit 0 is the
+/// most significant bit of byte 0; bits past the end are unset).
+pub fn bit_is_set(bitmap: &[u8], bit: u64) -> bool {
+    let byte = usize::try_from(bit / 8).ok().and_then(|i| bitmap.get(i));
+    byte.is_some_and(|b| b & (0x80 >> (bit % 8)) != 0)
+}
+
+impl Plan {
+    /// Whether every chunk of `range` is marked done in `bitmap`.
+    pub fn range_done(&self, range: FollowerRange, bitmap: &[u8]) -> bool {
+        self.chunks(range).all(|c| bit_is_set(bitmap, c.bit))
+    }
+
+    /// Ranges fully done, and followers in done chunks, according to `bitmap`.
+    pub fn progress(&self, bitmap: &[u8]) -> (u64, u64) {
+        let mut ranges = 0;
+        let mut followers = 0;
+        for range in self.ranges() {
+            let mut all = true;
+            for chunk in self.chunks(range) {
+                if bit_is_set(bitmap, chunk.bit) {
+                    followers += chunk.stop - chunk.start + 1;
+                } else {
+                    all = false;
+                }
+            }
+            ranges += u64::from(all);
+        }
+        (ranges, followers)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +190,22 @@ mod tests {
             }
         }
         assert_eq!(indices, (0..1_003).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn progress_is_read_from_a_redis_bitmap() {
+        // 25 followers, ranges of 10, chunks of 5: bits 0,1 | 2,3 | 4 (per range: 2).
+        let p = plan(25, 10, 5);
+        // SETBIT 0, 1 and 4: 0b1100_1000.
+        let bitmap = [0b1100_1000u8];
+        assert!(bit_is_set(&bitmap, 0) && bit_is_set(&bitmap, 4) && !bit_is_set(&bitmap, 2));
+        assert!(!bit_is_set(&bitmap, 800));
+        let ranges: Vec<_> = p.ranges().collect();
+        assert!(p.range_done(ranges[0], &bitmap));
+        assert!(!p.range_done(ranges[1], &bitmap));
+        assert!(p.range_done(ranges[2], &bitmap));
+        assert_eq!(p.progress(&bitmap), (2, 15));
+        assert_eq!(p.progress(&[]), (0, 0));
     }
 
     #[test]

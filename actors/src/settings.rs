@@ -166,8 +166,17 @@ pub struct Settings {
     /// Must outlast any attempt still running somewhere (a Redis call is bounded by
     /// `response_timeout`), or a late attempt could write a chunk again.
     pub done_marker_ttl: Duration,
-    /// Finished jobs whose status is kept for `GetStatus`.
+    /// Finished jobs whose status is kept in memory for `GetStatus` (older ones are read
+    /// from Redis).
     pub finished_jobs_kept: usize,
+    /// A job belongs to the instance holding its lease; another instance takes it over
+    /// once the lease has lapsed this long without renewal.
+    pub lease: Duration,
+    /// How often an instance renews its leases and looks for jobs to take over.
+    pub lease_renew: Duration,
+    /// How long a completed job's record, outcome and idempotency key are kept: posting the
+    /// same photo within this time returns the existing job.
+    pub finished_job_ttl: Duration,
     /// Test-only fault injection.
     #[cfg(feature = "fault-injection")]
     pub fault: Option<FaultHook>,
@@ -204,6 +213,9 @@ impl Default for Settings {
             },
             done_marker_ttl: Duration::from_secs(3600),
             finished_jobs_kept: 10_000,
+            lease: Duration::from_secs(10),
+            lease_renew: Duration::from_secs(3),
+            finished_job_ttl: Duration::from_secs(7 * 24 * 3600),
             #[cfg(feature = "fault-injection")]
             fault: None,
         }
@@ -275,6 +287,9 @@ impl Settings {
             ("fanout.batch_timeout_ms", self.batch_timeout),
             ("jobs.done_marker_ttl_s", self.done_marker_ttl),
             ("retry.outage_budget_ms", self.outage_budget),
+            ("jobs.lease_ms", self.lease),
+            ("jobs.lease_renew_ms", self.lease_renew),
+            ("jobs.finished_job_ttl_s", self.finished_job_ttl),
         ];
         for (setting, value) in durations {
             if value.is_zero() {
@@ -284,7 +299,24 @@ impl Settings {
                 });
             }
         }
-        if self.done_marker_ttl > Duration::from_secs(10 * 365 * 24 * 3600) {
+        if self.lease_renew * 2 > self.lease {
+            return Err(SettingsError {
+                setting: "jobs.lease_renew_ms",
+                reason: format!(
+                    "{} ms must be at most half of jobs.lease_ms ({} ms), or a live owner could lose its lease",
+                    self.lease_renew.as_millis(),
+                    self.lease.as_millis()
+                ),
+            });
+        }
+        let ten_years = Duration::from_secs(10 * 365 * 24 * 3600);
+        if self.finished_job_ttl > ten_years {
+            return Err(SettingsError {
+                setting: "jobs.finished_job_ttl_s",
+                reason: "must be at most ten years".to_owned(),
+            });
+        }
+        if self.done_marker_ttl > ten_years {
             return Err(SettingsError {
                 setting: "jobs.done_marker_ttl_s",
                 reason: "must be at most ten years".to_owned(),

@@ -1,5 +1,6 @@
-//! The Redis side of fanout: connecting, accepting a job, writing a batch, recording dead
-//! letters. Actors call these and stay thin; all Lua lives next to this file in `scripts/`.
+//! The Redis write path: connecting, and writing a batch into feeds. The durable job
+//! ledger (acceptance, leases, outcomes, dead letters) is in `ledger.rs`; all Lua lives
+//! next to these files in `scripts/`.
 
 use std::sync::{Arc, LazyLock};
 
@@ -8,10 +9,9 @@ use redis::{AsyncCommands, Script};
 
 use crate::error::{BatchError, StoreError};
 use crate::keys::KeyPatterns;
-use crate::messages::{BatchFanOut, DeadRange, FanoutId};
+use crate::messages::BatchFanOut;
 use crate::settings::{FeedLayout, RedisUrl, Settings};
 
-static ACCEPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/accept.lua")));
 static WRITE_CHUNK: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/write_chunk.lua")));
 
@@ -23,7 +23,6 @@ pub struct FeedStore {
     keys: Arc<KeyPatterns>,
     layout: FeedLayout,
     max_len: u64,
-    ttl_secs: u64,
 }
 
 /// Connects to `url`, failing within about `connect_timeout × (retries + 1)` when Redis is
@@ -43,6 +42,32 @@ pub async fn connect_manager(
         .map_err(|e| StoreError::Unavailable(format!("cannot connect to {url}: {e}")))
 }
 
+/// Runs `request` and, when it fails because the connection was dropped under it (the
+/// manager reconnects meanwhile), runs it again, at most twice more. Only for requests
+/// that are safe to repeat; without this a connection killed while a writer waits
+/// between attempts would fail every attempt's first request.
+pub(crate) async fn resending<T, F, Fut>(
+    conn: &ConnectionManager,
+    mut request: F,
+) -> redis::RedisResult<T>
+where
+    F: FnMut(ConnectionManager) -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    let mut resends_left = 2;
+    loop {
+        match request(conn.clone()).await {
+            Err(e)
+                if resends_left > 0 && e.is_connection_dropped() && !e.is_connection_refusal() =>
+            {
+                resends_left -= 1;
+                tracing::debug!(error = %e, "connection dropped under a request; sending it again");
+            }
+            other => return other,
+        }
+    }
+}
+
 impl FeedStore {
     /// Opens a new connection for one actor.
     pub async fn connect(settings: &Settings) -> Result<Self, StoreError> {
@@ -51,52 +76,7 @@ impl FeedStore {
             keys: Arc::new(settings.keys.clone()),
             layout: settings.layout,
             max_len: settings.max_len,
-            ttl_secs: settings.done_marker_ttl.as_secs().max(1),
         })
-    }
-
-    /// Allocates a job id and snapshots the author's follower list into the job's own copy,
-    /// in one atomic step. Refuses a follower key of the wrong type, writing nothing.
-    pub async fn accept(&mut self, author_id: u64) -> Result<(u64, FanoutId), StoreError> {
-        let mut call = ACCEPT.prepare_invoke();
-        call.key(self.keys.followers(author_id))
-            .key(self.keys.next_id())
-            .arg(self.keys.job_followers_template())
-            .arg(self.ttl_secs);
-        // Repeating after a dropped connection is harmless: at worst an id goes unused and
-        // its snapshot expires unread.
-        let (followers, id): (u64, u64) = self
-            .resending(|mut conn| {
-                let call = &call;
-                async move { call.invoke_async(&mut conn).await }
-            })
-            .await?;
-        Ok((followers, FanoutId(id)))
-    }
-
-    /// Runs `request` and, when it fails because the connection was dropped under it (the
-    /// manager reconnects meanwhile), runs it again, at most twice more. Only for requests
-    /// that are safe to repeat; without this a connection killed while a writer waits
-    /// between attempts would fail every attempt's first request.
-    async fn resending<T, F, Fut>(&self, mut request: F) -> redis::RedisResult<T>
-    where
-        F: FnMut(ConnectionManager) -> Fut,
-        Fut: std::future::Future<Output = redis::RedisResult<T>>,
-    {
-        let mut resends_left = 2;
-        loop {
-            match request(self.conn.clone()).await {
-                Err(e)
-                    if resends_left > 0
-                        && e.is_connection_dropped()
-                        && !e.is_connection_refusal() =>
-                {
-                    resends_left -= 1;
-                    tracing::debug!(error = %e, "connection dropped under a request; sending it again");
-                }
-                other => return other,
-            }
-        }
     }
 
     /// Writes the photo into the feeds of every follower in the batch's range, one atomic
@@ -107,18 +87,17 @@ impl FeedStore {
         let range = batch.range;
         let snapshot = self.keys.job_followers(batch.fanout_id);
         let (start, stop) = (range.start as isize, range.stop as isize);
-        let read: Result<Vec<String>, _> = self
-            .resending(|mut conn| {
-                let key = &snapshot;
-                async move { conn.lrange(key, start, stop).await }
-            })
-            .await;
+        let read: Result<Vec<String>, _> = resending(&self.conn, |mut conn| {
+            let key = &snapshot;
+            async move { conn.lrange(key, start, stop).await }
+        })
+        .await;
         let followers = read.map_err(|e| BatchError {
             written: 0,
             error: e.into(),
         })?;
-        // The snapshot never changes; a short read means it expired or the job has finished
-        // (this is a late attempt). Writing now would mark chunks done for feeds not written.
+        // The snapshot never changes while the job runs; a short read means it is gone: the
+        // job has finished (this is a late attempt) or someone deleted it. Writing now would mark chunks done for feeds not written.
         if followers.len() as u64 != range.size() {
             return Err(BatchError {
                 written: 0,
@@ -132,7 +111,6 @@ impl FeedStore {
             let to = (chunk.stop - range.start + 1) as usize;
             let members = followers.get(from..to).unwrap_or_default();
             let mut call = WRITE_CHUNK.key(&done_key);
-            call.key(&snapshot);
             for follower in members {
                 call.key(self.keys.feed(follower));
             }
@@ -140,15 +118,13 @@ impl FeedStore {
                 .arg(batch.photo_id)
                 .arg(self.max_len)
                 .arg(self.layout.as_str())
-                .arg(batch.posted_at_ms)
-                .arg(self.ttl_secs);
+                .arg(batch.posted_at_ms);
             // Safe to send again: the done-marker makes a repeated chunk a no-op.
-            let result: Result<i64, _> = self
-                .resending(|mut conn| {
-                    let call = &call;
-                    async move { call.invoke_async(&mut conn).await }
-                })
-                .await;
+            let result: Result<i64, _> = resending(&self.conn, |mut conn| {
+                let call = &call;
+                async move { call.invoke_async(&mut conn).await }
+            })
+            .await;
             match result {
                 // -1: done before; its followers hold the photo all the same.
                 Ok(_) => written += members.len() as u64,
@@ -161,20 +137,6 @@ impl FeedStore {
             }
         }
         Ok(written)
-    }
-
-    /// Appends a dead-lettered range to `fanout:dead`.
-    pub async fn record_dead(&mut self, dead: &DeadRange) -> Result<(), StoreError> {
-        let entry = serde_json::to_string(dead).map_err(|e| StoreError::Redis(e.to_string()))?;
-        let _: () = self.conn.rpush(self.keys.dead(), entry).await?;
-        Ok(())
-    }
-
-    /// Removes a finished job's follower snapshot. Its done-bitmap stays until it expires:
-    /// an attempt that timed out may still be running and must keep finding its chunks done.
-    pub async fn drop_snapshot(&mut self, id: FanoutId) -> Result<(), StoreError> {
-        let _: () = self.conn.del(self.keys.job_followers(id)).await?;
-        Ok(())
     }
 
     /// `PING`, for health checks.

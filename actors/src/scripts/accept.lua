@@ -1,18 +1,31 @@
--- Accepts a fan-out, atomically: checks the follower key's type, hands out a job id, and
--- snapshots the follower list into the job's own copy, so that follows and unfollows
--- during the fan-out cannot shift list positions under the job's ranges.
--- KEYS[1]: the author's follower list; KEYS[2]: the job id counter.
--- ARGV[1]: the snapshot key with '{id}' in place of the job id; ARGV[2]: its expiry (s).
--- Returns { follower count, job id }. Writes nothing when the key has the wrong type.
+-- Accepts a fan-out, atomically, or finds the photo's existing one.
+-- A new job gets: an id, its record, a snapshot of the follower list (so follows and
+-- unfollows during the fan-out cannot shift list positions under its ranges), a place in
+-- the set of unfinished jobs, and a lease held by the accepting instance.
+-- KEYS[1]: the author's follower list; KEYS[2]: the job id counter; KEYS[3]: the photo's
+--          idempotency key; KEYS[4]: the set of unfinished jobs.
+-- ARGV[1]: the encoded job record; ARGV[2..4]: the job, snapshot and lease keys with '{id}'
+--          for the id; ARGV[5]: this instance's id; ARGV[6]: lease length (ms).
+-- Returns { 0, id, followers } for a new job, { 1, id } when the photo already has one.
+-- Writes nothing when the follower key has the wrong type.
+local existing = redis.call('GET', KEYS[3])
+if existing then
+  return { 1, tonumber(existing) }
+end
 local found = redis.call('TYPE', KEYS[1]).ok
 if found ~= 'list' and found ~= 'none' then
   return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' is a ' .. found .. ', expected a list')
 end
 local id = redis.call('INCR', KEYS[2])
-local followers = redis.call('LLEN', KEYS[1])
-if followers > 0 then
-  local snapshot = string.gsub(ARGV[1], '{id}', id)
-  redis.call('COPY', KEYS[1], snapshot, 'REPLACE')
-  redis.call('EXPIRE', snapshot, ARGV[2])
+local function key(template)
+  return (string.gsub(template, '{id}', id))
 end
-return { followers, id }
+local followers = redis.call('LLEN', KEYS[1])
+redis.call('HSET', key(ARGV[2]), 'record', ARGV[1], 'followers', followers)
+if followers > 0 then
+  redis.call('COPY', KEYS[1], key(ARGV[3]), 'REPLACE')
+end
+redis.call('SET', KEYS[3], id)
+redis.call('ZADD', KEYS[4], id, id)
+redis.call('SET', key(ARGV[4]), ARGV[5], 'PX', ARGV[6])
+return { 0, id, followers }

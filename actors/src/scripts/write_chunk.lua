@@ -1,8 +1,7 @@
 -- Writes one chunk of a fan-out: all of it, exactly once, or nothing.
--- KEYS[1]: the job's done-bitmap; KEYS[2]: the job's follower snapshot;
--- KEYS[3..]: the feeds of the chunk's followers.
--- ARGV: chunk bit, photo id, feed cap, layout ('list' or 'zset'), score (posted_at, ms),
---       expiry of the bitmap and the snapshot (s), renewed while the job makes progress.
+-- KEYS[1]: the job's done-bitmap; KEYS[2..]: the feeds of the chunk's followers.
+-- ARGV: chunk bit, photo id, feed cap, layout ('list' or 'zset'), score (posted_at, ms).
+-- The bitmap has no expiry while the job is unfinished (a crashed job resumes from it).
 -- Returns the number of feeds written, or -1 when the chunk was already done.
 --
 -- Redis does not roll back a script that fails half-way, so a failing write undoes the
@@ -13,7 +12,7 @@ if redis.call('GETBIT', done, bit) == 1 then
 end
 local photo, cap, layout, score = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local n = #KEYS
-local first = 3
+local first = 2
 
 local function failed(i, err, undo)
   for j = first, i - 1 do
@@ -54,6 +53,4 @@ else
 end
 
 redis.call('SETBIT', done, bit, 1)
-redis.call('EXPIRE', done, ARGV[6])
-redis.call('EXPIRE', KEYS[2], ARGV[6])
 return n - first + 1

@@ -1,0 +1,387 @@
+//! The durable job ledger in Redis: what makes a fan-out survive the death of the process
+//! running it.
+//!
+//! - Acceptance writes the job (record, follower snapshot, idempotency key, lease) in one
+//!   script before `PhotoPosted` is answered; a photo already posted gets its existing job.
+//! - Finished chunks are the done-bitmap bits, set by the same script that writes the
+//!   feeds, so the ledger can never claim a chunk that was not written, nor miss one.
+//! - A job is run by the instance holding its lease (`fanout:job:{id}:lease`, renewed by
+//!   its owner). Any instance claims unfinished jobs whose lease has lapsed.
+//! - A finished job records its outcome; a completed one lets its keys expire.
+
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+
+use crate::error::StoreError;
+use crate::keys::KeyPatterns;
+use crate::messages::{DeadRange, FanoutId, JobState, JobStatus, PhotoPosted};
+use crate::record::{self, JobOutcome, JobRecord, RecordError};
+use crate::settings::Settings;
+use crate::store::{connect_manager, resending};
+
+static ACCEPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/accept.lua")));
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/claim.lua")));
+static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/renew.lua")));
+static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/finish.lua")));
+static REOPEN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/reopen.lua")));
+
+/// The ledger, over one connection of its own.
+#[derive(Clone)]
+pub struct JobLedger {
+    conn: ConnectionManager,
+    keys: Arc<KeyPatterns>,
+    instance: Arc<str>,
+    lease_ms: u64,
+    done_ttl_secs: u64,
+    finished_ttl_secs: u64,
+}
+
+/// What acceptance found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acceptance {
+    /// A new job, leased to this instance.
+    New {
+        /// Its id.
+        id: FanoutId,
+        /// Followers in its snapshot.
+        followers: u64,
+    },
+    /// The photo already has a job (running, finished, or waiting to be resumed).
+    Existing(FanoutId),
+}
+
+/// An unfinished job this instance has just taken over.
+#[derive(Clone, Debug)]
+pub struct ClaimedJob {
+    /// Its id.
+    pub id: FanoutId,
+    /// Its record.
+    pub record: JobRecord,
+    /// Followers in its snapshot.
+    pub followers: u64,
+    /// Its done-bitmap as stored.
+    pub done: Vec<u8>,
+}
+
+/// A claimed job whose record cannot be read.
+#[derive(Clone, Debug)]
+pub struct Unreadable {
+    /// Its id.
+    pub id: FanoutId,
+    /// The stored bytes.
+    pub raw: Vec<u8>,
+    /// Why they cannot be read.
+    pub error: RecordError,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Time since `at_ms` (ms since the Unix epoch) by the wall clock.
+pub(crate) fn age(at_ms: u64) -> Duration {
+    Duration::from_millis(now_ms().saturating_sub(at_ms))
+}
+
+impl JobLedger {
+    /// Connects, as instance `instance`.
+    pub async fn connect(settings: &Settings, instance: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            conn: connect_manager(&settings.redis_url, settings).await?,
+            keys: Arc::new(settings.keys.clone()),
+            instance: instance.into(),
+            lease_ms: settings.lease.as_millis() as u64,
+            done_ttl_secs: settings.done_marker_ttl.as_secs().max(1),
+            finished_ttl_secs: settings.finished_job_ttl.as_secs().max(1),
+        })
+    }
+
+    /// This instance's id, as written in leases.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Accepts `post` as a new job planned with `batch_size`/`chunk_size`, or finds the
+    /// photo's existing job. Writes nothing when the follower key has the wrong type.
+    pub async fn accept(
+        &mut self,
+        post: &PhotoPosted,
+        batch_size: u64,
+        chunk_size: u64,
+    ) -> Result<Acceptance, StoreError> {
+        let record = record::encode(&JobRecord {
+            photo_id: post.photo_id,
+            author_id: post.author_id,
+            posted_at_ms: post.posted_at_ms,
+            batch_size,
+            chunk_size,
+            accepted_at_ms: now_ms(),
+        });
+        let [job, snapshot, lease] = self.keys.job_templates();
+        let mut call = ACCEPT.prepare_invoke();
+        call.key(self.keys.followers(post.author_id))
+            .key(self.keys.next_id())
+            .key(self.keys.photo(post.photo_id))
+            .key(self.keys.jobs())
+            .arg(record)
+            .arg(job)
+            .arg(snapshot)
+            .arg(lease)
+            .arg(&*self.instance)
+            .arg(self.lease_ms);
+        // Sending it again after a dropped connection finds the job the first one made.
+        let reply: Vec<u64> = resending(&self.conn, |mut conn| {
+            let call = &call;
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await?;
+        match reply[..] {
+            [0, id, followers] => Ok(Acceptance::New {
+                id: FanoutId(id),
+                followers,
+            }),
+            [1, id] => Ok(Acceptance::Existing(FanoutId(id))),
+            _ => Err(StoreError::Redis(format!(
+                "unexpected reply from accept: {reply:?}"
+            ))),
+        }
+    }
+
+    /// Ids of unfinished jobs, oldest first, at most `limit`.
+    pub async fn unfinished(&mut self, limit: usize) -> Result<Vec<FanoutId>, StoreError> {
+        let ids: Vec<u64> = self
+            .conn
+            .zrange(self.keys.jobs(), 0, limit.saturating_sub(1) as isize)
+            .await?;
+        Ok(ids.into_iter().map(FanoutId).collect())
+    }
+
+    /// Takes over job `id` if it is unfinished and nobody holds its lease.
+    pub async fn claim(
+        &mut self,
+        id: FanoutId,
+    ) -> Result<Option<Result<ClaimedJob, Unreadable>>, StoreError> {
+        let reply: Option<(Vec<u8>, String, Vec<u8>)> = CLAIM
+            .key(self.keys.jobs())
+            .key(self.keys.job_lease(id))
+            .key(self.keys.job(id))
+            .key(self.keys.job_done(id))
+            .arg(id.0)
+            .arg(&*self.instance)
+            .arg(self.lease_ms)
+            .invoke_async(&mut self.conn)
+            .await?;
+        let Some((raw, followers, done)) = reply else {
+            return Ok(None);
+        };
+        let decoded = record::decode::<JobRecord>(&raw).and_then(|record| {
+            let followers = followers
+                .parse::<u64>()
+                .map_err(|_| RecordError::Corrupt(format!("follower count '{followers}'")))?;
+            Ok((record, followers))
+        });
+        Ok(Some(match decoded {
+            Ok((record, followers)) => Ok(ClaimedJob {
+                id,
+                record,
+                followers,
+                done,
+            }),
+            Err(error) => Err(Unreadable { id, raw, error }),
+        }))
+    }
+
+    /// Moves an unreadable job aside: its bytes go to `fanout:quarantine` (as JSON, hex),
+    /// and it leaves the unfinished set so that recovery of the others goes on.
+    pub async fn quarantine(&mut self, job: &Unreadable) -> Result<(), StoreError> {
+        let hex: String = job.raw.iter().map(|b| format!("{b:02x}")).collect();
+        let entry = serde_json::json!({
+            "fanout_id": job.id.0,
+            "error": job.error.to_string(),
+            "record_hex": hex,
+        })
+        .to_string();
+        let _: () = redis::pipe()
+            .atomic()
+            .rpush(self.keys.quarantine(), entry)
+            .zrem(self.keys.jobs(), job.id.0)
+            .del(self.keys.job(job.id))
+            .del(self.keys.job_lease(job.id))
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Renews the leases of the jobs this instance runs; returns those another instance
+    /// has taken (this one must stop running them).
+    pub async fn renew(&mut self, ids: &[FanoutId]) -> Result<Vec<FanoutId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut call = RENEW.prepare_invoke();
+        for id in ids {
+            call.key(self.keys.job_lease(*id));
+        }
+        call.arg(&*self.instance).arg(self.lease_ms);
+        let lost: Vec<usize> = call.invoke_async(&mut self.conn).await?;
+        Ok(lost
+            .into_iter()
+            .filter_map(|i| ids.get(i.checked_sub(1)?).copied())
+            .collect())
+    }
+
+    /// Gives up the leases of `ids` (on shutdown), so another instance can take them at once.
+    pub async fn release(&mut self, ids: &[FanoutId]) -> Result<(), StoreError> {
+        // Same as renewing with a lease of 1 ms.
+        let mut call = RENEW.prepare_invoke();
+        for id in ids {
+            call.key(self.keys.job_lease(*id));
+        }
+        call.arg(&*self.instance).arg(1);
+        let _: Vec<usize> = call.invoke_async(&mut self.conn).await?;
+        Ok(())
+    }
+
+    /// Records how job `id` ended. A completed job's snapshot is removed and its keys
+    /// expire; a job with dead ranges keeps them for `fanout retry-dead`.
+    pub async fn finish(
+        &mut self,
+        id: FanoutId,
+        photo_id: u64,
+        outcome: &JobOutcome,
+    ) -> Result<(), StoreError> {
+        let _: i64 = FINISH
+            .key(self.keys.jobs())
+            .key(self.keys.job_lease(id))
+            .key(self.keys.job(id))
+            .key(self.keys.job_done(id))
+            .key(self.keys.job_followers(id))
+            .key(self.keys.job_outcome(id))
+            .key(self.keys.photo(photo_id))
+            .arg(id.0)
+            .arg(record::encode(outcome))
+            .arg(if outcome.completed { "1" } else { "0" })
+            .arg(self.done_ttl_secs)
+            .arg(self.finished_ttl_secs)
+            .arg(&*self.instance)
+            .invoke_async(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Appends a dead-lettered range to `fanout:dead`.
+    pub async fn record_dead(&mut self, dead: &DeadRange) -> Result<(), StoreError> {
+        let entry = serde_json::to_string(dead).map_err(|e| StoreError::Redis(e.to_string()))?;
+        let _: () = self.conn.rpush(self.keys.dead(), entry).await?;
+        Ok(())
+    }
+
+    /// Every dead letter, with its stored text (needed to remove it).
+    pub async fn dead_letters(&mut self) -> Result<Vec<(String, DeadRange)>, StoreError> {
+        let entries: Vec<String> = self.conn.lrange(self.keys.dead(), 0, -1).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|raw| {
+                let dead = serde_json::from_str(&raw).ok()?;
+                Some((raw, dead))
+            })
+            .collect())
+    }
+
+    /// Puts job `id` back among the unfinished jobs and removes `entries` (its dead
+    /// letters). False when the job's keys are gone.
+    pub async fn reopen(&mut self, id: FanoutId, entries: &[String]) -> Result<bool, StoreError> {
+        let reopened: i64 = REOPEN
+            .key(self.keys.jobs())
+            .key(self.keys.job(id))
+            .key(self.keys.job_outcome(id))
+            .key(self.keys.dead())
+            .arg(id.0)
+            .arg(entries)
+            .invoke_async(&mut self.conn)
+            .await?;
+        Ok(reopened == 1)
+    }
+
+    /// Job `id`'s status as stored in Redis, whoever runs it; `None` when unknown.
+    pub async fn status(&mut self, id: FanoutId) -> Result<Option<JobStatus>, StoreError> {
+        type Stored = (
+            Option<Vec<u8>>,
+            Option<u64>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            bool,
+        );
+        let (raw, followers, outcome, done, leased): Stored = redis::pipe()
+            .hget(self.keys.job(id), "record")
+            .hget(self.keys.job(id), "followers")
+            .get(self.keys.job_outcome(id))
+            .get(self.keys.job_done(id))
+            .exists(self.keys.job_lease(id))
+            .query_async(&mut self.conn)
+            .await?;
+        let Some(record) = raw.and_then(|raw| record::decode::<JobRecord>(&raw).ok()) else {
+            return Ok(None);
+        };
+        let followers = followers.unwrap_or(0);
+        let plan = record.plan(followers);
+        let outcome = outcome.and_then(|raw| record::decode::<JobOutcome>(&raw).ok());
+        let status = match outcome {
+            Some(o) => {
+                let dead_ranges = if o.dead_ranges > 0 {
+                    self.dead_letters()
+                        .await?
+                        .into_iter()
+                        .map(|(_, dead)| dead)
+                        .filter(|dead| dead.fanout_id == id)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                JobStatus {
+                    fanout_id: id,
+                    photo_id: record.photo_id,
+                    author_id: record.author_id,
+                    state: if o.completed {
+                        JobState::Completed
+                    } else {
+                        JobState::Failed
+                    },
+                    followers: o.followers,
+                    ranges_total: o.ranges_total,
+                    ranges_done: o.ranges_done,
+                    feeds_written: o.feeds_written,
+                    retries: o.retries,
+                    dead_ranges,
+                    elapsed: Duration::from_millis(o.elapsed_ms),
+                }
+            }
+            None => {
+                let (ranges_done, feeds_written) = plan.progress(&done.unwrap_or_default());
+                JobStatus {
+                    fanout_id: id,
+                    photo_id: record.photo_id,
+                    author_id: record.author_id,
+                    state: if leased {
+                        JobState::Running
+                    } else {
+                        JobState::Queued
+                    },
+                    followers,
+                    ranges_total: plan.range_count(),
+                    ranges_done,
+                    feeds_written,
+                    retries: 0,
+                    dead_ranges: Vec::new(),
+                    elapsed: age(record.accepted_at_ms),
+                }
+            }
+        };
+        Ok(Some(status))
+    }
+}

@@ -1,0 +1,21 @@
+-- Takes over an unfinished job whose lease has lapsed (its owner died or let go).
+-- KEYS[1]: the set of unfinished jobs; KEYS[2]: the job's lease; KEYS[3]: the job hash;
+-- KEYS[4]: its done-bitmap.
+-- ARGV[1]: the job id; ARGV[2]: this instance's id; ARGV[3]: lease length (ms).
+-- Returns nil when the job is finished or another instance holds it; otherwise
+-- { record, followers, done-bitmap } (empty strings for what is missing or unreadable).
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  return nil
+end
+if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
+  return nil
+end
+local job = redis.pcall('HMGET', KEYS[3], 'record', 'followers')
+if type(job) ~= 'table' or job.err then
+  job = {}
+end
+local done = redis.pcall('GET', KEYS[4])
+if type(done) ~= 'string' then
+  done = ''
+end
+return { job[1] or '', job[2] or '', done }
