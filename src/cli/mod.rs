@@ -2,8 +2,10 @@
 //! whose message a person can act on, printed as one line with a non-zero exit.
 
 mod demo;
+mod jobs;
 mod post;
 mod progress;
+mod retry_dead;
 mod seed;
 mod verify;
 
@@ -40,6 +42,10 @@ enum Command {
     Verify(verify::Args),
     /// Start a private redis-server, seed 1.5 M followers, post, verify, summarise.
     Demo(demo::Args),
+    /// List unfinished and dead-lettered fan-outs with their progress.
+    Jobs,
+    /// Run dead-lettered ranges again (only what was not written; exactly once still holds).
+    RetryDead,
 }
 
 /// Everything a command can fail with; each message stands on its own.
@@ -111,5 +117,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Post(args) => post::run(config, args).await,
         Command::Verify(args) => verify::run(config, args).await,
         Command::Demo(args) => demo::run(config, cli.redis_url.is_some(), args).await,
+        Command::Jobs => jobs::run(config).await,
+        Command::RetryDead => retry_dead::run(config).await,
     }
 }

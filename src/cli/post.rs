@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use fanout::config::Config;
-use fanout::{FanOut, JobStatus, PhotoPosted};
+use fanout::{FanOut, JobState, JobStatus, PhotoPosted};
 use indicatif::HumanCount;
 
 use super::progress::Progress;
@@ -22,7 +22,7 @@ pub struct Args {
 
 pub async fn run(config: Config, args: Args) -> Result<ExitCode, CliError> {
     let status = post(config, &args).await?;
-    Ok(if status.dead_ranges.is_empty() {
+    Ok(if status.state == JobState::Completed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -35,6 +35,13 @@ pub async fn post(config: Config, args: &Args) -> Result<JobStatus, CliError> {
     let accepted = fanout
         .post(PhotoPosted::now(args.author, args.photo))
         .await?;
+    if accepted.already_posted {
+        // Running here or elsewhere, finished, or resumed by this process: follow it.
+        eprintln!(
+            "photo {} was already posted: following its fan-out {}",
+            args.photo, accepted.fanout_id
+        );
+    }
     let progress = Progress::new(accepted.followers, "fan-out");
     let status = fanout
         .wait(accepted.fanout_id, Duration::from_millis(100), |s| {
@@ -52,7 +59,7 @@ pub async fn post(config: Config, args: &Args) -> Result<JobStatus, CliError> {
     Ok(status)
 }
 
-fn summary(s: &JobStatus) -> String {
+pub fn summary(s: &JobStatus) -> String {
     let secs = s.elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
         (s.feeds_written as f64 / secs) as u64
