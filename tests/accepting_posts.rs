@@ -99,6 +99,40 @@ async fn too_many_waiting_posts_are_refused_at_once() {
     );
 }
 
+/// Redis goes away under a running service: a post fails at once with `Unavailable`, and
+/// when Redis is back nothing of it was written.
+#[actix_rt::test]
+async fn a_post_while_redis_is_down_is_refused_quickly_and_leaves_nothing() {
+    let mut redis = redis();
+    let mut c = conn(&redis).await;
+    let fanout = FanOut::builder(default_config(&redis))
+        .start()
+        .await
+        .unwrap();
+    seed(&mut c, 1, 1, 100).await;
+    let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").arg("SAVE").query_async(&mut c).await;
+    redis
+        .wait_for_exit(std::time::Duration::from_secs(10))
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let refused = fanout.post(PhotoPosted::now(1, 5)).await;
+
+    assert!(
+        matches!(refused, Err(PostError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    redis.restart().unwrap();
+    let mut c = conn(&redis).await;
+    let keys: Vec<String> = c.keys("*").await.unwrap();
+    assert_eq!(keys, vec!["followers:1".to_owned()]);
+}
+
 /// `followers:343` holding a string: refused with a message naming the key and its type,
 /// and the database is left exactly as it was.
 #[actix_rt::test]
