@@ -23,8 +23,24 @@ pub struct Config {
     pub settings: Settings,
     /// Posts waiting for the coordinator's answer at once; more are refused as overloaded.
     pub max_pending_posts: usize,
+    /// The HTTP service (`fanout serve`).
+    pub http: HttpConfig,
     /// Where it was read from; `None` when only defaults and the environment were used.
     pub source: Option<PathBuf>,
+}
+
+/// Settings of the HTTP service.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// Where to listen.
+    pub bind: std::net::SocketAddr,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// On SIGTERM or Ctrl-C, how long batches in flight may take to finish.
+    pub shutdown_timeout: Duration,
 }
 
 /// Why configuration could not be loaded.
@@ -92,6 +108,7 @@ struct File {
     retry: RetrySection,
     supervision: SupervisionSection,
     jobs: JobsSection,
+    http: HttpSection,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -147,6 +164,15 @@ struct SupervisionSection {
     restart_window_ms: u64,
     restart_base_delay_ms: u64,
     restart_max_delay_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct HttpSection {
+    bind: String,
+    workers: usize,
+    max_body_bytes: usize,
+    shutdown_timeout_ms: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -214,6 +240,12 @@ impl Default for File {
                 lease_renew_ms: ms(s.lease_renew),
                 finished_job_ttl_s: s.finished_job_ttl.as_secs(),
             },
+            http: HttpSection {
+                bind: "127.0.0.1:8080".to_owned(),
+                workers: 2,
+                max_body_bytes: 16 * 1024,
+                shutdown_timeout_ms: 30_000,
+            },
         }
     }
 }
@@ -228,7 +260,8 @@ macro_rules! impl_section_defaults {
 }
 impl_section_defaults!(
     RedisSection => redis, KeysSection => keys, FanoutSection => fanout, FeedSection => feed,
-    RetrySection => retry, SupervisionSection => supervision, JobsSection => jobs
+    RetrySection => retry, SupervisionSection => supervision, JobsSection => jobs,
+    HttpSection => http
 );
 
 /// The environment variable for `section.key`: `FANOUT_SECTION_KEY`, or `FANOUT_KEY` for the
@@ -279,6 +312,7 @@ impl Config {
                 }
             })?;
         let max_pending_posts = file.fanout.max_pending_posts;
+        let http = file.http.validate()?;
         let settings = file.into_settings()?;
         if max_pending_posts == 0 || max_pending_posts >= settings.mailbox_capacity {
             return Err(invalid(
@@ -292,6 +326,7 @@ impl Config {
         Ok(Config {
             settings,
             max_pending_posts,
+            http,
             source,
         })
     }
@@ -418,6 +453,29 @@ impl File {
         settings.finished_job_ttl = Duration::from_secs(self.jobs.finished_job_ttl_s);
         settings.validate()?;
         Ok(settings)
+    }
+}
+
+impl HttpSection {
+    fn validate(&self) -> Result<HttpConfig, ConfigError> {
+        let bind = self.bind.parse().map_err(|e| {
+            invalid(
+                "http.bind",
+                format!("'{}' is not an address:port: {e}", self.bind),
+            )
+        })?;
+        if self.workers == 0 {
+            return Err(invalid("http.workers", "must be at least 1"));
+        }
+        if self.max_body_bytes == 0 {
+            return Err(invalid("http.max_body_bytes", "must be at least 1"));
+        }
+        Ok(HttpConfig {
+            bind,
+            workers: self.workers,
+            max_body_bytes: self.max_body_bytes,
+            shutdown_timeout: positive_ms("http.shutdown_timeout_ms", self.shutdown_timeout_ms)?,
+        })
     }
 }
 

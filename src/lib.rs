@@ -20,6 +20,7 @@
 //! ## Layout
 //! - [`config`]: `config.toml` + environment → validated settings.
 //! - [`FanOut`]: the handle a host service keeps (this file).
+//! - [`http`]: the HTTP service (`fanout serve`): upload, status, feeds, health, metrics.
 //! - [`local_redis`]: a private `redis-server` child process, for the demo and the tests.
 //! - The actors, messages and Redis write path live in the `fanout-actors` crate,
 //!   re-exported here as [`core`].
@@ -33,13 +34,14 @@ use tokio::sync::Semaphore;
 pub use fanout_actors as core;
 pub use fanout_actors::{
     Accepted, Coordinator, FanOutCompleted, FanoutId, JobState, JobStatus, LaunchError,
-    PhotoPosted, PostError,
+    PhotoPosted, PostError, ShutdownReport,
 };
 
 pub mod config;
+pub mod http;
 pub mod local_redis;
 
-use fanout_actors::{GetStatus, Subscribe};
+use fanout_actors::{GetStatus, Shutdown, Subscribe};
 
 /// The running fan-out core: a coordinator and its writer pool. Cheap to clone.
 #[derive(Clone)]
@@ -114,6 +116,24 @@ impl FanOut {
             }
             tokio::time::sleep(poll).await;
         }
+    }
+
+    /// Healthy (not degraded) writers and all writers.
+    pub async fn writer_health(&self) -> Result<(usize, usize), PostError> {
+        self.coordinator
+            .send(fanout_actors::GetWriterHealth)
+            .await
+            .map_err(|_| PostError::Stopped)
+    }
+
+    /// Stops taking posts and starting batches, waits up to `grace` for batches in flight,
+    /// and hands unfinished jobs back (their leases released) for another instance or a
+    /// restart to resume.
+    pub async fn shutdown(&self, grace: Duration) -> Result<ShutdownReport, PostError> {
+        self.coordinator
+            .send(Shutdown { grace })
+            .await
+            .map_err(|_| PostError::Stopped)
     }
 
     /// The coordinator's address, for sending messages directly.

@@ -28,6 +28,7 @@ use crate::record::JobOutcome;
 use crate::retry::{after_failure, Attempt, RetryPolicy, Verdict};
 use crate::settings::Settings;
 use crate::store::FeedStore;
+use crate::telemetry;
 
 /// The fan-out coordinator. Start it with [`Coordinator::launch`].
 pub struct Coordinator {
@@ -47,6 +48,10 @@ pub struct Coordinator {
     accepting: usize,
     /// A look for jobs to take over is under way.
     scanning: bool,
+    /// Shutting down: no new posts, batches or take-overs.
+    draining: bool,
+    /// Told when, while draining, the last batch in flight has reported.
+    drained: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 struct WriterSlot {
@@ -94,6 +99,8 @@ struct Job {
     /// Dead letters still being recorded in Redis; the job finishes after they are.
     recording: u64,
     accepted_at: Instant,
+    /// `fanout` span (fanout_id, author, photo): the parent of its batches' spans.
+    span: tracing::Span,
 }
 
 impl Job {
@@ -112,7 +119,6 @@ impl Job {
             .sum();
         Job {
             id,
-            post,
             plan,
             next_fresh: 0,
             retry_ready: VecDeque::new(),
@@ -126,6 +132,8 @@ impl Job {
             dead: Vec::new(),
             recording: 0,
             accepted_at,
+            span: tracing::info_span!("fanout", fanout_id = %id, author = post.author_id, photo = post.photo_id),
+            post,
         }
     }
 
@@ -238,6 +246,8 @@ impl Coordinator {
                 subscribers: Vec::new(),
                 accepting: 0,
                 scanning: false,
+                draining: false,
+                drained: None,
             }
         }))
     }
@@ -292,7 +302,7 @@ impl Coordinator {
             .settings
             .max_active_jobs
             .saturating_sub(self.jobs.len() + self.accepting);
-        if self.scanning || room == 0 {
+        if self.scanning || room == 0 || self.draining {
             return;
         }
         self.scanning = true;
@@ -356,6 +366,9 @@ impl Coordinator {
 
     /// Hands ready ranges to healthy writers with spare capacity, one job after another.
     fn dispatch(&mut self, ctx: &mut Context<Self>) {
+        if self.draining {
+            return;
+        }
         let (now, cap) = (Instant::now(), self.settings.in_flight_per_writer);
         while let Some(writer) = self
             .writers
@@ -411,6 +424,7 @@ impl Coordinator {
             plan: job.plan,
             range: attempt.range,
             attempt: number,
+            span: job.span.clone(),
         };
         let slot = &mut self.writers[writer];
         match slot.addr.try_send(batch) {
@@ -449,10 +463,16 @@ impl Coordinator {
         let failed = flight.attempt;
         let range = failed.range;
         match after_failure(&failed, &failure, &policy, Instant::now(), &mut rand::rng()) {
-            Verdict::Dead => self.dead_letter(id, failed, failure.to_string(), ctx),
+            Verdict::Dead => {
+                telemetry::batch_failed(false);
+                self.dead_letter(id, failed, failure.to_string(), ctx);
+            }
             Verdict::Retry { next, delay } => {
+                telemetry::batch_failed(true);
                 job.retries += 1;
-                tracing::warn!(fanout_id = %id, range = range.index, start = range.start, stop = range.stop, attempt = number, ?delay, error = %failure, "range failed; retrying");
+                job.span.in_scope(|| {
+                    tracing::warn!(fanout_id = %id, range = range.index, start = range.start, stop = range.stop, attempt = number, ?delay, error = %failure, "range failed; retrying");
+                });
                 ctx.run_later(delay, move |act, ctx| {
                     if let Some(job) = act.jobs.get_mut(&id) {
                         job.retry_ready.push_back(next);
@@ -483,7 +503,9 @@ impl Coordinator {
             attempts: attempt.number,
             error,
         };
-        tracing::error!(fanout_id = %id, author = dead.author_id, photo = dead.photo_id, range = range.index, start = range.start, stop = range.stop, attempts = dead.attempts, error = %dead.error, "range dead-lettered");
+        job.span.in_scope(|| {
+            tracing::error!(fanout_id = %id, author = dead.author_id, photo = dead.photo_id, range = range.index, start = range.start, stop = range.stop, attempts = dead.attempts, error = %dead.error, "range dead-lettered");
+        });
         job.dead.push(dead.clone());
         job.recording += 1;
         let mut ledger = self.ledger.clone();
@@ -507,7 +529,10 @@ impl Coordinator {
             return;
         };
         let status = job.status();
-        tracing::info!(fanout_id = %id, state = ?status.state, followers = status.followers, feeds_written = status.feeds_written, retries = status.retries, dead_ranges = status.dead_ranges.len(), elapsed = ?status.elapsed, "fan-out finished");
+        job.span.in_scope(|| {
+            tracing::info!(fanout_id = %id, state = ?status.state, followers = status.followers, feeds_written = status.feeds_written, retries = status.retries, dead_ranges = status.dead_ranges.len(), elapsed = ?status.elapsed, "fan-out finished");
+        });
+        telemetry::finished(status.state == JobState::Completed, status.elapsed);
         let (mut ledger, outcome, photo) = (self.ledger.clone(), status.outcome(), status.photo_id);
         ctx.spawn(actix::fut::wrap_future(async move {
             // If this fails the job stays unfinished in Redis: whoever takes it over finds
@@ -535,6 +560,35 @@ impl Coordinator {
         if let Some(slot) = self.writers.get_mut(writer) {
             slot.in_flight = slot.in_flight.saturating_sub(1);
         }
+        self.notify_if_drained();
+    }
+
+    fn notify_if_drained(&mut self) {
+        if self.writers.iter().all(|w| w.in_flight == 0) {
+            if let Some(drained) = self.drained.take() {
+                let _ = drained.send(());
+            }
+        }
+    }
+
+    /// Updates the load gauges: ranges waiting, batches in flight, jobs.
+    fn report_load(&self) {
+        let waiting = self
+            .jobs
+            .values()
+            .map(|job| {
+                let fresh = job.plan.range_count().saturating_sub(job.next_fresh);
+                let skipped = job
+                    .already_done
+                    .iter()
+                    .skip(job.next_fresh as usize)
+                    .filter(|done| **done)
+                    .count() as u64;
+                fresh - skipped.min(fresh) + job.retry_ready.len() as u64
+            })
+            .sum();
+        let in_flight = self.writers.iter().map(|w| w.in_flight).sum();
+        telemetry::load(waiting, in_flight, self.jobs.len());
     }
 }
 
@@ -559,6 +613,9 @@ impl Actor for Coordinator {
             act.renew_leases(ctx);
             act.take_over(ctx);
         });
+        ctx.run_interval(std::time::Duration::from_secs(1), |act, _| {
+            act.report_load()
+        });
     }
 }
 
@@ -566,6 +623,10 @@ impl Handler<PhotoPosted> for Coordinator {
     type Result = ResponseActFuture<Self, Result<Accepted, PostError>>;
 
     fn handle(&mut self, post: PhotoPosted, _ctx: &mut Self::Context) -> Self::Result {
+        if self.draining {
+            let error = PostError::Unavailable("shutting down".to_owned());
+            return Box::pin(actix::fut::ready(Err(error)));
+        }
         if self.jobs.len() + self.accepting >= self.settings.max_active_jobs {
             return Box::pin(actix::fut::ready(Err(PostError::Overloaded)));
         }
@@ -592,6 +653,7 @@ impl Handler<PhotoPosted> for Coordinator {
                 Acceptance::New { id, followers } => {
                     let plan = act.plan(followers);
                     tracing::info!(fanout_id = %id, author = post.author_id, photo = post.photo_id, followers, ranges = plan.range_count(), "fan-out accepted");
+                    telemetry::accepted();
                     act.start_job(Job::new(id, post, plan, &[], Instant::now()), ctx);
                     Ok(Accepted {
                         fanout_id: id,
@@ -633,6 +695,7 @@ impl Handler<BatchDone> for Coordinator {
                 // One landed report per range, covering all of it: the sum is exact.
                 job.done += 1;
                 job.written += report.written;
+                telemetry::batch_done(report.written);
                 tracing::debug!(fanout_id = %id, range = report.range.index, attempt = report.attempt, written = report.written, elapsed = ?report.elapsed, "range done");
                 self.finish_if_done(id, ctx);
             }
@@ -735,5 +798,32 @@ impl Handler<GetWriterHealth> for Coordinator {
         let now = Instant::now();
         let healthy = self.writers.iter().filter(|w| w.healthy(now)).count();
         actix::MessageResult((healthy, self.writers.len()))
+    }
+}
+
+impl Handler<Shutdown> for Coordinator {
+    type Result = ResponseActFuture<Self, ShutdownReport>;
+
+    fn handle(&mut self, Shutdown { grace }: Shutdown, _ctx: &mut Self::Context) -> Self::Result {
+        let (drained, wait) = tokio::sync::oneshot::channel();
+        self.draining = true;
+        self.drained = Some(drained);
+        self.notify_if_drained();
+        let in_time = async move { tokio::time::timeout(grace, wait).await.is_ok() };
+        Box::pin(actix::fut::wrap_future(in_time).then(|drained_in_time, act: &mut Self, _ctx| {
+            let unfinished: Vec<FanoutId> = act.jobs.keys().copied().collect();
+            let mut ledger = act.ledger.clone();
+            tracing::info!(drained_in_time, unfinished = unfinished.len(), "shutting down; releasing leases of unfinished fan-outs");
+            actix::fut::wrap_future(async move {
+                // Let another instance take them over at once instead of after the lease.
+                if let Err(e) = ledger.release(&unfinished).await {
+                    tracing::warn!(error = %e, "could not release leases; they lapse on their own");
+                }
+                ShutdownReport {
+                    drained_in_time,
+                    unfinished: unfinished.len(),
+                }
+            })
+        }))
     }
 }

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use futures_util::FutureExt;
+use tracing::Instrument;
 
 use crate::backoff::RestartWindow;
 use crate::coordinator::Coordinator;
@@ -72,6 +73,7 @@ impl Supervised for FeedWriter {
     fn restarting(&mut self, ctx: &mut Self::Context) {
         // Over the intensity: tell the coordinator (again, on every further restart, which
         // extends its cool-down).
+        crate::telemetry::writer_restarted();
         if self.restarts.record(Instant::now()) {
             let restarts = self.restarts.recent();
             tracing::error!(
@@ -92,6 +94,16 @@ impl Handler<BatchFanOut> for FeedWriter {
     type Result = ();
 
     fn handle(&mut self, batch: BatchFanOut, ctx: &mut Self::Context) {
+        let span = tracing::info_span!(
+            parent: &batch.span,
+            "batch",
+            fanout_id = %batch.fanout_id,
+            writer = self.index,
+            range = batch.range.index,
+            start = batch.range.start,
+            stop = batch.range.stop,
+            attempt = batch.attempt,
+        );
         let mut store = self.store.clone();
         let coordinator = self.coordinator.clone();
         let writer = self.index;
@@ -145,14 +157,14 @@ impl Handler<BatchFanOut> for FeedWriter {
             }
             panicked
         };
-        ctx.wait(
-            actix::fut::wrap_future(work).map(|panicked, _, ctx: &mut Context<Self>| {
+        ctx.wait(actix::fut::wrap_future(work.instrument(span)).map(
+            |panicked, _, ctx: &mut Context<Self>| {
                 if panicked {
                     // The supervisor restarts us (after the backoff in `started`).
                     ctx.stop();
                 }
-            }),
-        );
+            },
+        ));
     }
 }
 

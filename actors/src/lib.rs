@@ -28,6 +28,7 @@
 //! - `retry`: when a failed range is retried and when it is given up.
 //! - [`settings`]: tunables and their defaults.
 //! - [`admin`]: seeding follower lists and verifying feeds (for the CLI and tests).
+//! - [`telemetry`]: every metric the core reports.
 //! - [`error`]: error types.
 
 pub mod admin;
@@ -43,6 +44,7 @@ pub mod record;
 mod retry;
 pub mod settings;
 pub mod store;
+pub mod telemetry;
 
 pub use coordinator::{Coordinator, LaunchError};
 pub use error::{PostError, StoreError};

@@ -90,6 +90,8 @@ pub struct BatchFanOut {
     pub range: FollowerRange,
     /// 1 for the first try, then 2, 3, …
     pub attempt: u32,
+    /// The job's tracing span; the writer's batch span is its child.
+    pub span: tracing::Span,
 }
 
 /// Writer → coordinator: the batch is written.
@@ -238,3 +240,21 @@ pub struct Subscribe(pub Recipient<FanOutCompleted>);
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "(usize, usize)")]
 pub struct GetWriterHealth;
+
+/// Stop taking posts and starting batches, wait up to `grace` for the batches in flight,
+/// then release the leases of unfinished jobs so another instance resumes them at once.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "ShutdownReport")]
+pub struct Shutdown {
+    /// How long to wait for batches in flight.
+    pub grace: Duration,
+}
+
+/// How a shutdown went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Every batch in flight finished within the grace period.
+    pub drained_in_time: bool,
+    /// Unfinished jobs left for another instance (or a restart) to resume.
+    pub unfinished: usize,
+}

@@ -139,6 +139,18 @@ impl FeedStore {
         Ok(written)
     }
 
+    /// The newest `limit` photo ids in `user`'s feed, newest first. Entries that are not
+    /// photo ids (written by something else) are left out.
+    pub async fn read_feed(&mut self, user: u64, limit: u64) -> Result<Vec<u64>, StoreError> {
+        let key = self.keys.feed(user);
+        let stop = limit.saturating_sub(1) as isize;
+        let entries: Vec<String> = match self.layout {
+            FeedLayout::List => self.conn.lrange(&key, 0, stop).await?,
+            FeedLayout::Zset => self.conn.zrevrange(&key, 0, stop).await?,
+        };
+        Ok(entries.iter().filter_map(|e| e.parse().ok()).collect())
+    }
+
     /// `PING`, for health checks.
     pub async fn ping(&mut self) -> Result<(), StoreError> {
         let _: String = redis::cmd("PING").query_async(&mut self.conn).await?;

@@ -7,6 +7,7 @@ mod post;
 mod progress;
 mod retry_dead;
 mod seed;
+mod serve;
 mod verify;
 
 use std::path::PathBuf;
@@ -28,12 +29,24 @@ struct Cli {
     /// Redis to use, overriding config.toml and FANOUT_REDIS_URL.
     #[arg(long, global = true, value_name = "URL")]
     redis_url: Option<String>,
+    /// Log lines as text or as JSON (one object per line). Filter with RUST_LOG.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP service: POST /photos, GET /fanouts/{id}, /users/{id}/feed, /healthz,
+    /// /metrics. Stops gracefully on SIGTERM or Ctrl-C.
+    Serve(serve::Args),
     /// (Re)create followers:{ID} as a list of N follower ids.
     Seed(seed::Args),
     /// Post a photo and fan it out to every follower, with progress and a summary.
@@ -61,21 +74,29 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error(transparent)]
     LocalRedis(#[from] LocalRedisError),
+    #[error(transparent)]
+    Serve(#[from] fanout::http::ServeError),
     #[error("interrupted")]
     Interrupted,
 }
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let system = actix::System::new();
     let outcome = system.block_on(async move {
+        if matches!(cli.command, Command::Serve(_)) {
+            // The service handles the signal itself: it drains before stopping.
+            return execute(cli).await;
+        }
         tokio::select! {
             outcome = execute(cli) => outcome,
             // Dropping `execute` drops whatever it holds, such as the demo's redis-server.
@@ -96,7 +117,7 @@ pub fn run() -> ExitCode {
 }
 
 /// Ctrl-C or SIGTERM.
-async fn interrupted() {
+pub async fn interrupted() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(term) => term,
         Err(_) => return std::future::pending().await,
@@ -113,6 +134,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
         config = config.with_redis_url(url)?;
     }
     match cli.command {
+        Command::Serve(args) => serve::run(config, args).await,
         Command::Seed(args) => seed::run(config, args).await,
         Command::Post(args) => post::run(config, args).await,
         Command::Verify(args) => verify::run(config, args).await,
