@@ -279,7 +279,8 @@ impl Coordinator {
     /// Renews the leases of the jobs this instance runs and drops those taken by another.
     fn renew_leases(&mut self, ctx: &mut Context<Self>) {
         let ids: Vec<FanoutId> = self.jobs.keys().copied().collect();
-        if ids.is_empty() {
+        // Once shutting down, the leases are being handed back, not kept.
+        if ids.is_empty() || self.draining {
             return;
         }
         let mut ledger = self.ledger.clone();
