@@ -19,7 +19,13 @@ async fn sigterm_drains_and_leaves_the_rest_resumable() {
     let mut c = conn(&redis).await;
     seed(&mut c, 1, 1, 1_000_000).await;
     let mut serve = Command::new(env!("CARGO_BIN_EXE_fanout"))
-        .args(["--redis-url", &redis.url(), "serve", "--bind", "127.0.0.1:0"])
+        .args([
+            "--redis-url",
+            &redis.url(),
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ])
         .current_dir(std::env::temp_dir())
         .env("FANOUT_HTTP_SHUTDOWN_TIMEOUT_MS", "10000")
         .stdout(Stdio::piped())
@@ -43,7 +49,10 @@ async fn sigterm_drains_and_leaves_the_rest_resumable() {
     })
     .await;
     let signalled = Instant::now();
-    let sent = Command::new("kill").args(["-TERM", &serve.id().to_string()]).status().unwrap();
+    let sent = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
     assert!(sent.success());
     let status = serve.wait().unwrap();
     let took = signalled.elapsed();
@@ -51,9 +60,17 @@ async fn sigterm_drains_and_leaves_the_rest_resumable() {
 
     assert_eq!(status.code(), Some(0), "{goodbye:?}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
-    assert!(goodbye.iter().any(|l| l.contains("every batch in flight finished")), "{goodbye:?}");
+    assert!(
+        goodbye
+            .iter()
+            .any(|l| l.contains("every batch in flight finished")),
+        "{goodbye:?}"
+    );
     let done_at_exit: u64 = c.bitcount("fanout:job:1:done").await.unwrap();
-    assert!(done_at_exit < 2_000, "stopped mid-way ({done_at_exit} of 2,000 chunks)");
+    assert!(
+        done_at_exit < 2_000,
+        "stopped mid-way ({done_at_exit} of 2,000 chunks)"
+    );
     let unfinished: Vec<u64> = c.zrange("fanout:jobs", 0, -1).await.unwrap();
     assert_eq!(unfinished, vec![1]);
     let lease: bool = c.exists("fanout:job:1:lease").await.unwrap();
@@ -64,10 +81,22 @@ async fn sigterm_drains_and_leaves_the_rest_resumable() {
     assert_eq!(partial.once, done_at_exit * 500);
 
     let resumed = Command::new(env!("CARGO_BIN_EXE_fanout"))
-        .args(["--redis-url", &redis.url(), "post", "--author", "1", "--photo", "42"])
+        .args([
+            "--redis-url",
+            &redis.url(),
+            "post",
+            "--author",
+            "1",
+            "--photo",
+            "42",
+        ])
         .current_dir(std::env::temp_dir())
         .output()
         .unwrap();
-    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
     assert_exactly_once(&mut c, 1..1_000_001, 42, FeedLayout::List).await;
 }

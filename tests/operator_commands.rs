@@ -101,3 +101,54 @@ async fn unfinished_jobs_are_listed_with_progress() {
     open.send(true).unwrap();
     wait(&fanout, accepted.fanout_id).await;
 }
+
+/// `retry-dead` leaves a job alone while it still runs (its dead letters stay); once the
+/// job has finished as failed, the same command completes it.
+#[actix_rt::test]
+async fn retry_dead_waits_for_a_running_job_to_finish() {
+    use futures_util::FutureExt;
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    config.settings.batch_size = 1_000;
+    let (open, gate) = tokio::sync::watch::channel(false);
+    // Range 2 runs (and dies on the bad feed); the others wait for the gate.
+    config.settings.fault = hook(move |_writer, batch| {
+        let (mut gate, held) = (gate.clone(), batch.range.index != 2);
+        async move {
+            if held {
+                let _ = gate.wait_for(|open| *open).await;
+            }
+        }
+        .boxed()
+    });
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    seed(&mut c, 8, 1, 5_000).await;
+    let _: () = c.set("homefeed:2550", "not a feed").await.unwrap();
+    let accepted = fanout.post(fanout::PhotoPosted::now(8, 64)).await.unwrap();
+    within(10, async {
+        while c.llen::<_, u64>("fanout:dead").await.unwrap() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let _: () = c.del("homefeed:2550").await.unwrap();
+
+    let (ok, stdout, _) = fanout_cli(&redis, &["retry-dead"]);
+
+    assert!(ok);
+    assert!(stdout.contains("no failed fan-outs"), "{stdout}");
+    assert_eq!(
+        c.llen::<_, u64>("fanout:dead").await.unwrap(),
+        1,
+        "its dead letter stays"
+    );
+    open.send(true).unwrap();
+    assert_eq!(
+        wait(&fanout, accepted.fanout_id).await.state,
+        JobState::Failed
+    );
+    let (ok, stdout, stderr) = fanout_cli(&redis, &["retry-dead"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert_exactly_once(&mut c, 1..5_001, 64, FeedLayout::List).await;
+}

@@ -48,6 +48,11 @@ pub struct Coordinator {
     accepting: usize,
     /// A look for jobs to take over is under way.
     scanning: bool,
+    /// Where in the unfinished set the next look starts.
+    scan_offset: usize,
+    /// Counts job runs in this process: a retry scheduled for one run of a job must not
+    /// land in a later run of the same job (after its lease was lost and won back).
+    runs: u64,
     /// Shutting down: no new posts, batches or take-overs.
     draining: bool,
     /// Told when, while draining, the last batch in flight has reported.
@@ -101,6 +106,8 @@ struct Job {
     accepted_at: Instant,
     /// `fanout` span (fanout_id, author, photo): the parent of its batches' spans.
     span: tracing::Span,
+    /// Which run of this job in this process (see `Coordinator::runs`).
+    run: u64,
 }
 
 impl Job {
@@ -134,6 +141,7 @@ impl Job {
             accepted_at,
             span: tracing::info_span!("fanout", fanout_id = %id, author = post.author_id, photo = post.photo_id),
             post,
+            run: 0,
         }
     }
 
@@ -246,6 +254,8 @@ impl Coordinator {
                 subscribers: Vec::new(),
                 accepting: 0,
                 scanning: false,
+                scan_offset: 0,
+                runs: 0,
                 draining: false,
                 drained: None,
             }
@@ -260,8 +270,10 @@ impl Coordinator {
         }
     }
 
-    fn start_job(&mut self, job: Job, ctx: &mut Context<Self>) {
+    fn start_job(&mut self, mut job: Job, ctx: &mut Context<Self>) {
         let id = job.id;
+        self.runs += 1;
+        job.run = self.runs;
         self.jobs.insert(id, job);
         self.mark_ready(id);
         self.finish_if_done(id, ctx);
@@ -298,7 +310,10 @@ impl Coordinator {
     }
 
     /// Takes over unfinished jobs whose lease has lapsed, as many as there is room for.
+    /// Each look reads one page of the unfinished set, the next look the next page, so a
+    /// lapsed job behind many live ones is reached too.
     fn take_over(&mut self, ctx: &mut Context<Self>) {
+        const PAGE: usize = 1_000;
         let room = self
             .settings
             .max_active_jobs
@@ -308,31 +323,42 @@ impl Coordinator {
         }
         self.scanning = true;
         let running: HashSet<FanoutId> = self.jobs.keys().copied().collect();
-        let mut ledger = self.ledger.clone();
+        let (mut ledger, offset) = (self.ledger.clone(), self.scan_offset);
         let scan = async move {
+            let page = ledger.unfinished_page(offset, PAGE).await?;
+            let next_offset = if page.len() < PAGE { 0 } else { offset + PAGE };
+            let candidates: Vec<FanoutId> = page
+                .into_iter()
+                .filter(|id| !running.contains(id))
+                .collect();
             let mut claimed = Vec::new();
-            for id in ledger.unfinished(room + running.len()).await? {
+            for id in ledger.unleased(&candidates).await? {
                 if claimed.len() == room {
                     break;
                 }
-                if running.contains(&id) {
-                    continue;
-                }
-                match ledger.claim(id).await? {
-                    Some(Ok(job)) => claimed.push(job),
-                    Some(Err(unreadable)) => {
+                // One job's trouble must not cost the jobs already claimed.
+                match ledger.claim(id).await {
+                    Ok(Some(Ok(job))) => claimed.push(job),
+                    Ok(Some(Err(unreadable))) => {
                         tracing::error!(fanout_id = %id, error = %unreadable.error, "unreadable job record moved to quarantine");
-                        ledger.quarantine(&unreadable).await?;
+                        if let Err(e) = ledger.quarantine(&unreadable).await {
+                            tracing::warn!(fanout_id = %id, error = %e, "could not quarantine");
+                        }
                     }
-                    None => {}
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(fanout_id = %id, error = %e, "could not claim");
+                        break;
+                    }
                 }
             }
-            Ok::<_, StoreError>(claimed)
+            Ok::<_, StoreError>((claimed, next_offset))
         };
         ctx.spawn(scan.into_actor(self).map(|result, act, ctx| {
             act.scanning = false;
             match result {
-                Ok(claimed) => {
+                Ok((claimed, next_offset)) => {
+                    act.scan_offset = next_offset;
                     for job in claimed {
                         act.resume(job, ctx);
                     }
@@ -468,14 +494,20 @@ impl Coordinator {
                 telemetry::batch_failed(false);
                 self.dead_letter(id, failed, failure.to_string(), ctx);
             }
+            Verdict::Abandon => {
+                telemetry::batch_failed(false);
+                tracing::warn!(fanout_id = %id, error = %failure, "job finished elsewhere or removed; no longer running it");
+                self.jobs.remove(&id);
+            }
             Verdict::Retry { next, delay } => {
                 telemetry::batch_failed(true);
                 job.retries += 1;
+                let run = job.run;
                 job.span.in_scope(|| {
                     tracing::warn!(fanout_id = %id, range = range.index, start = range.start, stop = range.stop, attempt = number, ?delay, error = %failure, "range failed; retrying");
                 });
                 ctx.run_later(delay, move |act, ctx| {
-                    if let Some(job) = act.jobs.get_mut(&id) {
+                    if let Some(job) = act.jobs.get_mut(&id).filter(|job| job.run == run) {
                         job.retry_ready.push_back(next);
                         act.mark_ready(id);
                         act.dispatch(ctx);
@@ -641,15 +673,20 @@ impl Handler<PhotoPosted> for Coordinator {
         let (batch_size, chunk_size) = (self.settings.batch_size, self.settings.chunk_size);
         let accept = async move {
             let acceptance = ledger.accept(&post, batch_size, chunk_size).await?;
-            let existing = match acceptance {
-                Acceptance::Existing(id) => ledger.status(id).await?,
-                Acceptance::New { .. } => None,
+            let (existing, ours) = match acceptance {
+                Acceptance::New { .. } => (None, None),
+                Acceptance::Existing { id, ours } => {
+                    // Ours: the first reply was lost; load the job to run it (unless it is
+                    // already running here, when this is a genuine repeat).
+                    let ours = if ours { ledger.claim(id).await? } else { None };
+                    (ledger.status(id).await?, ours)
+                }
             };
-            Ok::<_, StoreError>((post, acceptance, existing))
+            Ok::<_, StoreError>((post, acceptance, existing, ours))
         };
         Box::pin(accept.into_actor(self).map(move |result, act, ctx| {
             act.accepting -= 1;
-            let (post, acceptance, existing) = result?;
+            let (post, acceptance, existing, ours) = result?;
             match acceptance {
                 Acceptance::New { id, followers } => {
                     let plan = act.plan(followers);
@@ -662,18 +699,29 @@ impl Handler<PhotoPosted> for Coordinator {
                         already_posted: false,
                     })
                 }
-                Acceptance::Existing(id) => {
+                Acceptance::Existing { id, .. } => {
+                    let running_here = act.jobs.contains_key(&id);
+                    let resumed = match ours {
+                        Some(Ok(job)) if !running_here => {
+                            telemetry::accepted();
+                            act.resume(job, ctx);
+                            true
+                        }
+                        _ => false,
+                    };
                     let followers = act
                         .jobs
                         .get(&id)
                         .map(|job| job.plan.followers())
                         .or(existing.map(|status| status.followers))
                         .unwrap_or(0);
-                    tracing::info!(fanout_id = %id, photo = post.photo_id, "photo already posted; returning its fan-out");
+                    if !resumed {
+                        tracing::info!(fanout_id = %id, photo = post.photo_id, "photo already posted; returning its fan-out");
+                    }
                     Ok(Accepted {
                         fanout_id: id,
                         followers,
-                        already_posted: true,
+                        already_posted: !resumed,
                     })
                 }
             }

@@ -17,8 +17,9 @@ pub enum StoreError {
         /// The type fanout needs.
         expected: String,
     },
-    /// The job's follower snapshot is gone (expired, or the job already finished).
-    #[error("{key} is gone: the job's follower snapshot expired or was removed")]
+    /// The job's follower snapshot is gone: the job completed (elsewhere, or this is a late
+    /// attempt), or someone deleted it.
+    #[error("{key} is gone: the job has completed or its follower snapshot was removed")]
     SnapshotMissing {
         /// The snapshot key.
         key: String,

@@ -122,6 +122,17 @@ impl KeyPatterns {
         format!("{}jobs", self.prefix)
     }
 
+    /// `fanout:failed`: sorted set of finished jobs with dead-lettered ranges, waiting for
+    /// `fanout retry-dead`.
+    pub fn failed(&self) -> String {
+        format!("{}failed", self.prefix)
+    }
+
+    /// `fanout:quarantine:job:{id}`: where an unreadable job hash is moved.
+    pub fn quarantined_job(&self, id: FanoutId) -> String {
+        format!("{}quarantine:job:{id}", self.prefix)
+    }
+
     /// `fanout:quarantine`: job records that could not be read, moved aside as JSON.
     pub fn quarantine(&self) -> String {
         format!("{}quarantine", self.prefix)

@@ -27,6 +27,8 @@ static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scri
 static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/renew.lua")));
 static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/finish.lua")));
 static REOPEN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/reopen.lua")));
+static RELEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/release.lua")));
 
 /// The ledger, over one connection of its own.
 #[derive(Clone)]
@@ -50,7 +52,13 @@ pub enum Acceptance {
         followers: u64,
     },
     /// The photo already has a job (running, finished, or waiting to be resumed).
-    Existing(FanoutId),
+    Existing {
+        /// Its id.
+        id: FanoutId,
+        /// This instance holds its lease: it is the job this instance just created, whose
+        /// first reply was lost on a dropped connection.
+        ours: bool,
+    },
 }
 
 /// An unfinished job this instance has just taken over.
@@ -145,7 +153,10 @@ impl JobLedger {
                 id: FanoutId(id),
                 followers,
             }),
-            [1, id] => Ok(Acceptance::Existing(FanoutId(id))),
+            [1, id, ours] => Ok(Acceptance::Existing {
+                id: FanoutId(id),
+                ours: ours == 1,
+            }),
             _ => Err(StoreError::Redis(format!(
                 "unexpected reply from accept: {reply:?}"
             ))),
@@ -154,14 +165,55 @@ impl JobLedger {
 
     /// Ids of unfinished jobs, oldest first, at most `limit`.
     pub async fn unfinished(&mut self, limit: usize) -> Result<Vec<FanoutId>, StoreError> {
+        self.unfinished_page(0, limit).await
+    }
+
+    /// Ids of unfinished jobs from position `offset` on, at most `limit`.
+    pub async fn unfinished_page(
+        &mut self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<FanoutId>, StoreError> {
+        self.ids(&self.keys.jobs(), offset, limit).await
+    }
+
+    /// Of `ids`, those whose lease has lapsed (candidates for `claim`), in one round trip.
+    pub async fn unleased(&mut self, ids: &[FanoutId]) -> Result<Vec<FanoutId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.exists(self.keys.job_lease(*id));
+        }
+        let leased: Vec<bool> = pipe.query_async(&mut self.conn).await?;
+        Ok(ids
+            .iter()
+            .zip(leased)
+            .filter(|(_, leased)| !leased)
+            .map(|(id, _)| *id)
+            .collect())
+    }
+
+    /// Ids in sorted set `key` from position `offset`, at most `limit`.
+    async fn ids(
+        &mut self,
+        key: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<FanoutId>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let last = offset.saturating_add(limit - 1).min(isize::MAX as usize);
         let ids: Vec<u64> = self
             .conn
-            .zrange(self.keys.jobs(), 0, limit.saturating_sub(1) as isize)
+            .zrange(key, offset as isize, last as isize)
             .await?;
         Ok(ids.into_iter().map(FanoutId).collect())
     }
 
-    /// Takes over job `id` if it is unfinished and nobody holds its lease.
+    /// Takes over job `id` if it is unfinished and nobody else holds its lease.
     pub async fn claim(
         &mut self,
         id: FanoutId,
@@ -196,8 +248,10 @@ impl JobLedger {
         }))
     }
 
-    /// Moves an unreadable job aside: its bytes go to `fanout:quarantine` (as JSON, hex),
-    /// and it leaves the unfinished set so that recovery of the others goes on.
+    /// Moves an unreadable job aside so that recovery of the others goes on: an entry in
+    /// `fanout:quarantine` (JSON, the bytes in hex), the hash renamed to
+    /// `fanout:quarantine:job:{id}`, out of the unfinished set; its snapshot and bitmap
+    /// expire after `jobs.finished_job_ttl_s`.
     pub async fn quarantine(&mut self, job: &Unreadable) -> Result<(), StoreError> {
         let hex: String = job.raw.iter().map(|b| format!("{b:02x}")).collect();
         let entry = serde_json::json!({
@@ -210,8 +264,17 @@ impl JobLedger {
             .atomic()
             .rpush(self.keys.quarantine(), entry)
             .zrem(self.keys.jobs(), job.id.0)
-            .del(self.keys.job(job.id))
             .del(self.keys.job_lease(job.id))
+            .expire(
+                self.keys.job_followers(job.id),
+                self.finished_ttl_secs as i64,
+            )
+            .expire(self.keys.job_done(job.id), self.finished_ttl_secs as i64)
+            .cmd("COPY")
+            .arg(self.keys.job(job.id))
+            .arg(self.keys.quarantined_job(job.id))
+            .arg("REPLACE")
+            .del(self.keys.job(job.id))
             .query_async(&mut self.conn)
             .await?;
         Ok(())
@@ -224,10 +287,14 @@ impl JobLedger {
             return Ok(Vec::new());
         }
         let mut call = RENEW.prepare_invoke();
+        call.key(self.keys.jobs());
         for id in ids {
             call.key(self.keys.job_lease(*id));
         }
         call.arg(&*self.instance).arg(self.lease_ms);
+        for id in ids {
+            call.arg(id.0);
+        }
         let lost: Vec<usize> = call.invoke_async(&mut self.conn).await?;
         Ok(lost
             .into_iter()
@@ -237,18 +304,21 @@ impl JobLedger {
 
     /// Gives up the leases of `ids` (on shutdown), so another instance can take them at once.
     pub async fn release(&mut self, ids: &[FanoutId]) -> Result<(), StoreError> {
-        // Same as renewing with a lease of 1 ms.
-        let mut call = RENEW.prepare_invoke();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut call = RELEASE.prepare_invoke();
         for id in ids {
             call.key(self.keys.job_lease(*id));
         }
-        call.arg(&*self.instance).arg(1);
-        let _: Vec<usize> = call.invoke_async(&mut self.conn).await?;
+        call.arg(&*self.instance);
+        let _: i64 = call.invoke_async(&mut self.conn).await?;
         Ok(())
     }
 
     /// Records how job `id` ended. A completed job's snapshot is removed and its keys
-    /// expire; a job with dead ranges keeps them for `fanout retry-dead`.
+    /// expire; a job with dead ranges keeps them and joins `fanout:failed` for
+    /// `fanout retry-dead`. Does nothing when another instance finished it already.
     pub async fn finish(
         &mut self,
         id: FanoutId,
@@ -263,6 +333,7 @@ impl JobLedger {
             .key(self.keys.job_followers(id))
             .key(self.keys.job_outcome(id))
             .key(self.keys.photo(photo_id))
+            .key(self.keys.failed())
             .arg(id.0)
             .arg(record::encode(outcome))
             .arg(if outcome.completed { "1" } else { "0" })
@@ -293,12 +364,18 @@ impl JobLedger {
             .collect())
     }
 
-    /// Puts job `id` back among the unfinished jobs and removes `entries` (its dead
-    /// letters). False when the job's keys are gone.
+    /// Failed jobs (finished with dead-lettered ranges), oldest first, at most `limit`.
+    pub async fn failed(&mut self, limit: usize) -> Result<Vec<FanoutId>, StoreError> {
+        self.ids(&self.keys.failed(), 0, limit).await
+    }
+
+    /// Puts failed job `id` back among the unfinished jobs and removes `entries` (its dead
+    /// letters). False, changing nothing, unless the job is failed: a job still running is
+    /// left alone.
     pub async fn reopen(&mut self, id: FanoutId, entries: &[String]) -> Result<bool, StoreError> {
         let reopened: i64 = REOPEN
             .key(self.keys.jobs())
-            .key(self.keys.job(id))
+            .key(self.keys.failed())
             .key(self.keys.job_outcome(id))
             .key(self.keys.dead())
             .arg(id.0)

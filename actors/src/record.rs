@@ -73,10 +73,9 @@ pub enum RecordError {
 /// Encodes `value` with its format version in front.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut bytes = vec![FORMAT_VERSION];
-    // Encoding plain integers and bools into a Vec cannot fail.
-    if let Ok(body) = bincode::serde::encode_to_vec(value, bincode::config::standard()) {
-        bytes.extend(body);
-    }
+    let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .expect("records are plain integers and bools, which always encode");
+    bytes.extend(body);
     bytes
 }
 

@@ -2,7 +2,8 @@
 //! (dead-lettered). Pure, so every rule is unit-tested here and the coordinator stays thin.
 //!
 //! Failures are not all alike:
-//! - a key of the wrong type or a vanished snapshot will not fix itself: give up at once;
+//! - a key of the wrong type will not fix itself: give up at once;
+//! - a vanished snapshot means the job completed elsewhere: stop running it;
 //! - Redis unreachable is an outage, not the range's fault: retry for up to
 //!   `outage_budget` from the first such failure, without using up attempts;
 //! - a writer that became unavailable holding the batch: retry elsewhere, free of charge;
@@ -57,6 +58,9 @@ pub(crate) enum Verdict {
     Retry { next: Attempt, delay: Duration },
     /// Give the range up.
     Dead,
+    /// The job's snapshot is gone: it completed elsewhere (or was removed). Stop running
+    /// the job here; there is nothing to record.
+    Abandon,
 }
 
 /// Decides what to do after `failed` ended with `failure` at `now`.
@@ -72,9 +76,8 @@ pub(crate) fn after_failure(
         ..*failed
     };
     match failure {
-        BatchFailure::Store(StoreError::WrongType { .. } | StoreError::SnapshotMissing { .. }) => {
-            return Verdict::Dead;
-        }
+        BatchFailure::Store(StoreError::WrongType { .. }) => return Verdict::Dead,
+        BatchFailure::Store(StoreError::SnapshotMissing { .. }) => return Verdict::Abandon,
         BatchFailure::Store(StoreError::Unavailable(_)) => {
             let since = failed.outage_since.unwrap_or(now);
             if now.duration_since(since) >= policy.outage_budget {
@@ -132,7 +135,7 @@ mod tests {
                 assert!(delay <= POLICY.backoff.max);
                 next
             }
-            Verdict::Dead => panic!("expected a retry"),
+            other => panic!("expected a retry, got {other:?}"),
         }
     }
 
@@ -159,7 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn wrong_types_and_missing_snapshots_are_dead_at_once() {
+    fn wrong_types_are_dead_at_once_and_vanished_jobs_abandoned() {
         let a = Attempt::first(RANGE);
         let wrong = StoreError::WrongType {
             key: "homefeed:1".into(),

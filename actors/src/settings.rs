@@ -309,6 +309,15 @@ impl Settings {
                 ),
             });
         }
+        if self.done_marker_ttl < self.batch_timeout {
+            return Err(SettingsError {
+                setting: "jobs.done_marker_ttl_s",
+                reason: format!(
+                    "must be at least fanout.batch_timeout_ms ({} s): an attempt that timed out may still be writing",
+                    self.batch_timeout.as_secs()
+                ),
+            });
+        }
         let ten_years = Duration::from_secs(10 * 365 * 24 * 3600);
         if self.finished_job_ttl > ten_years {
             return Err(SettingsError {

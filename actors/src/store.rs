@@ -111,6 +111,7 @@ impl FeedStore {
             let to = (chunk.stop - range.start + 1) as usize;
             let members = followers.get(from..to).unwrap_or_default();
             let mut call = WRITE_CHUNK.key(&done_key);
+            call.key(&snapshot);
             for follower in members {
                 call.key(self.keys.feed(follower));
             }
@@ -126,6 +127,12 @@ impl FeedStore {
             })
             .await;
             match result {
+                Ok(-2) => {
+                    return Err(BatchError {
+                        written,
+                        error: StoreError::SnapshotMissing { key: snapshot },
+                    })
+                }
                 // -1: done before; its followers hold the photo all the same.
                 Ok(_) => written += members.len() as u64,
                 Err(e) => {

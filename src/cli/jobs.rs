@@ -1,4 +1,5 @@
-//! `fanout jobs`: unfinished and dead-lettered fan-outs, with their progress.
+//! `fanout jobs`: unfinished fan-outs and failed ones (with dead-lettered ranges), with
+//! their progress.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -37,14 +38,21 @@ pub async fn run(config: Config) -> Result<ExitCode, CliError> {
     for (_, range) in ledger.dead_letters().await? {
         dead.entry(range.fanout_id).or_default().push(range);
     }
-    println!("fan-outs with dead-lettered ranges: {}", dead.len());
-    for (id, ranges) in dead {
-        println!(
-            "  fan-out {id}: photo {} by {}, {} dead range(s)",
-            ranges[0].photo_id,
-            ranges[0].author_id,
-            ranges.len()
-        );
+    let failed = ledger.failed(LIMIT).await?;
+    println!("fan-outs with dead-lettered ranges: {}", failed.len());
+    for id in failed {
+        let ranges = dead.remove(&id).unwrap_or_default();
+        match ledger.status(id).await? {
+            Some(s) => println!(
+                "  fan-out {id}: photo {} by {}, {}/{} ranges written, {} dead range(s)",
+                s.photo_id,
+                s.author_id,
+                s.ranges_done,
+                s.ranges_total,
+                ranges.len()
+            ),
+            None => println!("  fan-out {id}: record missing"),
+        }
         for r in ranges {
             println!(
                 "    followers {}..={} after {} attempts: {}",

@@ -14,21 +14,22 @@ use super::CliError;
 
 pub async fn run(config: Config) -> Result<ExitCode, CliError> {
     let mut ledger = JobLedger::connect(&config.settings, "fanout-retry-dead").await?;
-    let mut by_job: BTreeMap<_, Vec<String>> = BTreeMap::new();
+    let mut letters: BTreeMap<_, Vec<String>> = BTreeMap::new();
     for (raw, dead) in ledger.dead_letters().await? {
-        by_job.entry(dead.fanout_id).or_default().push(raw);
+        letters.entry(dead.fanout_id).or_default().push(raw);
     }
-    if by_job.is_empty() {
-        println!("no dead-lettered ranges");
+    let failed = ledger.failed(usize::MAX).await?;
+    if failed.is_empty() {
+        println!("no failed fan-outs");
         return Ok(ExitCode::SUCCESS);
     }
     let mut reopened = Vec::new();
-    for (id, entries) in by_job {
+    for id in failed {
+        let entries = letters.remove(&id).unwrap_or_default();
+        // Refused (changing nothing) when the job is running again meanwhile.
         if ledger.reopen(id, &entries).await? {
             println!("fan-out {id}: {} dead range(s) reopened", entries.len());
             reopened.push(id);
-        } else {
-            eprintln!("fan-out {id}: its job is gone from Redis; its dead letters stay");
         }
     }
     // Starting takes over every unfinished job, the reopened ones included.

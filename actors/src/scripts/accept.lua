@@ -6,11 +6,15 @@
 --          idempotency key; KEYS[4]: the set of unfinished jobs.
 -- ARGV[1]: the encoded job record; ARGV[2..4]: the job, snapshot and lease keys with '{id}'
 --          for the id; ARGV[5]: this instance's id; ARGV[6]: lease length (ms).
--- Returns { 0, id, followers } for a new job, { 1, id } when the photo already has one.
+-- Returns { 0, id, followers } for a new job, { 1, id, ours } when the photo already has
+-- one (ours = 1 when this instance holds its lease).
 -- Writes nothing when the follower key has the wrong type.
 local existing = redis.call('GET', KEYS[3])
 if existing then
-  return { 1, tonumber(existing) }
+  -- Ours when this instance holds its lease: a resent request whose first reply was lost.
+  local lease = string.gsub(ARGV[4], '{id}', existing)
+  local ours = redis.call('GET', lease) == ARGV[5] and 1 or 0
+  return { 1, tonumber(existing), ours }
 end
 local found = redis.call('TYPE', KEYS[1]).ok
 if found ~= 'list' and found ~= 'none' then

@@ -1,4 +1,5 @@
--- Takes over an unfinished job whose lease has lapsed (its owner died or let go).
+-- Takes over an unfinished job whose lease has lapsed (its owner died or let go), or
+-- whose lease this instance already holds (its acceptance reply was lost).
 -- KEYS[1]: the set of unfinished jobs; KEYS[2]: the job's lease; KEYS[3]: the job hash;
 -- KEYS[4]: its done-bitmap.
 -- ARGV[1]: the job id; ARGV[2]: this instance's id; ARGV[3]: lease length (ms).
@@ -7,7 +8,9 @@
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return nil
 end
-if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
+if redis.call('GET', KEYS[2]) == ARGV[2] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+elseif not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
   return nil
 end
 local job = redis.pcall('HMGET', KEYS[3], 'record', 'followers')

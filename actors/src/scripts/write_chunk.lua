@@ -1,18 +1,24 @@
 -- Writes one chunk of a fan-out: all of it, exactly once, or nothing.
--- KEYS[1]: the job's done-bitmap; KEYS[2..]: the feeds of the chunk's followers.
+-- KEYS[1]: the job's done-bitmap; KEYS[2]: the job's follower snapshot;
+-- KEYS[3..]: the feeds of the chunk's followers.
 -- ARGV: chunk bit, photo id, feed cap, layout ('list' or 'zset'), score (posted_at, ms).
 -- The bitmap has no expiry while the job is unfinished (a crashed job resumes from it).
--- Returns the number of feeds written, or -1 when the chunk was already done.
+-- Returns the number of feeds written, -1 when the chunk was already done, or -2 when the
+-- job's snapshot is gone: the job has completed (this is a late attempt) and must not be
+-- written again, whatever became of its bitmap.
 --
 -- Redis does not roll back a script that fails half-way, so a failing write undoes the
 -- writes before it (nothing is trimmed until every write has succeeded).
 local done, bit = KEYS[1], ARGV[1]
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return -2
+end
 if redis.call('GETBIT', done, bit) == 1 then
   return -1
 end
 local photo, cap, layout, score = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local n = #KEYS
-local first = 2
+local first = 3
 
 local function failed(i, err, undo)
   for j = first, i - 1 do
