@@ -1,5 +1,6 @@
-//! The followers who get a photo are those in the list when it was posted: follows and
-//! unfollows during the fan-out shift list positions, but the job reads its own snapshot.
+//! The followers who get a photo are those in the list when its fan-out starts (the job's
+//! snapshot, taken right after acceptance): follows and unfollows during the fan-out shift
+//! list positions, but the job reads its own snapshot.
 
 mod common;
 
@@ -22,6 +23,14 @@ async fn list_changes_during_a_fan_out_do_not_shift_its_ranges() {
     seed(&mut c, 3, 1, 3_000).await;
 
     let accepted = fanout.post(PhotoPosted::now(3, 4242)).await.unwrap();
+    // The snapshot is taken right after acceptance, before any range is written.
+    let snapshot_key = format!("fanout:job:{}:followers", accepted.fanout_id);
+    within(5, async {
+        while !c.exists::<_, bool>(&snapshot_key).await.unwrap() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    })
+    .await;
     let _: () = c.lrem("followers:3", 1, 5).await.unwrap();
     let _: () = c.lpush("followers:3", 99_999).await.unwrap();
     let _: () = c.lrem("followers:3", 1, 1_500).await.unwrap();

@@ -46,6 +46,9 @@ pub struct Coordinator {
     subscribers: Vec<Recipient<FanOutCompleted>>,
     /// `PhotoPosted` messages whose acceptance is still talking to Redis.
     accepting: usize,
+    /// Jobs accepted or claimed whose follower snapshot is being taken; they join `jobs`
+    /// when it is.
+    preparing: HashSet<FanoutId>,
     /// A look for jobs to take over is under way.
     scanning: bool,
     /// Where in the unfinished set the next look starts.
@@ -253,6 +256,7 @@ impl Coordinator {
                 finished_order: VecDeque::new(),
                 subscribers: Vec::new(),
                 accepting: 0,
+                preparing: HashSet::new(),
                 scanning: false,
                 scan_offset: 0,
                 runs: 0,
@@ -289,8 +293,13 @@ impl Coordinator {
     }
 
     /// Renews the leases of the jobs this instance runs and drops those taken by another.
+    /// Jobs this instance holds the lease of: running or being prepared.
+    fn owned(&self) -> HashSet<FanoutId> {
+        self.jobs.keys().chain(&self.preparing).copied().collect()
+    }
+
     fn renew_leases(&mut self, ctx: &mut Context<Self>) {
-        let ids: Vec<FanoutId> = self.jobs.keys().copied().collect();
+        let ids: Vec<FanoutId> = self.owned().into_iter().collect();
         // Once shutting down, the leases are being handed back, not kept.
         if ids.is_empty() || self.draining {
             return;
@@ -303,6 +312,7 @@ impl Coordinator {
                     // Its writes so far are safe; the new owner skips the chunks done.
                     tracing::warn!(fanout_id = %id, "lease lost to another instance; no longer running this job");
                     act.jobs.remove(&id);
+                    act.preparing.remove(&id);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not renew leases"),
@@ -317,12 +327,12 @@ impl Coordinator {
         let room = self
             .settings
             .max_active_jobs
-            .saturating_sub(self.jobs.len() + self.accepting);
+            .saturating_sub(self.jobs.len() + self.accepting + self.preparing.len());
         if self.scanning || room == 0 || self.draining {
             return;
         }
         self.scanning = true;
-        let running: HashSet<FanoutId> = self.jobs.keys().copied().collect();
+        let running: HashSet<FanoutId> = self.owned();
         let (mut ledger, offset) = (self.ledger.clone(), self.scan_offset);
         let scan = async move {
             let page = ledger.unfinished_page(offset, PAGE).await?;
@@ -369,17 +379,55 @@ impl Coordinator {
     }
 
     fn resume(&mut self, claimed: ClaimedJob, ctx: &mut Context<Self>) {
-        if self.jobs.contains_key(&claimed.id) {
-            return;
-        }
-        let r = &claimed.record;
+        let r = claimed.record;
         let post = PhotoPosted::at(r.author_id, r.photo_id, r.posted_at_ms);
-        let plan = r.plan(claimed.followers);
         let age = crate::ledger::age(r.accepted_at_ms);
         let accepted_at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
-        let job = Job::new(claimed.id, post, plan, &claimed.done, accepted_at);
-        tracing::info!(fanout_id = %claimed.id, author = r.author_id, photo = r.photo_id, followers = claimed.followers, ranges_done = job.done, ranges = plan.range_count(), "taking over unfinished fan-out");
-        self.start_job(job, ctx);
+        tracing::info!(fanout_id = %claimed.id, author = r.author_id, photo = r.photo_id, followers = claimed.followers, "taking over unfinished fan-out");
+        let sizes = (r.batch_size, r.chunk_size);
+        self.prepare(claimed.id, post, sizes, accepted_at, claimed.done, ctx);
+    }
+
+    /// Takes the job's follower snapshot (unless it has one), then starts it. `sizes` are
+    /// the job's batch and chunk sizes; `done` its done-bitmap when it is taken over.
+    fn prepare(
+        &mut self,
+        id: FanoutId,
+        post: PhotoPosted,
+        sizes: (u64, u64),
+        accepted_at: Instant,
+        done: Vec<u8>,
+        ctx: &mut Context<Self>,
+    ) {
+        if self.jobs.contains_key(&id) || !self.preparing.insert(id) {
+            return;
+        }
+        let (mut ledger, author) = (self.ledger.clone(), post.author_id);
+        let snapshot = async move { ledger.snapshot(id, author).await };
+        ctx.spawn(snapshot.into_actor(self).map(move |result, act, ctx| {
+            if !act.preparing.remove(&id) {
+                return;
+            }
+            match result {
+                Ok(followers) => {
+                    let plan = Plan::new(followers, sizes.0, sizes.1);
+                    let job = Job::new(id, post, plan, &done, accepted_at);
+                    tracing::debug!(fanout_id = %id, followers, ranges = plan.range_count(), ranges_done = job.done, "snapshot taken; starting");
+                    act.start_job(job, ctx);
+                }
+                Err(e @ StoreError::SnapshotMissing { .. }) => {
+                    tracing::error!(fanout_id = %id, error = %e, "cannot resume this fan-out safely; left for an operator");
+                }
+                Err(e) => {
+                    // Redis trouble: try again; the lease keeps the job ours meanwhile.
+                    tracing::warn!(fanout_id = %id, error = %e, "could not take the follower snapshot; retrying");
+                    let delay = act.settings.retry_backoff.max;
+                    ctx.run_later(delay, move |act, ctx| {
+                        act.prepare(id, post, sizes, accepted_at, done, ctx);
+                    });
+                }
+            }
+        }));
     }
 
     fn mark_ready(&mut self, id: FanoutId) {
@@ -660,7 +708,8 @@ impl Handler<PhotoPosted> for Coordinator {
             let error = PostError::Unavailable("shutting down".to_owned());
             return Box::pin(actix::fut::ready(Err(error)));
         }
-        if self.jobs.len() + self.accepting >= self.settings.max_active_jobs {
+        if self.jobs.len() + self.accepting + self.preparing.len() >= self.settings.max_active_jobs
+        {
             return Box::pin(actix::fut::ready(Err(PostError::Overloaded)));
         }
         let now = Instant::now();
@@ -692,7 +741,8 @@ impl Handler<PhotoPosted> for Coordinator {
                     let plan = act.plan(followers);
                     tracing::info!(fanout_id = %id, author = post.author_id, photo = post.photo_id, followers, ranges = plan.range_count(), "fan-out accepted");
                     telemetry::accepted();
-                    act.start_job(Job::new(id, post, plan, &[], Instant::now()), ctx);
+                    let sizes = (act.settings.batch_size, act.settings.chunk_size);
+                    act.prepare(id, post, sizes, Instant::now(), Vec::new(), ctx);
                     Ok(Accepted {
                         fanout_id: id,
                         followers,
@@ -700,7 +750,7 @@ impl Handler<PhotoPosted> for Coordinator {
                     })
                 }
                 Acceptance::Existing { id, .. } => {
-                    let running_here = act.jobs.contains_key(&id);
+                    let running_here = act.owned().contains(&id);
                     let resumed = match ours {
                         Some(Ok(job)) if !running_here => {
                             telemetry::accepted();
@@ -860,7 +910,7 @@ impl Handler<Shutdown> for Coordinator {
         self.notify_if_drained();
         let in_time = async move { tokio::time::timeout(grace, wait).await.is_ok() };
         Box::pin(actix::fut::wrap_future(in_time).then(|drained_in_time, act: &mut Self, _ctx| {
-            let unfinished: Vec<FanoutId> = act.jobs.keys().copied().collect();
+            let unfinished: Vec<FanoutId> = act.owned().into_iter().collect();
             let mut ledger = act.ledger.clone();
             tracing::info!(drained_in_time, unfinished = unfinished.len(), "shutting down; releasing leases of unfinished fan-outs");
             actix::fut::wrap_future(async move {

@@ -1,8 +1,9 @@
 //! The durable job ledger in Redis: what makes a fan-out survive the death of the process
 //! running it.
 //!
-//! - Acceptance writes the job (record, follower snapshot, idempotency key, lease) in one
+//! - Acceptance writes the job (record, follower count, idempotency key, lease) in one
 //!   script before `PhotoPosted` is answered; a photo already posted gets its existing job.
+//!   The job's snapshot of the follower list is taken right after, before any range runs.
 //! - Finished chunks are the done-bitmap bits, set by the same script that writes the
 //!   feeds, so the ledger can never claim a chunk that was not written, nor miss one.
 //! - A job is run by the instance holding its lease (`fanout:job:{id}:lease`, renewed by
@@ -27,6 +28,8 @@ static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scri
 static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/renew.lua")));
 static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/finish.lua")));
 static REOPEN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/reopen.lua")));
+static SNAPSHOT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/snapshot.lua")));
 static RELEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/release.lua")));
 
@@ -161,6 +164,27 @@ impl JobLedger {
                 "unexpected reply from accept: {reply:?}"
             ))),
         }
+    }
+
+    /// Takes job `id`'s snapshot of `author`'s follower list unless it has one; returns the
+    /// snapshot's length (the job's follower count from now on).
+    pub async fn snapshot(&mut self, id: FanoutId, author: u64) -> Result<u64, StoreError> {
+        let mut call = SNAPSHOT.prepare_invoke();
+        call.key(self.keys.followers(author))
+            .key(self.keys.job_followers(id))
+            .key(self.keys.job(id))
+            .key(self.keys.job_done(id));
+        let taken: Result<u64, redis::RedisError> = resending(&self.conn, |mut conn| {
+            let call = &call;
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await;
+        taken.map_err(|e| match e.code() {
+            Some("SNAPSHOT_LOST") => StoreError::SnapshotMissing {
+                key: self.keys.job_followers(id),
+            },
+            _ => e.into(),
+        })
     }
 
     /// Ids of unfinished jobs, oldest first, at most `limit`.

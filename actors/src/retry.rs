@@ -176,7 +176,7 @@ mod tests {
         let gone = StoreError::SnapshotMissing { key: "k".into() };
         assert_eq!(
             decide(&a, BatchFailure::Store(gone), Instant::now()),
-            Verdict::Dead
+            Verdict::Abandon
         );
     }
 

@@ -1,11 +1,11 @@
 -- Accepts a fan-out, atomically, or finds the photo's existing one.
--- A new job gets: an id, its record, a snapshot of the follower list (so follows and
--- unfollows during the fan-out cannot shift list positions under its ranges), a place in
--- the set of unfinished jobs, and a lease held by the accepting instance.
+-- A new job gets: an id, its record, the follower count, a place in the set of unfinished
+-- jobs, and a lease held by the accepting instance. Constant time whatever the follower
+-- count: the snapshot of the list is taken right after (snapshot.lua).
 -- KEYS[1]: the author's follower list; KEYS[2]: the job id counter; KEYS[3]: the photo's
 --          idempotency key; KEYS[4]: the set of unfinished jobs.
--- ARGV[1]: the encoded job record; ARGV[2..4]: the job, snapshot and lease keys with '{id}'
---          for the id; ARGV[5]: this instance's id; ARGV[6]: lease length (ms).
+-- ARGV[1]: the encoded job record; ARGV[2..4]: the job, (unused) snapshot and lease keys
+--          with '{id}' for the id; ARGV[5]: this instance's id; ARGV[6]: lease length (ms).
 -- Returns { 0, id, followers } for a new job, { 1, id, ours } when the photo already has
 -- one (ours = 1 when this instance holds its lease).
 -- Writes nothing when the follower key has the wrong type.
@@ -26,9 +26,6 @@ local function key(template)
 end
 local followers = redis.call('LLEN', KEYS[1])
 redis.call('HSET', key(ARGV[2]), 'record', ARGV[1], 'followers', followers)
-if followers > 0 then
-  redis.call('COPY', KEYS[1], key(ARGV[3]), 'REPLACE')
-end
 redis.call('SET', KEYS[3], id)
 redis.call('ZADD', KEYS[4], id, id)
 redis.call('SET', key(ARGV[4]), ARGV[5], 'PX', ARGV[6])

@@ -1,0 +1,21 @@
+-- Takes a job's snapshot of the follower list, once: its ranges are positions in this copy,
+-- so follows and unfollows during the fan-out cannot shift them. Runs right after the
+-- job is accepted (not in the acceptance itself: copying 1.5 M ids blocks Redis for about
+-- 5 ms, which the upload request should not wait for), and again when a job is resumed.
+-- KEYS[1]: the author's follower list; KEYS[2]: the snapshot; KEYS[3]: the job hash;
+-- KEYS[4]: the job's done-bitmap.
+-- Returns the snapshot's length. Taking it again returns the existing one's.
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return redis.call('LLEN', KEYS[2])
+end
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  -- Chunks were written from a snapshot that is gone: a new one could shift positions.
+  return redis.error_reply('SNAPSHOT_LOST ' .. KEYS[2] .. ' is gone while chunks are done')
+end
+local followers = 0
+if redis.call('TYPE', KEYS[1]).ok == 'list' then
+  redis.call('COPY', KEYS[1], KEYS[2])
+  followers = redis.call('LLEN', KEYS[2])
+end
+redis.call('HSET', KEYS[3], 'followers', followers)
+return followers
