@@ -25,6 +25,8 @@
 //! - The actors, messages and Redis write path live in the `fanout-actors` crate,
 //!   re-exported here as [`core`].
 
+#![deny(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

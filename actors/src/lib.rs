@@ -31,6 +31,8 @@
 //! - [`telemetry`]: every metric the core reports.
 //! - [`error`]: error types.
 
+#![deny(missing_docs)]
+
 pub mod admin;
 pub mod backoff;
 pub mod coordinator;
