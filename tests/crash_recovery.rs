@@ -103,6 +103,13 @@ async fn two_processes_posting_the_same_photo_make_one_fan_out() {
     let mut c = conn(&redis).await;
     seed(&mut c, 2, 1, 200_000).await;
 
+    // Writes paused: both processes start and send their acceptance, which Redis then
+    // runs back to back, so the two posts really race.
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "1500", "WRITE"][..])
+        .query_async(&mut c)
+        .await
+        .unwrap();
     let a = post(&redis, 2, 777).spawn().unwrap();
     let b = post(&redis, 2, 777).spawn().unwrap();
     let (a, a_out, a_err) = finish(a);
@@ -134,11 +141,32 @@ async fn a_dead_owners_job_is_taken_over_by_another_process() {
     let mut owner = post(&redis, 3, 9).spawn().unwrap();
     wait_for_chunks(&mut c, 1, 50).await;
     let follower = post(&redis, 3, 9).spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Lease holders are "<pid>-<random>".
+    let holder = |pid: u32| format!("{pid}-");
+    let lease = || async {
+        let mut c = conn(&redis).await;
+        c.get::<_, Option<String>>("fanout:job:1:lease")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        lease().await.starts_with(&holder(owner.id())),
+        "the owner keeps its job while alive"
+    );
+    let follower_pid = follower.id();
     owner.kill().unwrap();
     owner.wait().unwrap();
     let killed_at = Instant::now();
     let done_at_kill: u64 = c.bitcount("fanout:job:1:done").await.unwrap();
+    let taken_over = within(30, async {
+        while !lease().await.starts_with(&holder(follower_pid)) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        killed_at.elapsed()
+    })
+    .await;
 
     let (out, stdout, stderr) = finish(follower);
 
@@ -148,7 +176,16 @@ async fn a_dead_owners_job_is_taken_over_by_another_process() {
     );
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stderr.contains("already posted"), "{stderr}");
-    assert!(killed_at.elapsed() < Duration::from_secs(30));
+    // The lease (1.5 s, renewed every 0.5 s) had 1 to 1.5 s left at the kill.
+    assert!(
+        taken_over >= Duration::from_millis(900),
+        "taken over after {taken_over:?}"
+    );
+    assert!(
+        taken_over < Duration::from_secs(5),
+        "taken over after {taken_over:?}"
+    );
+    println!("take-over {taken_over:?} after the owner's SIGKILL");
     assert_exactly_once(&mut c, 1..400_001, 9, FeedLayout::List).await;
     assert!(unfinished(&mut c).await.is_empty());
 }
