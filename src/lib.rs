@@ -70,7 +70,7 @@ impl FanOut {
         }
     }
 
-    /// Posts a photo. Returns once the job is accepted (the follower list snapshotted), not
+    /// Posts a photo. Returns once the job is accepted (durably, in Redis), not
     /// after the fan-out. With `fanout.max_pending_posts` posts already waiting, or
     /// `fanout.max_active_jobs` unfinished jobs, answers [`PostError::Overloaded`] at once;
     /// nothing was accepted then. The wait for Redis is bounded by its response timeout.
@@ -84,12 +84,15 @@ impl FanOut {
             .map_err(|_| PostError::Stopped)?
     }
 
-    /// A job's progress; `None` for an unknown id.
+    /// A job's progress, wherever it runs; `None` for an unknown id; `Unavailable` when
+    /// Redis cannot be asked.
     pub async fn status(&self, id: FanoutId) -> Result<Option<JobStatus>, PostError> {
-        self.coordinator
+        let status = self
+            .coordinator
             .send(GetStatus(id))
             .await
-            .map_err(|_| PostError::Stopped)
+            .map_err(|_| PostError::Stopped)?;
+        Ok(status?)
     }
 
     /// Registers `subscriber` for `FanOutCompleted` notices.

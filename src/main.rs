@@ -1,4 +1,5 @@
-//! The `fanout` command line: `seed`, `post`, `verify` and `demo`. See `cli/`.
+//! The `fanout` command line: `serve`, `seed`, `post`, `verify`, `jobs`, `retry-dead` and
+//! `demo`. See `cli/`.
 
 mod cli;
 

@@ -212,6 +212,12 @@ async fn redis_down_means_503_and_an_unhealthy_service() {
     redis.wait_for_exit(Duration::from_secs(10)).unwrap();
     let (code, error, _) = post_json(&base, r#"{"user_id": 1, "photo_id": 1}"#).await;
     let (health_code, health) = get(&base, "/healthz").await;
+    let (status_code, _) = get(&base, "/fanouts/999").await;
+    assert_eq!(
+        status_code,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unknown is not the same as unanswerable"
+    );
 
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{error}");
     assert!(
@@ -268,78 +274,15 @@ async fn degraded_writers_make_the_service_unhealthy() {
     drop(service);
 }
 
-/// /metrics speaks Prometheus and counts what happened.
-#[actix_rt::test]
-async fn metrics_are_exported() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let (service, base) = start(config(&redis)).await;
-    seed(&mut c, 1, 1, 25_000).await;
-    let (_, accepted, _) = post_json(&base, r#"{"user_id": 1, "photo_id": 1}"#).await;
-    wait_done(&base, accepted["status_url"].as_str().unwrap()).await;
-
-    let mut response = awc::Client::new()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap();
-    let text = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
-
-    assert_eq!(response.status(), StatusCode::OK);
-    for name in [
-        "fanout_accepted_total",
-        "fanout_completed_total",
-        "fanout_failed_total",
-        "fanout_batches_done_total",
-        "fanout_batches_failed_total",
-        "fanout_batches_retried_total",
-        "fanout_feeds_written_total",
-        "fanout_duration_seconds_bucket",
-        "fanout_writer_restarts_total",
-    ] {
-        assert!(text.contains(name), "{name} missing from\n{text}");
-    }
-    let value = |name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} "))?.trim().parse().ok())
-            .unwrap_or(0.0)
-    };
-    assert!(value("fanout_accepted_total") >= 1.0);
-    assert!(value("fanout_feeds_written_total") >= 25_000.0);
-    assert!(value("fanout_batches_done_total") >= 3.0);
-    // Gauges are refreshed every second.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let text = String::from_utf8(
-        awc::Client::new()
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .body()
-            .await
-            .unwrap()
-            .to_vec(),
-    )
-    .unwrap();
-    for gauge in [
-        "fanout_queue_depth",
-        "fanout_batches_in_flight",
-        "fanout_active_jobs",
-    ] {
-        assert!(text.contains(gauge), "{gauge} missing");
-    }
-    service.shutdown().await.unwrap();
-}
-
-/// A 10-follower post made while a 600,000-follower fan-out runs completes in under a
+/// A 10-follower post made while a 1,500,000-follower fan-out runs completes in under a
 /// second, seen through the HTTP status endpoint.
 #[actix_rt::test]
 async fn a_small_post_completes_quickly_beside_a_celebrity() {
     let redis = redis();
     let mut c = conn(&redis).await;
     let (service, base) = start(default_config(&redis)).await;
-    seed(&mut c, 1, 1, 600_000).await;
-    seed(&mut c, 2, 1_000_000, 10).await;
+    seed(&mut c, 1, 1, 1_500_000).await;
+    seed(&mut c, 2, 2_000_000, 10).await;
     let (_, big, _) = post_json(&base, r#"{"user_id": 1, "photo_id": 100}"#).await;
     let big_url = big["status_url"].as_str().unwrap().to_owned();
     wait_for_ranges(
@@ -361,7 +304,7 @@ async fn a_small_post_completes_quickly_beside_a_celebrity() {
         "the small post took {took:?}"
     );
     assert_eq!(big_then["state"], "running");
-    println!("10-follower post beside a 600,000-follower fan-out: completed in {took:?}");
+    println!("10-follower post beside a 1,500,000-follower fan-out: completed in {took:?}");
     wait_done(&base, &big_url).await;
     service.shutdown().await.unwrap();
 }

@@ -62,6 +62,17 @@ pub struct Coordinator {
     drained: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// A job accepted or claimed, waiting for its follower snapshot.
+struct Pending {
+    id: FanoutId,
+    post: PhotoPosted,
+    batch_size: u64,
+    chunk_size: u64,
+    accepted_at: Instant,
+    /// Its done-bitmap when taken over; empty when new.
+    done: Vec<u8>,
+}
+
 struct WriterSlot {
     addr: Addr<FeedWriter>,
     /// Batches sent and not yet reported on (a timed-out batch still counts: the writer is
@@ -292,12 +303,12 @@ impl Coordinator {
         )
     }
 
-    /// Renews the leases of the jobs this instance runs and drops those taken by another.
     /// Jobs this instance holds the lease of: running or being prepared.
     fn owned(&self) -> HashSet<FanoutId> {
         self.jobs.keys().chain(&self.preparing).copied().collect()
     }
 
+    /// Renews the leases of the jobs this instance runs and drops those taken by another.
     fn renew_leases(&mut self, ctx: &mut Context<Self>) {
         let ids: Vec<FanoutId> = self.owned().into_iter().collect();
         // Once shutting down, the leases are being handed back, not kept.
@@ -380,50 +391,69 @@ impl Coordinator {
 
     fn resume(&mut self, claimed: ClaimedJob, ctx: &mut Context<Self>) {
         let r = claimed.record;
-        let post = PhotoPosted::at(r.author_id, r.photo_id, r.posted_at_ms);
         let age = crate::ledger::age(r.accepted_at_ms);
-        let accepted_at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
         tracing::info!(fanout_id = %claimed.id, author = r.author_id, photo = r.photo_id, followers = claimed.followers, "taking over unfinished fan-out");
-        let sizes = (r.batch_size, r.chunk_size);
-        self.prepare(claimed.id, post, sizes, accepted_at, claimed.done, ctx);
+        self.prepare(
+            Pending {
+                id: claimed.id,
+                post: PhotoPosted::at(r.author_id, r.photo_id, r.posted_at_ms),
+                batch_size: r.batch_size,
+                chunk_size: r.chunk_size,
+                accepted_at: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
+                done: claimed.done,
+            },
+            ctx,
+        );
     }
 
-    /// Takes the job's follower snapshot (unless it has one), then starts it. `sizes` are
-    /// the job's batch and chunk sizes; `done` its done-bitmap when it is taken over.
-    fn prepare(
-        &mut self,
-        id: FanoutId,
-        post: PhotoPosted,
-        sizes: (u64, u64),
-        accepted_at: Instant,
-        done: Vec<u8>,
-        ctx: &mut Context<Self>,
-    ) {
-        if self.jobs.contains_key(&id) || !self.preparing.insert(id) {
+    /// Takes the job's follower snapshot (unless it has one), then starts it. The job stays
+    /// in `preparing` (its lease renewed) until then, through any retries.
+    fn prepare(&mut self, pending: Pending, ctx: &mut Context<Self>) {
+        if self.jobs.contains_key(&pending.id) || !self.preparing.insert(pending.id) {
             return;
         }
-        let (mut ledger, author) = (self.ledger.clone(), post.author_id);
+        self.take_snapshot(pending, ctx);
+    }
+
+    fn take_snapshot(&mut self, pending: Pending, ctx: &mut Context<Self>) {
+        let (mut ledger, id, author) = (self.ledger.clone(), pending.id, pending.post.author_id);
         let snapshot = async move { ledger.snapshot(id, author).await };
         ctx.spawn(snapshot.into_actor(self).map(move |result, act, ctx| {
-            if !act.preparing.remove(&id) {
+            // Gone from `preparing`: its lease was lost meanwhile.
+            if !act.preparing.contains(&id) {
                 return;
             }
             match result {
-                Ok(followers) => {
-                    let plan = Plan::new(followers, sizes.0, sizes.1);
-                    let job = Job::new(id, post, plan, &done, accepted_at);
+                Ok(Some(followers)) => {
+                    act.preparing.remove(&id);
+                    let plan = Plan::new(followers, pending.batch_size, pending.chunk_size);
+                    let job = Job::new(id, pending.post, plan, &pending.done, pending.accepted_at);
                     tracing::debug!(fanout_id = %id, followers, ranges = plan.range_count(), ranges_done = job.done, "snapshot taken; starting");
                     act.start_job(job, ctx);
                 }
+                Ok(None) => {
+                    act.preparing.remove(&id);
+                    tracing::info!(fanout_id = %id, "fan-out finished or taken over elsewhere; not running it");
+                }
                 Err(e @ StoreError::SnapshotMissing { .. }) => {
-                    tracing::error!(fanout_id = %id, error = %e, "cannot resume this fan-out safely; left for an operator");
+                    act.preparing.remove(&id);
+                    tracing::error!(fanout_id = %id, error = %e, "cannot run this fan-out safely; set aside in the quarantine");
+                    let mut ledger = act.ledger.clone();
+                    let reason = e.to_string();
+                    ctx.spawn(actix::fut::wrap_future(async move {
+                        if let Err(e) = ledger.set_aside(id, &reason).await {
+                            tracing::warn!(fanout_id = %id, error = %e, "could not set the fan-out aside");
+                        }
+                    }));
                 }
                 Err(e) => {
-                    // Redis trouble: try again; the lease keeps the job ours meanwhile.
+                    // Redis trouble: try again; the lease is renewed meanwhile.
                     tracing::warn!(fanout_id = %id, error = %e, "could not take the follower snapshot; retrying");
                     let delay = act.settings.retry_backoff.max;
                     ctx.run_later(delay, move |act, ctx| {
-                        act.prepare(id, post, sizes, accepted_at, done, ctx);
+                        if act.preparing.contains(&pending.id) {
+                            act.take_snapshot(pending, ctx);
+                        }
                     });
                 }
             }
@@ -741,8 +771,15 @@ impl Handler<PhotoPosted> for Coordinator {
                     let plan = act.plan(followers);
                     tracing::info!(fanout_id = %id, author = post.author_id, photo = post.photo_id, followers, ranges = plan.range_count(), "fan-out accepted");
                     telemetry::accepted();
-                    let sizes = (act.settings.batch_size, act.settings.chunk_size);
-                    act.prepare(id, post, sizes, Instant::now(), Vec::new(), ctx);
+                    let pending = Pending {
+                        id,
+                        post,
+                        batch_size: act.settings.batch_size,
+                        chunk_size: act.settings.chunk_size,
+                        accepted_at: Instant::now(),
+                        done: Vec::new(),
+                    };
+                    act.prepare(pending, ctx);
                     Ok(Accepted {
                         fanout_id: id,
                         followers,
@@ -750,7 +787,9 @@ impl Handler<PhotoPosted> for Coordinator {
                     })
                 }
                 Acceptance::Existing { id, .. } => {
-                    let running_here = act.owned().contains(&id);
+                    // Running here, or finished here moments ago (its lease not yet
+                    // released): a genuine repeat, not our own lost reply.
+                    let running_here = act.owned().contains(&id) || act.finished.contains_key(&id);
                     let resumed = match ours {
                         Some(Ok(job)) if !running_here => {
                             telemetry::accepted();
@@ -860,7 +899,7 @@ impl Handler<WriterDegraded> for Coordinator {
 }
 
 impl Handler<GetStatus> for Coordinator {
-    type Result = ResponseActFuture<Self, Option<JobStatus>>;
+    type Result = ResponseActFuture<Self, Result<Option<JobStatus>, StoreError>>;
 
     fn handle(&mut self, GetStatus(id): GetStatus, _ctx: &mut Self::Context) -> Self::Result {
         let known = self
@@ -869,16 +908,13 @@ impl Handler<GetStatus> for Coordinator {
             .map(Job::status)
             .or_else(|| self.finished.get(&id).cloned());
         if known.is_some() {
-            return Box::pin(actix::fut::ready(known));
+            return Box::pin(actix::fut::ready(Ok(known)));
         }
         // Run by another instance, finished long ago, or waiting to be taken over.
         let mut ledger = self.ledger.clone();
-        Box::pin(actix::fut::wrap_future(async move {
-            ledger.status(id).await.unwrap_or_else(|e| {
-                tracing::warn!(fanout_id = %id, error = %e, "could not read job status from Redis");
-                None
-            })
-        }))
+        Box::pin(actix::fut::wrap_future(
+            async move { ledger.status(id).await },
+        ))
     }
 }
 

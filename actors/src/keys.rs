@@ -102,10 +102,10 @@ impl KeyPatterns {
         self.job_key(id, ":outcome")
     }
 
-    /// `job`, `job_followers` and `job_lease` with `{id}` left in, for the acceptance
-    /// script, which allocates the id.
-    pub(crate) fn job_templates(&self) -> [String; 3] {
-        ["", ":followers", ":lease"].map(|suffix| self.job_key("{id}", suffix))
+    /// `job` and `job_lease` with `{id}` left in, for the acceptance script, which
+    /// allocates the id.
+    pub(crate) fn job_templates(&self) -> [String; 2] {
+        ["", ":lease"].map(|suffix| self.job_key("{id}", suffix))
     }
 
     fn job_key(&self, id: impl fmt::Display, suffix: &str) -> String {
@@ -184,11 +184,7 @@ mod tests {
         assert_eq!(k.jobs(), "fanout:jobs");
         assert_eq!(
             k.job_templates(),
-            [
-                "fanout:job:{id}",
-                "fanout:job:{id}:followers",
-                "fanout:job:{id}:lease"
-            ]
+            ["fanout:job:{id}", "fanout:job:{id}:lease"]
         );
         assert_eq!(k.followers_pattern(), "followers:{user}");
         assert_eq!(k.feed_pattern(), "homefeed:{user}");

@@ -51,7 +51,8 @@ pub enum Acceptance {
     New {
         /// Its id.
         id: FanoutId,
-        /// Followers in its snapshot.
+        /// Followers in the author's list at acceptance (the snapshot, taken right after,
+        /// may differ by the follows of those milliseconds).
         followers: u64,
     },
     /// The photo already has a job (running, finished, or waiting to be resumed).
@@ -71,7 +72,7 @@ pub struct ClaimedJob {
     pub id: FanoutId,
     /// Its record.
     pub record: JobRecord,
-    /// Followers in its snapshot.
+    /// Its follower count as stored (the snapshot's length once taken).
     pub followers: u64,
     /// Its done-bitmap as stored.
     pub done: Vec<u8>,
@@ -133,7 +134,7 @@ impl JobLedger {
             chunk_size,
             accepted_at_ms: now_ms(),
         });
-        let [job, snapshot, lease] = self.keys.job_templates();
+        let [job, lease] = self.keys.job_templates();
         let mut call = ACCEPT.prepare_invoke();
         call.key(self.keys.followers(post.author_id))
             .key(self.keys.next_id())
@@ -141,7 +142,6 @@ impl JobLedger {
             .key(self.keys.jobs())
             .arg(record)
             .arg(job)
-            .arg(snapshot)
             .arg(lease)
             .arg(&*self.instance)
             .arg(self.lease_ms);
@@ -150,7 +150,17 @@ impl JobLedger {
             let call = &call;
             async move { call.invoke_async(&mut conn).await }
         })
-        .await?;
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                // The script may still run after we stopped waiting.
+                StoreError::Unavailable(format!(
+                    "Redis did not answer in time ({e}); the post may have been accepted, and posting it again is safe"
+                ))
+            } else {
+                e.into()
+            }
+        })?;
         match reply[..] {
             [0, id, followers] => Ok(Acceptance::New {
                 id: FanoutId(id),
@@ -167,24 +177,30 @@ impl JobLedger {
     }
 
     /// Takes job `id`'s snapshot of `author`'s follower list unless it has one; returns the
-    /// snapshot's length (the job's follower count from now on).
-    pub async fn snapshot(&mut self, id: FanoutId, author: u64) -> Result<u64, StoreError> {
+    /// snapshot's length (the job's follower count from now on), or `None` when the job
+    /// must not run here: it finished, or another instance holds its lease.
+    pub async fn snapshot(&mut self, id: FanoutId, author: u64) -> Result<Option<u64>, StoreError> {
         let mut call = SNAPSHOT.prepare_invoke();
         call.key(self.keys.followers(author))
             .key(self.keys.job_followers(id))
             .key(self.keys.job(id))
-            .key(self.keys.job_done(id));
-        let taken: Result<u64, redis::RedisError> = resending(&self.conn, |mut conn| {
+            .key(self.keys.job_done(id))
+            .key(self.keys.jobs())
+            .key(self.keys.job_lease(id))
+            .arg(id.0)
+            .arg(&*self.instance);
+        let taken: Result<i64, redis::RedisError> = resending(&self.conn, |mut conn| {
             let call = &call;
             async move { call.invoke_async(&mut conn).await }
         })
         .await;
-        taken.map_err(|e| match e.code() {
-            Some("SNAPSHOT_LOST") => StoreError::SnapshotMissing {
+        match taken {
+            Ok(followers) => Ok(u64::try_from(followers).ok()),
+            Err(e) if e.code() == Some("SNAPSHOT_LOST") => Err(StoreError::SnapshotMissing {
                 key: self.keys.job_followers(id),
-            },
-            _ => e.into(),
-        })
+            }),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Ids of unfinished jobs, oldest first, at most `limit`.
@@ -270,6 +286,17 @@ impl JobLedger {
             }),
             Err(error) => Err(Unreadable { id, raw, error }),
         }))
+    }
+
+    /// Sets job `id` aside when it cannot run safely (its snapshot vanished while chunks were
+    /// done): like `quarantine`, with the reason and no bytes.
+    pub async fn set_aside(&mut self, id: FanoutId, reason: &str) -> Result<(), StoreError> {
+        self.quarantine(&Unreadable {
+            id,
+            raw: Vec::new(),
+            error: RecordError::Corrupt(reason.to_owned()),
+        })
+        .await
     }
 
     /// Moves an unreadable job aside so that recovery of the others goes on: an entry in

@@ -159,9 +159,10 @@ pub struct WriterDegraded {
     pub restarts: u32,
 }
 
-/// Ask for a job's progress; `None` for an unknown (or long forgotten) id.
+/// Ask for a job's progress, wherever it runs; `None` for an unknown (or long forgotten)
+/// id, an error when Redis cannot say.
 #[derive(Message, Clone, Copy, Debug)]
-#[rtype(result = "Option<JobStatus>")]
+#[rtype(result = "Result<Option<JobStatus>, StoreError>")]
 pub struct GetStatus(pub FanoutId);
 
 /// Where a job is.

@@ -89,7 +89,7 @@ impl RunningService {
         .workers(http.workers)
         // Signals are ours: the core must drain after the server stops accepting.
         .disable_signals()
-        .shutdown_timeout(5)
+        .shutdown_timeout(http.shutdown_timeout.as_secs().max(1))
         .bind(bind)
         .map_err(|source| ServeError::Bind { addr: bind, source })?;
         let addr = server.addrs().first().copied().unwrap_or(bind);
@@ -115,11 +115,14 @@ impl RunningService {
         &self.fanout
     }
 
-    /// Graceful stop: no new connections, requests in flight answered, batches in flight
-    /// given `http.shutdown_timeout_ms` to finish, unfinished fan-outs handed back.
+    /// Graceful stop within `http.shutdown_timeout_ms` in all: no new connections,
+    /// requests in flight answered, batches in flight finished, unfinished fan-outs handed
+    /// back (their leases released).
     pub async fn shutdown(self) -> Result<ShutdownReport, ServeError> {
-        self.server.stop(true).await;
-        Ok(self.fanout.shutdown(self.grace).await?)
+        let deadline = std::time::Instant::now() + self.grace;
+        let _ = tokio::time::timeout(self.grace, self.server.stop(true)).await;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        Ok(self.fanout.shutdown(left).await?)
     }
 }
 

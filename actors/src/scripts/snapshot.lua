@@ -3,8 +3,16 @@
 -- job is accepted (not in the acceptance itself: copying 1.5 M ids blocks Redis for about
 -- 5 ms, which the upload request should not wait for), and again when a job is resumed.
 -- KEYS[1]: the author's follower list; KEYS[2]: the snapshot; KEYS[3]: the job hash;
--- KEYS[4]: the job's done-bitmap.
--- Returns the snapshot's length. Taking it again returns the existing one's.
+-- KEYS[4]: the job's done-bitmap; KEYS[5]: the set of unfinished jobs; KEYS[6]: its lease.
+-- ARGV[1]: the job id; ARGV[2]: this instance's id.
+-- Returns the snapshot's length (taking it again returns the existing one's), -1 when the
+-- job is no longer unfinished, -2 when another instance holds it: then it must not run here.
+if not redis.call('ZSCORE', KEYS[5], ARGV[1]) then
+  return -1
+end
+if redis.call('GET', KEYS[6]) ~= ARGV[2] then
+  return -2
+end
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return redis.call('LLEN', KEYS[2])
 end
