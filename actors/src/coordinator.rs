@@ -13,6 +13,9 @@
 //! instance renews the leases of the jobs it runs, and every `lease_renew` it takes over
 //! unfinished jobs whose lease has lapsed (at start, too: that is how a restarted process
 //! resumes its own jobs).
+//!
+//! Beside this file: `coordinator/job.rs` (a job's bookkeeping) and
+//! `coordinator/takeover.rs` (leases, take-over, follower snapshots).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
@@ -21,14 +24,18 @@ use actix::prelude::*;
 
 use crate::error::{PostError, StoreError};
 use crate::feed_writer::FeedWriter;
-use crate::ledger::{Acceptance, ClaimedJob, JobLedger};
+use crate::ledger::{Acceptance, JobLedger};
 use crate::messages::*;
 use crate::plan::Plan;
-use crate::record::JobOutcome;
 use crate::retry::{after_failure, Attempt, RetryPolicy, Verdict};
 use crate::settings::Settings;
 use crate::store::FeedStore;
 use crate::telemetry;
+
+mod job;
+mod takeover;
+
+use job::{Flight, Job, Pending, WriterSlot};
 
 /// The fan-out coordinator. Start it with [`Coordinator::launch`].
 pub struct Coordinator {
@@ -60,174 +67,6 @@ pub struct Coordinator {
     draining: bool,
     /// Told when, while draining, the last batch in flight has reported.
     drained: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-/// A job accepted or claimed, waiting for its follower snapshot.
-struct Pending {
-    id: FanoutId,
-    post: PhotoPosted,
-    batch_size: u64,
-    chunk_size: u64,
-    accepted_at: Instant,
-    /// Its done-bitmap when taken over; empty when new.
-    done: Vec<u8>,
-}
-
-struct WriterSlot {
-    addr: Addr<FeedWriter>,
-    /// Batches sent and not yet reported on (a timed-out batch still counts: the writer is
-    /// still busy with it).
-    in_flight: usize,
-    /// Restarting too often: no work until then.
-    degraded_until: Option<Instant>,
-}
-
-impl WriterSlot {
-    fn healthy(&self, now: Instant) -> bool {
-        self.degraded_until.is_none_or(|until| now >= until)
-    }
-}
-
-/// A range being written: its attempt and the writer holding it.
-struct Flight {
-    attempt: Attempt,
-    writer: usize,
-}
-
-/// An unfinished job. Its ranges are derived from `plan`, never stored in full.
-struct Job {
-    id: FanoutId,
-    post: PhotoPosted,
-    plan: Plan,
-    /// Ranges found complete when the job was taken over (empty for a new job).
-    already_done: Vec<bool>,
-    /// Ranges `0..next_fresh` have been dispatched at least once (or were already done).
-    next_fresh: u64,
-    /// Retries whose backoff is over, waiting for a writer.
-    retry_ready: VecDeque<Attempt>,
-    /// By range index.
-    in_flight: HashMap<u64, Flight>,
-    /// In `Coordinator::ready`.
-    queued: bool,
-    /// At least one range was handed to a writer (Queued → Running).
-    dispatched: bool,
-    done: u64,
-    written: u64,
-    retries: u64,
-    dead: Vec<DeadRange>,
-    /// Dead letters still being recorded in Redis; the job finishes after they are.
-    recording: u64,
-    accepted_at: Instant,
-    /// `fanout` span (fanout_id, author, photo): the parent of its batches' spans.
-    span: tracing::Span,
-    /// Which run of this job in this process (see `Coordinator::runs`).
-    run: u64,
-}
-
-impl Job {
-    /// A job to run: new (`done` empty), or taken over with its done-bitmap.
-    fn new(id: FanoutId, post: PhotoPosted, plan: Plan, done: &[u8], accepted_at: Instant) -> Self {
-        let already_done: Vec<bool> = if done.is_empty() {
-            Vec::new()
-        } else {
-            plan.ranges().map(|r| plan.range_done(r, done)).collect()
-        };
-        let done_followers = plan
-            .ranges()
-            .zip(&already_done)
-            .filter(|(_, done)| **done)
-            .map(|(r, _)| r.size())
-            .sum();
-        Job {
-            id,
-            plan,
-            next_fresh: 0,
-            retry_ready: VecDeque::new(),
-            in_flight: HashMap::new(),
-            queued: false,
-            dispatched: false,
-            done: already_done.iter().filter(|d| **d).count() as u64,
-            written: done_followers,
-            already_done,
-            retries: 0,
-            dead: Vec::new(),
-            recording: 0,
-            accepted_at,
-            span: tracing::info_span!("fanout", fanout_id = %id, author = post.author_id, photo = post.photo_id),
-            post,
-            run: 0,
-        }
-    }
-
-    fn has_ready_work(&self) -> bool {
-        !self.retry_ready.is_empty() || self.next_fresh < self.plan.range_count()
-    }
-
-    fn take_next(&mut self) -> Option<Attempt> {
-        if let Some(retry) = self.retry_ready.pop_front() {
-            return Some(retry);
-        }
-        while self.already_done.get(self.next_fresh as usize) == Some(&true) {
-            self.next_fresh += 1;
-        }
-        let range = self.plan.range(self.next_fresh)?;
-        self.next_fresh += 1;
-        Some(Attempt::first(range))
-    }
-
-    /// Takes the flight of range `index` if it is attempt `number`; `None` for a stale report.
-    fn land(&mut self, index: u64, number: u32) -> Option<Flight> {
-        match self.in_flight.get(&index) {
-            Some(f) if f.attempt.number == number => self.in_flight.remove(&index),
-            _ => None,
-        }
-    }
-
-    fn is_finished(&self) -> bool {
-        self.done + self.dead.len() as u64 == self.plan.range_count() && self.recording == 0
-    }
-
-    fn status(&self) -> JobStatus {
-        let state = if self.is_finished() {
-            if self.dead.is_empty() {
-                JobState::Completed
-            } else {
-                JobState::Failed
-            }
-        } else if self.dispatched {
-            JobState::Running
-        } else {
-            JobState::Queued
-        };
-        JobStatus {
-            fanout_id: self.id,
-            photo_id: self.post.photo_id,
-            author_id: self.post.author_id,
-            state,
-            followers: self.plan.followers(),
-            ranges_total: self.plan.range_count(),
-            ranges_done: self.done,
-            feeds_written: self.written,
-            retries: self.retries,
-            dead_ranges: self.dead.clone(),
-            elapsed: self.accepted_at.elapsed(),
-        }
-    }
-}
-
-impl JobStatus {
-    fn outcome(&self) -> JobOutcome {
-        JobOutcome {
-            completed: self.state == JobState::Completed,
-            followers: self.followers,
-            ranges_total: self.ranges_total,
-            ranges_done: self.ranges_done,
-            feeds_written: self.feeds_written,
-            retries: self.retries,
-            dead_ranges: self.dead_ranges.len() as u64,
-            elapsed_ms: self.elapsed.as_millis() as u64,
-        }
-    }
 }
 
 impl Coordinator {
@@ -301,163 +140,6 @@ impl Coordinator {
             self.settings.batch_size,
             self.settings.chunk_size,
         )
-    }
-
-    /// Jobs this instance holds the lease of: running or being prepared.
-    fn owned(&self) -> HashSet<FanoutId> {
-        self.jobs.keys().chain(&self.preparing).copied().collect()
-    }
-
-    /// Renews the leases of the jobs this instance runs and drops those taken by another.
-    fn renew_leases(&mut self, ctx: &mut Context<Self>) {
-        let ids: Vec<FanoutId> = self.owned().into_iter().collect();
-        // Once shutting down, the leases are being handed back, not kept.
-        if ids.is_empty() || self.draining {
-            return;
-        }
-        let mut ledger = self.ledger.clone();
-        let renew = async move { ledger.renew(&ids).await };
-        ctx.spawn(renew.into_actor(self).map(|result, act, _ctx| match result {
-            Ok(lost) => {
-                for id in lost {
-                    // Its writes so far are safe; the new owner skips the chunks done.
-                    tracing::warn!(fanout_id = %id, "lease lost to another instance; no longer running this job");
-                    act.jobs.remove(&id);
-                    act.preparing.remove(&id);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "could not renew leases"),
-        }));
-    }
-
-    /// Takes over unfinished jobs whose lease has lapsed, as many as there is room for.
-    /// Each look reads one page of the unfinished set, the next look the next page, so a
-    /// lapsed job behind many live ones is reached too.
-    fn take_over(&mut self, ctx: &mut Context<Self>) {
-        const PAGE: usize = 1_000;
-        let room = self
-            .settings
-            .max_active_jobs
-            .saturating_sub(self.jobs.len() + self.accepting + self.preparing.len());
-        if self.scanning || room == 0 || self.draining {
-            return;
-        }
-        self.scanning = true;
-        let running: HashSet<FanoutId> = self.owned();
-        let (mut ledger, offset) = (self.ledger.clone(), self.scan_offset);
-        let scan = async move {
-            let page = ledger.unfinished_page(offset, PAGE).await?;
-            let next_offset = if page.len() < PAGE { 0 } else { offset + PAGE };
-            let candidates: Vec<FanoutId> = page
-                .into_iter()
-                .filter(|id| !running.contains(id))
-                .collect();
-            let mut claimed = Vec::new();
-            for id in ledger.unleased(&candidates).await? {
-                if claimed.len() == room {
-                    break;
-                }
-                // One job's trouble must not cost the jobs already claimed.
-                match ledger.claim(id).await {
-                    Ok(Some(Ok(job))) => claimed.push(job),
-                    Ok(Some(Err(unreadable))) => {
-                        tracing::error!(fanout_id = %id, error = %unreadable.error, "unreadable job record moved to quarantine");
-                        if let Err(e) = ledger.quarantine(&unreadable).await {
-                            tracing::warn!(fanout_id = %id, error = %e, "could not quarantine");
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(fanout_id = %id, error = %e, "could not claim");
-                        break;
-                    }
-                }
-            }
-            Ok::<_, StoreError>((claimed, next_offset))
-        };
-        ctx.spawn(scan.into_actor(self).map(|result, act, ctx| {
-            act.scanning = false;
-            match result {
-                Ok((claimed, next_offset)) => {
-                    act.scan_offset = next_offset;
-                    for job in claimed {
-                        act.resume(job, ctx);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "could not look for jobs to take over"),
-            }
-        }));
-    }
-
-    fn resume(&mut self, claimed: ClaimedJob, ctx: &mut Context<Self>) {
-        let r = claimed.record;
-        let age = crate::ledger::age(r.accepted_at_ms);
-        tracing::info!(fanout_id = %claimed.id, author = r.author_id, photo = r.photo_id, followers = claimed.followers, "taking over unfinished fan-out");
-        self.prepare(
-            Pending {
-                id: claimed.id,
-                post: PhotoPosted::at(r.author_id, r.photo_id, r.posted_at_ms),
-                batch_size: r.batch_size,
-                chunk_size: r.chunk_size,
-                accepted_at: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
-                done: claimed.done,
-            },
-            ctx,
-        );
-    }
-
-    /// Takes the job's follower snapshot (unless it has one), then starts it. The job stays
-    /// in `preparing` (its lease renewed) until then, through any retries.
-    fn prepare(&mut self, pending: Pending, ctx: &mut Context<Self>) {
-        if self.jobs.contains_key(&pending.id) || !self.preparing.insert(pending.id) {
-            return;
-        }
-        self.take_snapshot(pending, ctx);
-    }
-
-    fn take_snapshot(&mut self, pending: Pending, ctx: &mut Context<Self>) {
-        let (mut ledger, id, author) = (self.ledger.clone(), pending.id, pending.post.author_id);
-        let snapshot = async move { ledger.snapshot(id, author).await };
-        ctx.spawn(snapshot.into_actor(self).map(move |result, act, ctx| {
-            // Gone from `preparing`: its lease was lost meanwhile.
-            if !act.preparing.contains(&id) {
-                return;
-            }
-            match result {
-                Ok(Some(followers)) => {
-                    act.preparing.remove(&id);
-                    let plan = Plan::new(followers, pending.batch_size, pending.chunk_size);
-                    let job = Job::new(id, pending.post, plan, &pending.done, pending.accepted_at);
-                    tracing::debug!(fanout_id = %id, followers, ranges = plan.range_count(), ranges_done = job.done, "snapshot taken; starting");
-                    act.start_job(job, ctx);
-                }
-                Ok(None) => {
-                    act.preparing.remove(&id);
-                    tracing::info!(fanout_id = %id, "fan-out finished or taken over elsewhere; not running it");
-                }
-                Err(e @ StoreError::SnapshotMissing { .. }) => {
-                    act.preparing.remove(&id);
-                    tracing::error!(fanout_id = %id, error = %e, "cannot run this fan-out safely; set aside in the quarantine");
-                    let mut ledger = act.ledger.clone();
-                    let reason = e.to_string();
-                    ctx.spawn(actix::fut::wrap_future(async move {
-                        if let Err(e) = ledger.set_aside(id, &reason).await {
-                            tracing::warn!(fanout_id = %id, error = %e, "could not set the fan-out aside");
-                        }
-                    }));
-                }
-                Err(e) => {
-                    // Redis trouble: try again; the lease is renewed meanwhile.
-                    tracing::warn!(fanout_id = %id, error = %e, "could not take the follower snapshot; retrying");
-                    let delay = act.settings.retry_backoff.max;
-                    ctx.run_later(delay, move |act, ctx| {
-                        if act.preparing.contains(&pending.id) {
-                            act.take_snapshot(pending, ctx);
-                        }
-                    });
-                }
-            }
-        }));
     }
 
     fn mark_ready(&mut self, id: FanoutId) {

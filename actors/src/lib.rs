@@ -16,7 +16,8 @@
 //! done-bitmap, so a retried range never writes a feed twice.
 //!
 //! ## Layout
-//! - [`coordinator`]: the `Coordinator` actor: acceptance, scheduling, retries, status.
+//! - [`coordinator`]: the `Coordinator` actor: acceptance, scheduling, retries, status;
+//!   `coordinator/job.rs` its bookkeeping, `coordinator/takeover.rs` leases and take-over.
 //! - [`feed_writer`]: the `FeedWriter` actor and its supervision (panics, restarts).
 //! - [`messages`]: every message and its reply types.
 //! - [`store`]: the Redis write path (connections, scripts in `scripts/`).

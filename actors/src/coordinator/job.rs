@@ -1,0 +1,187 @@
+//! The coordinator's bookkeeping: a job and its ranges, a writer slot, a range in flight.
+//! Ranges are derived from the job's plan, never stored, so a job costs the same memory
+//! for 20 followers as for 1.5 million.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use crate::feed_writer::FeedWriter;
+use crate::messages::{DeadRange, FanoutId, JobState, JobStatus, PhotoPosted};
+use crate::plan::Plan;
+use crate::record::JobOutcome;
+use crate::retry::Attempt;
+use actix::Addr;
+
+/// A job accepted or claimed, waiting for its follower snapshot.
+pub(super) struct Pending {
+    pub(super) id: FanoutId,
+    pub(super) post: PhotoPosted,
+    pub(super) batch_size: u64,
+    pub(super) chunk_size: u64,
+    pub(super) accepted_at: Instant,
+    /// Its done-bitmap when taken over; empty when new.
+    pub(super) done: Vec<u8>,
+}
+
+pub(super) struct WriterSlot {
+    pub(super) addr: Addr<FeedWriter>,
+    /// Batches sent and not yet reported on (a timed-out batch still counts: the writer is
+    /// still busy with it).
+    pub(super) in_flight: usize,
+    /// Restarting too often: no work until then.
+    pub(super) degraded_until: Option<Instant>,
+}
+
+impl WriterSlot {
+    pub(super) fn healthy(&self, now: Instant) -> bool {
+        self.degraded_until.is_none_or(|until| now >= until)
+    }
+}
+
+/// A range being written: its attempt and the writer holding it.
+pub(super) struct Flight {
+    pub(super) attempt: Attempt,
+    pub(super) writer: usize,
+}
+
+/// An unfinished job. Its ranges are derived from `plan`, never stored in full.
+pub(super) struct Job {
+    pub(super) id: FanoutId,
+    pub(super) post: PhotoPosted,
+    pub(super) plan: Plan,
+    /// Ranges found complete when the job was taken over (empty for a new job).
+    pub(super) already_done: Vec<bool>,
+    /// Ranges `0..next_fresh` have been dispatched at least once (or were already done).
+    pub(super) next_fresh: u64,
+    /// Retries whose backoff is over, waiting for a writer.
+    pub(super) retry_ready: VecDeque<Attempt>,
+    /// By range index.
+    pub(super) in_flight: HashMap<u64, Flight>,
+    /// In `Coordinator::ready`.
+    pub(super) queued: bool,
+    /// At least one range was handed to a writer (Queued → Running).
+    pub(super) dispatched: bool,
+    pub(super) done: u64,
+    pub(super) written: u64,
+    pub(super) retries: u64,
+    pub(super) dead: Vec<DeadRange>,
+    /// Dead letters still being recorded in Redis; the job finishes after they are.
+    pub(super) recording: u64,
+    pub(super) accepted_at: Instant,
+    /// `fanout` span (fanout_id, author, photo): the parent of its batches' spans.
+    pub(super) span: tracing::Span,
+    /// Which run of this job in this process (see `Coordinator::runs`).
+    pub(super) run: u64,
+}
+
+impl Job {
+    /// A job to run: new (`done` empty), or taken over with its done-bitmap.
+    pub(super) fn new(
+        id: FanoutId,
+        post: PhotoPosted,
+        plan: Plan,
+        done: &[u8],
+        accepted_at: Instant,
+    ) -> Self {
+        let already_done: Vec<bool> = if done.is_empty() {
+            Vec::new()
+        } else {
+            plan.ranges().map(|r| plan.range_done(r, done)).collect()
+        };
+        let done_followers = plan
+            .ranges()
+            .zip(&already_done)
+            .filter(|(_, done)| **done)
+            .map(|(r, _)| r.size())
+            .sum();
+        Job {
+            id,
+            plan,
+            next_fresh: 0,
+            retry_ready: VecDeque::new(),
+            in_flight: HashMap::new(),
+            queued: false,
+            dispatched: false,
+            done: already_done.iter().filter(|d| **d).count() as u64,
+            written: done_followers,
+            already_done,
+            retries: 0,
+            dead: Vec::new(),
+            recording: 0,
+            accepted_at,
+            span: tracing::info_span!("fanout", fanout_id = %id, author = post.author_id, photo = post.photo_id),
+            post,
+            run: 0,
+        }
+    }
+
+    pub(super) fn has_ready_work(&self) -> bool {
+        !self.retry_ready.is_empty() || self.next_fresh < self.plan.range_count()
+    }
+
+    pub(super) fn take_next(&mut self) -> Option<Attempt> {
+        if let Some(retry) = self.retry_ready.pop_front() {
+            return Some(retry);
+        }
+        while self.already_done.get(self.next_fresh as usize) == Some(&true) {
+            self.next_fresh += 1;
+        }
+        let range = self.plan.range(self.next_fresh)?;
+        self.next_fresh += 1;
+        Some(Attempt::first(range))
+    }
+
+    /// Takes the flight of range `index` if it is attempt `number`; `None` for a stale report.
+    pub(super) fn land(&mut self, index: u64, number: u32) -> Option<Flight> {
+        match self.in_flight.get(&index) {
+            Some(f) if f.attempt.number == number => self.in_flight.remove(&index),
+            _ => None,
+        }
+    }
+
+    pub(super) fn is_finished(&self) -> bool {
+        self.done + self.dead.len() as u64 == self.plan.range_count() && self.recording == 0
+    }
+
+    pub(super) fn status(&self) -> JobStatus {
+        let state = if self.is_finished() {
+            if self.dead.is_empty() {
+                JobState::Completed
+            } else {
+                JobState::Failed
+            }
+        } else if self.dispatched {
+            JobState::Running
+        } else {
+            JobState::Queued
+        };
+        JobStatus {
+            fanout_id: self.id,
+            photo_id: self.post.photo_id,
+            author_id: self.post.author_id,
+            state,
+            followers: self.plan.followers(),
+            ranges_total: self.plan.range_count(),
+            ranges_done: self.done,
+            feeds_written: self.written,
+            retries: self.retries,
+            dead_ranges: self.dead.clone(),
+            elapsed: self.accepted_at.elapsed(),
+        }
+    }
+}
+
+impl JobStatus {
+    pub(super) fn outcome(&self) -> JobOutcome {
+        JobOutcome {
+            completed: self.state == JobState::Completed,
+            followers: self.followers,
+            ranges_total: self.ranges_total,
+            ranges_done: self.ranges_done,
+            feeds_written: self.feeds_written,
+            retries: self.retries,
+            dead_ranges: self.dead_ranges.len() as u64,
+            elapsed_ms: self.elapsed.as_millis() as u64,
+        }
+    }
+}
