@@ -179,3 +179,25 @@ async fn concurrent_posts_by_several_authors() {
         assert_exactly_once(&mut c, ids.clone(), 900 + author, FeedLayout::List).await;
     }
 }
+
+/// A photo whose fan-out was set aside (its job moved to the quarantine) is not fanned out
+/// a second time by posting it again: the post is refused with a message saying why.
+#[actix_rt::test]
+async fn reposting_a_photo_whose_job_was_set_aside_is_refused() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    let _closed = gate(&mut config);
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    seed(&mut c, 1, 1, 10).await;
+    let accepted = fanout.post(PhotoPosted::now(1, 7)).await.unwrap();
+    // What the quarantine does to the job's record.
+    let _: () = c
+        .del(format!("fanout:job:{}", accepted.fanout_id))
+        .await
+        .unwrap();
+
+    let refused = fanout.post(PhotoPosted::now(1, 7)).await.unwrap_err();
+
+    assert!(refused.to_string().contains("was set aside"), "{refused}");
+}

@@ -75,7 +75,8 @@ impl Coordinator {
     pub async fn launch(settings: Settings) -> Result<Addr<Coordinator>, LaunchError> {
         settings.validate()?;
         let instance = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
-        let ledger = JobLedger::connect(&settings, &instance).await?;
+        let mut ledger = JobLedger::connect(&settings, &instance).await?;
+        ledger.check_server().await?;
         let mut writer_stores = Vec::with_capacity(settings.writers);
         for _ in 0..settings.writers {
             writer_stores.push(FeedStore::connect(&settings).await?);
@@ -584,19 +585,25 @@ impl Handler<GetStatus> for Coordinator {
     type Result = ResponseActFuture<Self, Result<Option<JobStatus>, StoreError>>;
 
     fn handle(&mut self, GetStatus(id): GetStatus, _ctx: &mut Self::Context) -> Self::Result {
-        let known = self
-            .jobs
-            .get(&id)
-            .map(Job::status)
-            .or_else(|| self.finished.get(&id).cloned());
+        // A failed job may have been reopened and completed elsewhere since (retry-dead):
+        // only a completed one is final.
+        let known = self.jobs.get(&id).map(Job::status).or_else(|| {
+            self.finished
+                .get(&id)
+                .filter(|status| status.state == JobState::Completed)
+                .cloned()
+        });
         if known.is_some() {
             return Box::pin(actix::fut::ready(Ok(known)));
         }
-        // Run by another instance, finished long ago, or waiting to be taken over.
-        let mut ledger = self.ledger.clone();
-        Box::pin(actix::fut::wrap_future(
-            async move { ledger.status(id).await },
-        ))
+        // Run by another instance, failed, finished long ago, or waiting to be taken over.
+        let (mut ledger, cached) = (self.ledger.clone(), self.finished.get(&id).cloned());
+        Box::pin(actix::fut::wrap_future(async move {
+            match ledger.status(id).await? {
+                Some(status) => Ok(Some(status)),
+                None => Ok(cached),
+            }
+        }))
     }
 }
 

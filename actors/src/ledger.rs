@@ -113,6 +113,28 @@ impl JobLedger {
         })
     }
 
+    /// Refuses a Redis older than 6.2: the follower snapshot needs `COPY`.
+    pub async fn check_server(&mut self) -> Result<(), StoreError> {
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut self.conn)
+            .await?;
+        let version = info
+            .lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        if (major, minor) < (6, 2) {
+            return Err(StoreError::Redis(format!(
+                "Redis 6.2 or newer is needed (for COPY); this server is version '{version}'"
+            )));
+        }
+        Ok(())
+    }
+
     /// This instance's id, as written in leases.
     pub fn instance(&self) -> &str {
         &self.instance
@@ -145,22 +167,35 @@ impl JobLedger {
             .arg(lease)
             .arg(&*self.instance)
             .arg(self.lease_ms);
-        // Sending it again after a dropped connection finds the job the first one made.
-        let reply: Vec<u64> = resending(&self.conn, |mut conn| {
-            let call = &call;
-            async move { call.invoke_async(&mut conn).await }
-        })
-        .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                // The script may still run after we stopped waiting.
-                StoreError::Unavailable(format!(
-                    "Redis did not answer in time ({e}); the post may have been accepted, and posting it again is safe"
-                ))
-            } else {
-                e.into()
+        // Sending it again after a dropped connection finds the job the first one made. If
+        // no answer comes back at all after a drop (or a timeout), the script may have run:
+        // the error must not claim that nothing was written.
+        let mut maybe_ran = false;
+        let mut resends_left = 2;
+        let reply: Vec<u64> = loop {
+            let mut conn = self.conn.clone();
+            match call.invoke_async(&mut conn).await {
+                Ok(reply) => break reply,
+                Err(e)
+                    if e.is_connection_dropped()
+                        && !e.is_connection_refusal()
+                        && resends_left > 0 =>
+                {
+                    maybe_ran = true;
+                    resends_left -= 1;
+                }
+                Err(e) if e.is_timeout() || maybe_ran => {
+                    return Err(StoreError::Unavailable(format!(
+                        "Redis did not answer ({e}); the post may have been accepted, and posting it again is safe"
+                    )));
+                }
+                Err(e) if e.code() == Some("GONE") => {
+                    let detail = e.detail().unwrap_or("this photo's fan-out was set aside");
+                    return Err(StoreError::Redis(detail.to_owned()));
+                }
+                Err(e) => return Err(e.into()),
             }
-        })?;
+        };
         match reply[..] {
             [0, id, followers] => Ok(Acceptance::New {
                 id: FanoutId(id),

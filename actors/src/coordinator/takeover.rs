@@ -146,7 +146,8 @@ impl Coordinator {
                     act.preparing.remove(&id);
                     tracing::info!(fanout_id = %id, "fan-out finished or taken over elsewhere; not running it");
                 }
-                Err(e @ StoreError::SnapshotMissing { .. }) => {
+                // Anything but Redis being unreachable will not clear by retrying.
+                Err(e) if !matches!(e, StoreError::Unavailable(_)) => {
                     act.preparing.remove(&id);
                     tracing::error!(fanout_id = %id, error = %e, "cannot run this fan-out safely; set aside in the quarantine");
                     let mut ledger = act.ledger.clone();

@@ -11,6 +11,10 @@
 -- Writes nothing when the follower key has the wrong type.
 local existing = redis.call('GET', KEYS[3])
 if existing then
+  if redis.call('EXISTS', (string.gsub(ARGV[2], '{id}', existing))) == 0 then
+    -- Set aside (quarantined), or its record expired: the photo keeps its one fan-out.
+    return redis.error_reply('GONE fan-out ' .. existing .. ' of this photo was set aside or has expired; see fanout:quarantine')
+  end
   -- Ours when this instance holds its lease: a resent request whose first reply was lost.
   local lease = string.gsub(ARGV[3], '{id}', existing)
   local ours = redis.call('GET', lease) == ARGV[4] and 1 or 0
