@@ -5,6 +5,7 @@
 //! The process is killed when the `LocalRedis` is dropped.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -101,7 +102,17 @@ impl LocalRedis {
 
     fn spawn(&mut self) -> Result<(), LocalRedisError> {
         let log: PathBuf = self.dir.path().join("redis.log");
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        // If this process dies without dropping us (SIGKILL, a closed terminal), the kernel
+        // stops redis-server too instead of leaving it behind.
+        // SAFETY: prctl is async-signal-safe and touches nothing of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = command
             .args(["--bind", "127.0.0.1", "--port"])
             .arg(self.port.to_string())
             .arg("--dir")

@@ -305,6 +305,33 @@ fn interrupted_demo_stops_its_redis_server() {
     );
 }
 
+/// A demo killed outright (SIGKILL: no chance to clean up) still leaves no redis-server.
+#[test]
+fn killed_demo_leaves_no_redis_server() {
+    let mut child = fanout(&["demo", "--followers", "20000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port = private_port(&first);
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "redis-server on {port} outlived the demo"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Without redis-server on the PATH the demo says what to install.
 #[test]
 fn demo_without_redis_server_says_what_to_install() {
