@@ -279,16 +279,7 @@ fn demo_runs_on_a_private_redis_and_stops_it() {
 /// Ctrl-C during the demo stops its redis-server too.
 #[test]
 fn interrupted_demo_stops_its_redis_server() {
-    let mut child = fanout(&["demo", "--followers", "20000000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let port = private_port(&first);
+    let (mut child, port) = start_long_demo();
     assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
 
     let sent = Command::new("kill")
@@ -308,16 +299,7 @@ fn interrupted_demo_stops_its_redis_server() {
 /// A demo killed outright (SIGKILL: no chance to clean up) still leaves no redis-server.
 #[test]
 fn killed_demo_leaves_no_redis_server() {
-    let mut child = fanout(&["demo", "--followers", "20000000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let port = private_port(&first);
+    let (mut child, port) = start_long_demo();
 
     child.kill().unwrap();
     child.wait().unwrap();
@@ -339,6 +321,21 @@ fn demo_without_redis_server_says_what_to_install() {
     let (out, _, stderr) = run(fanout(&["demo"]).env("PATH", empty.path()));
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("redis-server is not installed"), "{stderr}");
+}
+
+/// Starts a demo far too big to finish during the test; returns it once its private
+/// redis-server is up, with that server's port.
+fn start_long_demo() -> (std::process::Child, u16) {
+    let mut child = fanout(&["demo", "--followers", "20000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    (child, private_port(&first))
 }
 
 fn private_port(stdout: &str) -> u16 {
