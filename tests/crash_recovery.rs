@@ -138,7 +138,14 @@ async fn a_dead_owners_job_is_taken_over_by_another_process() {
     let mut c = conn(&redis).await;
     seed(&mut c, 3, 1, 400_000).await;
 
-    let mut owner = post(&redis, 3, 9).spawn().unwrap();
+    // The owner is slowed down (one writer, small chunks: 8,000 round trips) so that it is
+    // still running when the lease is checked; a job's plan (chunk size) is recorded with
+    // it, so the follower takes over the same chunks.
+    let mut owner = post(&redis, 3, 9)
+        .env("FANOUT_WRITERS", "1")
+        .env("FANOUT_CHUNK_SIZE", "50")
+        .spawn()
+        .unwrap();
     wait_for_chunks(&mut c, 1, 50).await;
     let follower = post(&redis, 3, 9).spawn().unwrap();
     // Lease holders are "<pid>-<random>".
@@ -171,8 +178,8 @@ async fn a_dead_owners_job_is_taken_over_by_another_process() {
     let (out, stdout, stderr) = finish(follower);
 
     assert!(
-        done_at_kill < 800,
-        "the owner died mid-way ({done_at_kill} of 800 chunks)"
+        done_at_kill < 8_000,
+        "the owner died mid-way ({done_at_kill} of 8,000 chunks)"
     );
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stderr.contains("already posted"), "{stderr}");

@@ -89,3 +89,49 @@ async fn a_range_failing_every_attempt_is_dead_after_max_attempts() {
         100
     );
 }
+
+/// A chunk that fails half-way leaves the feeds it wrote before the failure exactly as they
+/// were, including the entries its trim had removed from full feeds.
+#[actix_rt::test]
+async fn a_failed_chunk_puts_back_what_its_trim_removed() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    config.settings.max_len = 3;
+    config.settings.chunk_size = 100;
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    seed(&mut c, 8, 1, 100).await;
+    // Full feeds (at the cap), feeds over it (the cap was lowered since), then the bad key;
+    // all in one chunk.
+    for id in 1..=30u64 {
+        let _: () = c.rpush(format!("homefeed:{id}"), &[3, 2, 1]).await.unwrap();
+    }
+    for id in 31..=60u64 {
+        let _: () = c
+            .rpush(format!("homefeed:{id}"), &[7, 6, 5, 4, 3, 2, 1])
+            .await
+            .unwrap();
+    }
+    let _: () = c.set("homefeed:61", "not a feed").await.unwrap();
+
+    let status = post_and_wait(&fanout, 8, 64).await;
+
+    assert_eq!(status.state, JobState::Failed);
+    for id in 1..=30u64 {
+        let feed: Vec<u64> = c.lrange(format!("homefeed:{id}"), 0, -1).await.unwrap();
+        assert_eq!(feed, vec![3, 2, 1], "feed of {id}");
+    }
+    for id in 31..=60u64 {
+        let feed: Vec<u64> = c.lrange(format!("homefeed:{id}"), 0, -1).await.unwrap();
+        assert_eq!(feed, vec![7, 6, 5, 4, 3, 2, 1], "feed of {id}");
+    }
+    let written: usize = c
+        .exists(
+            (62..=100u64)
+                .map(|id| format!("homefeed:{id}"))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 0);
+}

@@ -143,6 +143,12 @@ impl KeyPatterns {
         self.followers.key("{user}")
     }
 
+    /// The feed pattern split around `{user}`, e.g. `("homefeed:", "")`, for scripts that
+    /// build feed keys inside Redis.
+    pub(crate) fn feed_parts(&self) -> (&str, &str) {
+        (&self.feed.head, &self.feed.tail)
+    }
+
     /// The feed pattern as configured, e.g. `homefeed:{user}`.
     pub fn feed_pattern(&self) -> String {
         self.feed.key("{user}")

@@ -44,6 +44,13 @@ pub struct Chunk {
     pub stop: u64,
 }
 
+impl Chunk {
+    /// Number of followers in the chunk.
+    pub fn size(&self) -> u64 {
+        (self.stop + 1).saturating_sub(self.start)
+    }
+}
+
 impl Plan {
     /// A plan for `followers` in batches of `batch_size` and chunks of `chunk_size`
     /// (sizes below 1 are taken as 1).

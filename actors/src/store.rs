@@ -84,42 +84,23 @@ impl FeedStore {
     /// reply was lost) are skipped. Returns the number of feeds in the range that hold the
     /// photo now.
     pub async fn write_batch(&mut self, batch: &BatchFanOut) -> Result<u64, BatchError> {
-        let range = batch.range;
         let snapshot = self.keys.job_followers(batch.fanout_id);
-        let (start, stop) = (range.start as isize, range.stop as isize);
-        let read: Result<Vec<String>, _> = resending(&self.conn, |mut conn| {
-            let key = &snapshot;
-            async move { conn.lrange(key, start, stop).await }
-        })
-        .await;
-        let followers = read.map_err(|e| BatchError {
-            written: 0,
-            error: e.into(),
-        })?;
-        // The snapshot never changes while the job runs; a short read means it is gone: the
-        // job has finished (this is a late attempt) or someone deleted it. Writing now would mark chunks done for feeds not written.
-        if followers.len() as u64 != range.size() {
-            return Err(BatchError {
-                written: 0,
-                error: StoreError::SnapshotMissing { key: snapshot },
-            });
-        }
         let done_key = self.keys.job_done(batch.fanout_id);
+        let (head, tail) = self.keys.feed_parts();
         let mut written = 0;
-        for chunk in batch.plan.chunks(range) {
-            let from = (chunk.start - range.start) as usize;
-            let to = (chunk.stop - range.start + 1) as usize;
-            let members = followers.get(from..to).unwrap_or_default();
+        for chunk in batch.plan.chunks(batch.range) {
+            // The script reads the chunk's followers from the snapshot itself.
             let mut call = WRITE_CHUNK.key(&done_key);
-            call.key(&snapshot);
-            for follower in members {
-                call.key(self.keys.feed(follower));
-            }
-            call.arg(chunk.bit)
+            call.key(&snapshot)
+                .arg(chunk.bit)
+                .arg(chunk.start)
+                .arg(chunk.stop)
                 .arg(batch.photo_id)
                 .arg(self.max_len)
                 .arg(self.layout.as_str())
-                .arg(batch.posted_at_ms);
+                .arg(batch.posted_at_ms)
+                .arg(head)
+                .arg(tail);
             // Safe to send again: the done-marker makes a repeated chunk a no-op.
             let result: Result<i64, _> = resending(&self.conn, |mut conn| {
                 let call = &call;
@@ -127,6 +108,8 @@ impl FeedStore {
             })
             .await;
             match result {
+                // The snapshot is gone or short: the job has finished (this is a late
+                // attempt) or someone deleted it. Nothing of this chunk was written.
                 Ok(-2) => {
                     return Err(BatchError {
                         written,
@@ -134,7 +117,7 @@ impl FeedStore {
                     })
                 }
                 // -1: done before; its followers hold the photo all the same.
-                Ok(_) => written += members.len() as u64,
+                Ok(_) => written += chunk.size(),
                 Err(e) => {
                     return Err(BatchError {
                         written,

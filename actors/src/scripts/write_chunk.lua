@@ -1,62 +1,98 @@
 -- Writes one chunk of a fan-out: all of it, exactly once, or nothing.
--- KEYS[1]: the job's done-bitmap; KEYS[2]: the job's follower snapshot;
--- KEYS[3..]: the feeds of the chunk's followers.
--- ARGV: chunk bit, photo id, feed cap, layout ('list' or 'zset'), score (posted_at, ms).
+-- KEYS[1]: the job's done-bitmap; KEYS[2]: the job's follower snapshot.
+-- ARGV: chunk bit, first and last position of the chunk in the snapshot, photo id, feed cap,
+-- layout ('list' or 'zset'), score (posted_at, ms), and the feed key pattern split around
+-- the follower id (head, tail).
+-- The followers are read here, inside Redis, so no follower id crosses the wire; the feed
+-- keys are built here too, which is why this script needs a single Redis (not a Cluster).
 -- The bitmap has no expiry while the job is unfinished (a crashed job resumes from it).
 -- Returns the number of feeds written, -1 when the chunk was already done, or -2 when the
--- job's snapshot is gone: the job has completed (this is a late attempt) and must not be
--- written again, whatever became of its bitmap.
+-- job's snapshot is gone or short: the job has completed (this is a late attempt) and must
+-- not be written again, whatever became of its bitmap.
 --
 -- Redis does not roll back a script that fails half-way, so a failing write undoes the
--- writes before it (nothing is trimmed until every write has succeeded).
+-- writes before it, restoring what trimming took away.
+--
+-- Speed matters here: every redis.call costs about as much as the command itself, so a feed
+-- is trimmed only when the push took it over the cap, and numbers passed to redis.call are
+-- strings (Lua would format a number through printf on every call).
 local done, bit = KEYS[1], ARGV[1]
-if redis.call('EXISTS', KEYS[2]) == 0 then
+local first, last = tonumber(ARGV[2]), tonumber(ARGV[3])
+local followers = redis.call('LRANGE', KEYS[2], ARGV[2], ARGV[3])
+local n = #followers
+if n ~= last - first + 1 then
   return -2
 end
 if redis.call('GETBIT', done, bit) == 1 then
   return -1
 end
-local photo, cap, layout, score = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local n = #KEYS
-local first = 3
+local photo, cap, layout, score = ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local head, tail = ARGV[8], ARGV[9]
+local keys = {}
 
 local function failed(i, err, undo)
-  for j = first, i - 1 do
+  for j = 1, i - 1 do
     undo(j)
   end
   if string.sub(err.err, 1, 9) == 'WRONGTYPE' then
-    local found = redis.call('TYPE', KEYS[i]).ok
-    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' is a ' .. found .. ', expected a ' .. layout)
+    local found = redis.call('TYPE', keys[i]).ok
+    return redis.error_reply('WRONGTYPE ' .. keys[i] .. ' is a ' .. found .. ', expected a ' .. layout)
   end
   return err
 end
 
 if layout == 'list' then
-  local undo = function(j) redis.call('LPOP', KEYS[j]) end
-  for i = first, n do
-    local r = redis.pcall('LPUSH', KEYS[i], photo)
-    if type(r) == 'table' and r.err then
-      return failed(i, r, undo)
+  -- What trimming removed from each feed, in RPOP's order (the oldest entry first).
+  local trimmed = {}
+  local undo = function(j)
+    redis.call('LPOP', keys[j])
+    local t = trimmed[j] or {}
+    local back = {}
+    for k = #t, 1, -1 do
+      back[#back + 1] = t[k]
+    end
+    -- In slices: unpack has a limit, and a feed far over a lowered cap gives back a lot.
+    for from = 1, #back, 1000 do
+      redis.call('RPUSH', keys[j], unpack(back, from, math.min(from + 999, #back)))
     end
   end
-  for i = first, n do
-    redis.call('LTRIM', KEYS[i], 0, cap - 1)
+  for i = 1, n do
+    local key = head .. followers[i] .. tail
+    keys[i] = key
+    local len = redis.pcall('LPUSH', key, photo)
+    if type(len) == 'table' then
+      return failed(i, len, undo)
+    end
+    if len == cap + 1 then
+      -- The steady state: a full feed, one entry over.
+      trimmed[i] = { redis.call('RPOP', key) }
+    elseif len > cap then
+      trimmed[i] = redis.call('RPOP', key, tostring(len - cap))
+    end
   end
 else
-  -- NX leaves an existing entry (and its score) untouched, so undo only removes what we added.
+  -- NX leaves an existing entry (and its score) untouched, so undo only removes what we
+  -- added; the trim waits until every write has succeeded.
   local added = {}
-  local undo = function(j) if added[j] == 1 then redis.call('ZREM', KEYS[j], photo) end end
-  for i = first, n do
-    local r = redis.pcall('ZADD', KEYS[i], 'NX', score, photo)
-    if type(r) == 'table' and r.err then
+  local undo = function(j)
+    if added[j] == 1 then
+      redis.call('ZREM', keys[j], photo)
+    end
+  end
+  for i = 1, n do
+    local key = head .. followers[i] .. tail
+    keys[i] = key
+    local r = redis.pcall('ZADD', key, 'NX', score, photo)
+    if type(r) == 'table' then
       return failed(i, r, undo)
     end
     added[i] = r
   end
-  for i = first, n do
-    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(cap + 1))
+  local over = tostring(-(cap + 1))
+  for i = 1, n do
+    redis.call('ZREMRANGEBYRANK', keys[i], '0', over)
   end
 end
 
-redis.call('SETBIT', done, bit, 1)
-return n - first + 1
+redis.call('SETBIT', done, bit, '1')
+return n

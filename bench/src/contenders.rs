@@ -1,0 +1,252 @@
+//! The contenders, each timed from its start to the last feed written:
+//! - the limit: fanout's writes as a raw command stream through `redis-cli --pipe`;
+//! - `fanout post`, the real binary, through its actors (its peak RSS read by `wait4`);
+//! - the Celery peer (`celery_peer/`), a real worker fed through a Redis broker.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::state::AUTHOR;
+use crate::{BenchError, Layout};
+
+/// What one timed run gave.
+pub struct Run {
+    pub elapsed: Duration,
+    /// Peak resident set of the contender's process, KiB (where we own the process).
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// The command stream for the limit, as raw protocol.
+#[derive(Clone, Copy)]
+pub enum Stream {
+    /// What fanout's writes amount to: push and trim (ZADD NX + ZREMRANGEBYRANK for zsets).
+    PushAndTrim,
+    /// Push only: all fanout writes when no feed is full (it trims only a feed over the cap).
+    PushOnly,
+}
+
+/// Writes the stream for followers `1..=count` to `path`.
+pub fn write_stream(
+    path: &Path,
+    stream: Stream,
+    layout: Layout,
+    count: u64,
+    photo: u64,
+    cap: u64,
+    score: u64,
+) -> Result<(), BenchError> {
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let (photo, last, over, score) = (
+        photo.to_string(),
+        (cap - 1).to_string(),
+        format!("-{}", cap + 1),
+        score.to_string(),
+    );
+    for follower in 1..=count {
+        let key = format!("homefeed:{follower}");
+        match layout {
+            Layout::List => {
+                resp(&mut out, &["LPUSH", &key, &photo])?;
+                if let Stream::PushAndTrim = stream {
+                    resp(&mut out, &["LTRIM", &key, "0", &last])?;
+                }
+            }
+            Layout::Zset => {
+                resp(&mut out, &["ZADD", &key, "NX", &score, &photo])?;
+                if let Stream::PushAndTrim = stream {
+                    resp(&mut out, &["ZREMRANGEBYRANK", &key, "0", &over])?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn resp(out: &mut impl Write, args: &[&str]) -> std::io::Result<()> {
+    write!(out, "*{}\r\n", args.len())?;
+    for arg in args {
+        write!(out, "${}\r\n{arg}\r\n", arg.len())?;
+    }
+    Ok(())
+}
+
+/// Pipes `stream` through one `redis-cli --pipe` connection.
+pub fn limit(port: u16, stream: &Path) -> Result<Run, BenchError> {
+    let started = Instant::now();
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "--pipe"])
+        .stdin(File::open(stream)?)
+        .output()
+        .map_err(|e| BenchError::Tool(format!("redis-cli: {e}")))?;
+    let elapsed = started.elapsed();
+    let said = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || !said.contains("errors: 0,") {
+        return Err(BenchError::Tool(format!(
+            "redis-cli --pipe failed: {}{}",
+            said.trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(Run {
+        elapsed,
+        peak_rss_kib: None,
+    })
+}
+
+/// `fanout post` of `photo` by the benchmark's author, with `env` on top of the defaults.
+pub fn fanout(
+    binary: &Path,
+    url: &str,
+    photo: u64,
+    layout: Layout,
+    cap: u64,
+    env: &[(String, String)],
+) -> Result<Run, BenchError> {
+    let log = tempfile::NamedTempFile::new()?;
+    let started = Instant::now();
+    let child = Command::new(binary)
+        .args(["--redis-url", url, "post", "--author"])
+        .arg(AUTHOR.to_string())
+        .arg("--photo")
+        .arg(photo.to_string())
+        .env("FANOUT_FEED_LAYOUT", layout.as_str())
+        .env("FANOUT_FEED_MAX_LEN", cap.to_string())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log.reopen()?)
+        .spawn()
+        .map_err(|e| BenchError::Tool(format!("{}: {e}", binary.display())))?;
+    let (status, peak_rss_kib) = wait4(child)?;
+    let elapsed = started.elapsed();
+    if status != 0 {
+        let said = std::fs::read_to_string(log.path()).unwrap_or_default();
+        return Err(BenchError::Tool(format!(
+            "fanout post exited with status {status}: {}",
+            said.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+        )));
+    }
+    Ok(Run {
+        elapsed,
+        peak_rss_kib: Some(peak_rss_kib),
+    })
+}
+
+/// Waits for `child` and returns its exit status and peak RSS (KiB). `Child::wait` cannot
+/// give the RSS, and `getrusage(RUSAGE_CHILDREN)` would mix in every other child.
+fn wait4(child: Child) -> Result<(i32, u64), BenchError> {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: plain FFI call with valid out-pointers; the pid is our unwaited child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if waited != pid {
+        return Err(BenchError::Io(std::io::Error::last_os_error()));
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    Ok((code, usage.ru_maxrss as u64))
+}
+
+/// A running Celery worker of the peer app (one process, `--pool solo`).
+pub struct Peer {
+    worker: Child,
+    python: PathBuf,
+    dir: PathBuf,
+    url: String,
+}
+
+impl Peer {
+    /// Starts the worker. A first `run` waits until it is up (the task waits in the broker).
+    pub fn start(python: &Path, dir: &Path, url: &str) -> Result<Self, BenchError> {
+        // Not canonicalised: that would resolve the venv's symlink to the bare interpreter.
+        let python = &std::path::absolute(python)?;
+        let mut command = Command::new(python);
+        command
+            .args(["-m", "celery", "-A", "peer", "worker", "--pool", "solo"])
+            .args(["--concurrency", "1", "--loglevel", "WARNING"])
+            .args([
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ])
+            .current_dir(dir)
+            .env("PEER_REDIS_URL", url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: prctl is async-signal-safe; the worker dies with the benchmark.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let worker = command
+            .spawn()
+            .map_err(|e| BenchError::Tool(format!("{}: {e}", python.display())))?;
+        Ok(Peer {
+            worker,
+            python: python.to_owned(),
+            dir: dir.to_owned(),
+            url: url.to_owned(),
+        })
+    }
+
+    /// One fan-out of `photo` by `author` (`plain`: a round trip per follower; otherwise a
+    /// pipeline per batch). Returns the run and the number of followers it covered.
+    pub fn run(&self, author: u64, photo: u64, pipelined: bool) -> Result<(Run, u64), BenchError> {
+        let output = Command::new(&self.python)
+            .arg("drive.py")
+            .arg(author.to_string())
+            .arg(photo.to_string())
+            .arg(if pipelined { "pipelined" } else { "plain" })
+            .current_dir(&self.dir)
+            .env("PEER_REDIS_URL", &self.url)
+            .output()?;
+        let said = String::from_utf8_lossy(&output.stdout);
+        let parsed = said.split_whitespace().collect::<Vec<_>>();
+        match (output.status.success(), parsed.as_slice()) {
+            (true, [seconds, covered]) => {
+                let seconds: f64 = seconds.parse().map_err(|_| peer_said(&output))?;
+                let covered: u64 = covered.parse().map_err(|_| peer_said(&output))?;
+                Ok((
+                    Run {
+                        elapsed: Duration::from_secs_f64(seconds),
+                        peak_rss_kib: None,
+                    },
+                    covered,
+                ))
+            }
+            _ => Err(peer_said(&output)),
+        }
+    }
+}
+
+fn peer_said(output: &std::process::Output) -> BenchError {
+    BenchError::Tool(format!(
+        "the Celery peer's driver failed: {} {}",
+        String::from_utf8_lossy(&output.stdout).trim(),
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .rev()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    ))
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.worker.kill();
+        let _ = self.worker.wait();
+    }
+}
