@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -122,7 +122,7 @@ pub fn fanout(
         .stderr(log.reopen()?)
         .spawn()
         .map_err(|e| BenchError::Tool(format!("{}: {e}", binary.display())))?;
-    let (status, peak_rss_kib) = wait4(child)?;
+    let (status, peak_rss_kib) = wait_measuring(child)?;
     let elapsed = started.elapsed();
     if status != 0 {
         let said = std::fs::read_to_string(log.path()).unwrap_or_default();
@@ -137,23 +137,48 @@ pub fn fanout(
     })
 }
 
-/// Waits for `child` and returns its exit status and peak RSS (KiB). `Child::wait` cannot
-/// give the RSS, and `getrusage(RUSAGE_CHILDREN)` would mix in every other child.
-fn wait4(child: Child) -> Result<(i32, u64), BenchError> {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: plain FFI call with valid out-pointers; the pid is our unwaited child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if waited != pid {
-        return Err(BenchError::Io(std::io::Error::last_os_error()));
+/// Waits for `child` and returns its exit status and peak RSS (KiB), read from the
+/// kernel's high-water mark (`VmHWM`) every 5 ms while it runs. Not `wait4`'s `ru_maxrss`:
+/// Linux carries the parent's peak into a spawned child's, so it would report the
+/// benchmark's own memory (66 MiB instead of 6).
+fn wait_measuring(mut child: Child) -> Result<(i32, u64), BenchError> {
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        // Read before checking for exit: once reaped, the file is gone.
+        if let Ok(status) = std::fs::read_to_string(&status_file) {
+            peak = peak.max(high_water_kib(&status).unwrap_or(0));
+        }
+        if let Some(exit) = child.try_wait()? {
+            let code = exit
+                .code()
+                .unwrap_or_else(|| 128 + exit.signal().unwrap_or(0));
+            return Ok((code, peak));
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        128 + libc::WTERMSIG(status)
-    };
-    Ok((code, usage.ru_maxrss as u64))
+}
+
+/// `VmHWM` of a `/proc/PID/status` text, in KiB.
+fn high_water_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn high_water_is_read_from_proc_status() {
+        let status = "Name:\tfanout\nVmPeak:\t  900 kB\nVmHWM:\t    6272 kB\nVmRSS:\t 6000 kB\n";
+        assert_eq!(high_water_kib(status), Some(6272));
+        assert_eq!(high_water_kib("Name: x"), None);
+        let own = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert!(high_water_kib(&own).is_some_and(|kib| kib > 0));
+    }
 }
 
 /// A running Celery worker of the peer app (one process, `--pool solo`).

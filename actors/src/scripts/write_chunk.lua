@@ -28,44 +28,53 @@ if redis.call('GETBIT', done, bit) == 1 then
 end
 local photo, cap, layout, score = ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7]
 local head, tail = ARGV[8], ARGV[9]
-local keys = {}
+local over = cap + 1
+-- Keys are rebuilt rather than kept in a table: the table costs every write, undo is rare.
+local function key_of(i)
+  return head .. followers[i] .. tail
+end
 
 local function failed(i, err, undo)
   for j = 1, i - 1 do
     undo(j)
   end
   if string.sub(err.err, 1, 9) == 'WRONGTYPE' then
-    local found = redis.call('TYPE', keys[i]).ok
-    return redis.error_reply('WRONGTYPE ' .. keys[i] .. ' is a ' .. found .. ', expected a ' .. layout)
+    local key = key_of(i)
+    local found = redis.call('TYPE', key).ok
+    return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. found .. ', expected a ' .. layout)
   end
   return err
 end
 
 if layout == 'list' then
-  -- What trimming removed from each feed, in RPOP's order (the oldest entry first).
+  -- What trimming removed from each feed: the entry, or a table of them in RPOP's order
+  -- (the oldest first) when the feed was more than one over the cap.
   local trimmed = {}
   local undo = function(j)
-    redis.call('LPOP', keys[j])
+    local key = key_of(j)
+    redis.call('LPOP', key)
     local t = trimmed[j] or {}
+    if type(t) ~= 'table' then
+      t = { t }
+    end
     local back = {}
     for k = #t, 1, -1 do
       back[#back + 1] = t[k]
     end
     -- In slices: unpack has a limit, and a feed far over a lowered cap gives back a lot.
     for from = 1, #back, 1000 do
-      redis.call('RPUSH', keys[j], unpack(back, from, math.min(from + 999, #back)))
+      redis.call('RPUSH', key, unpack(back, from, math.min(from + 999, #back)))
     end
   end
   for i = 1, n do
     local key = head .. followers[i] .. tail
-    keys[i] = key
     local len = redis.pcall('LPUSH', key, photo)
     if type(len) == 'table' then
       return failed(i, len, undo)
     end
-    if len == cap + 1 then
+    if len == over then
       -- The steady state: a full feed, one entry over.
-      trimmed[i] = { redis.call('RPOP', key) }
+      trimmed[i] = redis.call('RPOP', key)
     elseif len > cap then
       trimmed[i] = redis.call('RPOP', key, tostring(len - cap))
     end
@@ -76,21 +85,19 @@ else
   local added = {}
   local undo = function(j)
     if added[j] == 1 then
-      redis.call('ZREM', keys[j], photo)
+      redis.call('ZREM', key_of(j), photo)
     end
   end
   for i = 1, n do
-    local key = head .. followers[i] .. tail
-    keys[i] = key
-    local r = redis.pcall('ZADD', key, 'NX', score, photo)
+    local r = redis.pcall('ZADD', key_of(i), 'NX', score, photo)
     if type(r) == 'table' then
       return failed(i, r, undo)
     end
     added[i] = r
   end
-  local over = tostring(-(cap + 1))
+  local beyond = tostring(-over)
   for i = 1, n do
-    redis.call('ZREMRANGEBYRANK', keys[i], '0', over)
+    redis.call('ZREMRANGEBYRANK', key_of(i), '0', beyond)
   end
 end
 
