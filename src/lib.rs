@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 pub use fanout_actors as core;
 pub use fanout_actors::{
@@ -39,6 +39,7 @@ pub use fanout_actors::{
     PhotoPosted, PostError, ShutdownReport,
 };
 
+mod completion;
 pub mod config;
 pub mod http;
 pub mod local_redis;
@@ -52,6 +53,8 @@ pub struct FanOut {
     /// One permit per post waiting for its answer: bounds the coordinator's mailbox use so
     /// that a full one is answered at once, never after the post was in fact accepted.
     pending_posts: Arc<Semaphore>,
+    /// Notified whenever a fan-out of this instance finishes (see `completion.rs`).
+    finished: Arc<Notify>,
 }
 
 /// Builds a [`FanOut`] from configuration.
@@ -103,7 +106,9 @@ impl FanOut {
             .map_err(|_| PostError::Stopped)
     }
 
-    /// Polls until job `id` has finished and returns its final status.
+    /// Waits until job `id` has finished and returns its final status. A job run by this
+    /// instance ends the wait as soon as it finishes; one running elsewhere is polled every
+    /// `poll`. `on_progress` sees every status read.
     pub async fn wait(
         &self,
         id: FanoutId,
@@ -111,6 +116,10 @@ impl FanOut {
         mut on_progress: impl FnMut(&JobStatus),
     ) -> Result<JobStatus, PostError> {
         loop {
+            // Armed before the status is read, so a finish in between is not missed.
+            let finished = self.finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
             let status = self
                 .status(id)
                 .await?
@@ -119,7 +128,10 @@ impl FanOut {
             if matches!(status.state, JobState::Completed | JobState::Failed) {
                 return Ok(status);
             }
-            tokio::time::sleep(poll).await;
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = finished => {}
+            }
         }
     }
 
@@ -158,13 +170,16 @@ impl FanOutBuilder {
     /// coordinator and writers. Must run inside an actix `System`.
     pub async fn start(self) -> Result<FanOut, LaunchError> {
         let coordinator = Coordinator::launch(self.config.settings).await?;
-        for subscriber in self.subscribers {
+        let finished = Arc::new(Notify::new());
+        let bell = completion::CompletionBell(finished.clone()).start();
+        for subscriber in std::iter::once(bell.recipient()).chain(self.subscribers) {
             // The coordinator was just started with a large mailbox: this cannot block.
             let _ = coordinator.send(Subscribe(subscriber)).await;
         }
         Ok(FanOut {
             coordinator,
             pending_posts: Arc::new(Semaphore::new(self.config.max_pending_posts)),
+            finished,
         })
     }
 }

@@ -111,6 +111,8 @@ async fn retry_dead_waits_for_a_running_job_to_finish() {
     let mut c = conn(&redis).await;
     let mut config = config(&redis);
     config.settings.batch_size = 1_000;
+    // Enough writers that held ranges cannot stand in front of range 2.
+    config.settings.writers = 4;
     let (open, gate) = tokio::sync::watch::channel(false);
     // Range 2 runs (and dies on the bad feed); the others wait for the gate.
     config.settings.fault = hook(move |_writer, batch| {

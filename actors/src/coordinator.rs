@@ -328,13 +328,20 @@ impl Coordinator {
         });
         telemetry::finished(status.state == JobState::Completed, status.elapsed);
         let (mut ledger, outcome, photo) = (self.ledger.clone(), status.outcome(), status.photo_id);
-        ctx.spawn(actix::fut::wrap_future(async move {
-            // If this fails the job stays unfinished in Redis: whoever takes it over finds
+        let record = async move { ledger.finish(id, photo, &outcome).await };
+        ctx.spawn(record.into_actor(self).map(move |recorded, act, ctx| {
+            // If this failed the job stays unfinished in Redis: whoever takes it over finds
             // every chunk done and finishes it.
-            if let Err(e) = ledger.finish(id, photo, &outcome).await {
+            if let Err(e) = recorded {
                 tracing::warn!(fanout_id = %id, error = %e, "could not record the outcome");
             }
+            // Only now is the job reported finished (status, subscribers): a caller that
+            // exits as soon as it hears must not leave the outcome unrecorded.
+            act.remember_finished(id, status, ctx);
         }));
+    }
+
+    fn remember_finished(&mut self, id: FanoutId, status: JobStatus, ctx: &mut Context<Self>) {
         for subscriber in &self.subscribers {
             let notice = subscriber.send(FanOutCompleted {
                 status: status.clone(),

@@ -192,7 +192,7 @@ impl Default for Settings {
             keys: KeyPatterns::default(),
             batch_size: 10_000,
             chunk_size: 500,
-            writers: 4,
+            writers: 2,
             in_flight_per_writer: 2,
             batch_timeout: Duration::from_secs(60),
             max_active_jobs: 10_000,

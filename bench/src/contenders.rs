@@ -167,20 +167,6 @@ fn high_water_kib(status: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn high_water_is_read_from_proc_status() {
-        let status = "Name:\tfanout\nVmPeak:\t  900 kB\nVmHWM:\t    6272 kB\nVmRSS:\t 6000 kB\n";
-        assert_eq!(high_water_kib(status), Some(6272));
-        assert_eq!(high_water_kib("Name: x"), None);
-        let own = std::fs::read_to_string("/proc/self/status").unwrap();
-        assert!(high_water_kib(&own).is_some_and(|kib| kib > 0));
-    }
-}
-
 /// A running Celery worker of the peer app (one process, `--pool solo`).
 pub struct Peer {
     worker: Child,
@@ -273,5 +259,19 @@ impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.worker.kill();
         let _ = self.worker.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn high_water_is_read_from_proc_status() {
+        let status = "Name:\tfanout\nVmPeak:\t  900 kB\nVmHWM:\t    6272 kB\nVmRSS:\t 6000 kB\n";
+        assert_eq!(high_water_kib(status), Some(6272));
+        assert_eq!(high_water_kib("Name: x"), None);
+        let own = std::fs::read_to_string("/proc/self/status").unwrap();
+        assert!(high_water_kib(&own).is_some_and(|kib| kib > 0));
     }
 }

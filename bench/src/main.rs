@@ -331,3 +331,20 @@ fn run(args: &Args) -> Result<(), BenchError> {
     }
     report.finish(&args.results)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_take_fanout_settings_and_a_binary() {
+        let v: Variant = "old:bin=/tmp/fanout,FANOUT_CHUNK_SIZE=1000"
+            .parse()
+            .unwrap();
+        assert_eq!(v.label, "old");
+        assert_eq!(v.binary, Some(PathBuf::from("/tmp/fanout")));
+        assert_eq!(v.env, vec![("FANOUT_CHUNK_SIZE".into(), "1000".into())]);
+        assert!("no colon".parse::<Variant>().is_err());
+        assert!("x:CHUNK=1".parse::<Variant>().is_err());
+    }
+}
