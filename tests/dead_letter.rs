@@ -135,3 +135,55 @@ async fn a_failed_chunk_puts_back_what_its_trim_removed() {
         .unwrap();
     assert_eq!(written, 0);
 }
+
+/// The undo of a failed chunk, at its edges: a follower listed twice (both pushes and
+/// trims of the same full feed are undone, newest first), a feed far over a lowered cap
+/// (thousands of trimmed entries put back, in order).
+#[actix_rt::test]
+async fn a_failed_chunk_restores_repeated_and_long_feeds_in_order() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    config.settings.max_len = 3;
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    let _: () = c.rpush("followers:8", &[1u64, 2, 1, 3]).await.unwrap();
+    let _: () = c.rpush("homefeed:1", &[30, 20, 10]).await.unwrap();
+    let long: Vec<u64> = (1..=2_500u64).rev().collect();
+    let _: () = c.rpush("homefeed:2", &long).await.unwrap();
+    let _: () = c.set("homefeed:3", "not a feed").await.unwrap();
+
+    let status = post_and_wait(&fanout, 8, 64).await;
+
+    assert_eq!(status.state, JobState::Failed);
+    let feed: Vec<u64> = c.lrange("homefeed:1", 0, -1).await.unwrap();
+    assert_eq!(feed, vec![30, 20, 10]);
+    let feed: Vec<u64> = c.lrange("homefeed:2", 0, -1).await.unwrap();
+    assert_eq!(feed, long);
+}
+
+/// Zset undo removes only what the chunk added: a feed that already held the photo keeps
+/// it, with its score; the others are as before.
+#[actix_rt::test]
+async fn a_failed_zset_chunk_removes_only_what_it_added() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    config.settings.layout = FeedLayout::Zset;
+    config.settings.max_len = 2;
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    let _: () = c.rpush("followers:8", &[1u64, 2, 3]).await.unwrap();
+    let _: () = c.zadd("homefeed:1", 64, 5).await.unwrap();
+    let _: () = c
+        .zadd_multiple("homefeed:2", &[(10, 1), (20, 2)])
+        .await
+        .unwrap();
+    let _: () = c.set("homefeed:3", "not a feed").await.unwrap();
+
+    let status = post_and_wait(&fanout, 8, 64).await;
+
+    assert_eq!(status.state, JobState::Failed);
+    let feed: Vec<(u64, u64)> = c.zrange_withscores("homefeed:1", 0, -1).await.unwrap();
+    assert_eq!(feed, vec![(64, 5)]);
+    let feed: Vec<(u64, u64)> = c.zrange_withscores("homefeed:2", 0, -1).await.unwrap();
+    assert_eq!(feed, vec![(1, 10), (2, 20)]);
+}

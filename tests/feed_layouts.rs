@@ -1,4 +1,4 @@
-//! Both feed layouts: lists newest first and capped by LTRIM, sorted sets ordered by
+//! Both feed layouts: lists newest first and capped (whatever is over the cap is popped), sorted sets ordered by
 //! posted_at and capped by rank.
 
 mod common;
@@ -75,4 +75,27 @@ async fn zset_repost_does_not_duplicate() {
     post_and_wait(&fanout, 3, 99).await;
 
     assert_exactly_once(&mut c, 1..251, 99, FeedLayout::Zset).await;
+}
+
+/// A feed pattern with text after `{user}` is honoured: the script builds keys inside
+/// Redis from both parts.
+#[actix_rt::test]
+async fn a_feed_pattern_with_a_tail_is_honoured() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let mut config = config(&redis);
+    config.settings.keys =
+        fanout_actors::keys::KeyPatterns::new("followers:{user}", "feed:{user}:home", "fanout:")
+            .unwrap();
+    let fanout = FanOut::builder(config).start().await.unwrap();
+    seed(&mut c, 1, 100, 1_200).await;
+
+    post_and_wait(&fanout, 1, 42).await;
+
+    for id in 100..1_300u64 {
+        let feed: Vec<u64> = c.lrange(format!("feed:{id}:home"), 0, -1).await.unwrap();
+        assert_eq!(feed, vec![42], "feed of {id}");
+    }
+    let strays: Vec<String> = c.keys("homefeed:*").await.unwrap();
+    assert!(strays.is_empty(), "{strays:?}");
 }

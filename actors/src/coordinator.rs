@@ -50,6 +50,8 @@ pub struct Coordinator {
     /// Final status of the last `finished_jobs_kept` finished jobs, and their order.
     finished: HashMap<FanoutId, JobStatus>,
     finished_order: VecDeque<FanoutId>,
+    /// Jobs done here whose outcome is being recorded; they join `finished` when it is.
+    finishing: HashSet<FanoutId>,
     subscribers: Vec<Recipient<FanOutCompleted>>,
     /// `PhotoPosted` messages whose acceptance is still talking to Redis.
     accepting: usize,
@@ -105,6 +107,7 @@ impl Coordinator {
                 ready: VecDeque::new(),
                 finished: HashMap::new(),
                 finished_order: VecDeque::new(),
+                finishing: HashSet::new(),
                 subscribers: Vec::new(),
                 accepting: 0,
                 preparing: HashSet::new(),
@@ -329,14 +332,16 @@ impl Coordinator {
         telemetry::finished(status.state == JobState::Completed, status.elapsed);
         let (mut ledger, outcome, photo) = (self.ledger.clone(), status.outcome(), status.photo_id);
         let record = async move { ledger.finish(id, photo, &outcome).await };
+        self.finishing.insert(id);
         ctx.spawn(record.into_actor(self).map(move |recorded, act, ctx| {
+            act.finishing.remove(&id);
             // If this failed the job stays unfinished in Redis: whoever takes it over finds
-            // every chunk done and finishes it.
+            // every chunk done and records the outcome then.
             if let Err(e) = recorded {
                 tracing::warn!(fanout_id = %id, error = %e, "could not record the outcome");
             }
             // Only now is the job reported finished (status, subscribers): a caller that
-            // exits as soon as it hears must not leave the outcome unrecorded.
+            // exits as soon as it hears does not cut the recording short.
             act.remember_finished(id, status, ctx);
         }));
     }
@@ -477,9 +482,11 @@ impl Handler<PhotoPosted> for Coordinator {
                     })
                 }
                 Acceptance::Existing { id, .. } => {
-                    // Running here, or finished here moments ago (its lease not yet
-                    // released): a genuine repeat, not our own lost reply.
-                    let running_here = act.owned().contains(&id) || act.finished.contains_key(&id);
+                    // Running here, finishing, or finished here moments ago (its lease not
+                    // yet released): a genuine repeat, not our own lost reply.
+                    let running_here = act.owned().contains(&id)
+                        || act.finishing.contains(&id)
+                        || act.finished.contains_key(&id);
                     let resumed = match ours {
                         Some(Ok(job)) if !running_here => {
                             telemetry::accepted();

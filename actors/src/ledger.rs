@@ -113,7 +113,8 @@ impl JobLedger {
         })
     }
 
-    /// Refuses a Redis older than 6.2: the follower snapshot needs `COPY`.
+    /// Refuses a Redis older than 6.2: the follower snapshot needs `COPY`, the feed trim `RPOP`
+    /// with a count.
     pub async fn check_server(&mut self) -> Result<(), StoreError> {
         let info: String = redis::cmd("INFO")
             .arg("server")
@@ -129,7 +130,7 @@ impl JobLedger {
         let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
         if (major, minor) < (6, 2) {
             return Err(StoreError::Redis(format!(
-                "Redis 6.2 or newer is needed (for COPY); this server is version '{version}'"
+                "Redis 6.2 or newer is needed (for COPY and RPOP with a count); this server is version '{version}'"
             )));
         }
         Ok(())

@@ -10,7 +10,7 @@ use crate::keys::KeyPatterns;
 /// How feeds are stored in Redis.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FeedLayout {
-    /// `LPUSH` + `LTRIM` lists, newest first (the seed's layout).
+    /// Lists, newest first (the seed's layout): `LPUSH`, then `RPOP` of what is over the cap.
     #[default]
     List,
     /// Sorted sets scored by `posted_at` in milliseconds, trimmed by rank.
@@ -248,6 +248,9 @@ pub struct SettingsError {
     pub reason: String,
 }
 
+/// Largest `feed.max_len` accepted.
+pub const MAX_FEED_LEN: u64 = 1_000_000;
+
 impl Settings {
     /// Checks every value the core cannot work with.
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -278,6 +281,15 @@ impl Settings {
                 reason: format!(
                     "{} is too large: one chunk is one Redis script, which blocks Redis while it runs (at most 10000)",
                     self.chunk_size
+                ),
+            });
+        }
+        if self.max_len > MAX_FEED_LEN {
+            return Err(SettingsError {
+                setting: "feed.max_len",
+                reason: format!(
+                    "{} is too large (at most {MAX_FEED_LEN}): a feed holds recent photos, not an archive",
+                    self.max_len
                 ),
             });
         }
@@ -359,6 +371,20 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(bad.validate().unwrap_err().setting, "fanout.writers");
+    }
+
+    #[test]
+    fn a_feed_cap_beyond_the_bound_is_refused() {
+        let ok = Settings {
+            max_len: MAX_FEED_LEN,
+            ..Settings::default()
+        };
+        ok.validate().unwrap();
+        let bad = Settings {
+            max_len: MAX_FEED_LEN + 1,
+            ..Settings::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().setting, "feed.max_len");
     }
 
     #[test]

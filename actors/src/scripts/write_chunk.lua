@@ -10,8 +10,10 @@
 -- job's snapshot is gone or short: the job has completed (this is a late attempt) and must
 -- not be written again, whatever became of its bitmap.
 --
--- Redis does not roll back a script that fails half-way, so a failing write undoes the
--- writes before it, restoring what trimming took away.
+-- Redis does not roll back a script that fails half-way, so a push that fails (a feed of
+-- the wrong type: the only error a push can meet) undoes the pushes before it, newest
+-- first, restoring what trimming took away. Nothing after the pushes can fail: the cap is
+-- bounded by the settings (feed.max_len) and formatted as an integer.
 --
 -- Speed matters here: every redis.call costs about as much as the command itself, so a feed
 -- is trimmed only when the push took it over the cap, and numbers passed to redis.call are
@@ -29,13 +31,15 @@ end
 local photo, cap, layout, score = ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7]
 local head, tail = ARGV[8], ARGV[9]
 local over = cap + 1
--- Keys are rebuilt rather than kept in a table: the table costs every write, undo is rare.
+-- Keys are rebuilt rather than kept in a table (the write loops build theirs inline, for the
+-- same reason): a table costs every write, undo is rare.
 local function key_of(i)
   return head .. followers[i] .. tail
 end
 
 local function failed(i, err, undo)
-  for j = 1, i - 1 do
+  -- Newest first: a follower listed twice in the chunk gets its feed back in order.
+  for j = i - 1, 1, -1 do
     undo(j)
   end
   if string.sub(err.err, 1, 9) == 'WRONGTYPE' then
@@ -76,7 +80,9 @@ if layout == 'list' then
       -- The steady state: a full feed, one entry over.
       trimmed[i] = redis.call('RPOP', key)
     elseif len > cap then
-      trimmed[i] = redis.call('RPOP', key, tostring(len - cap))
+      -- The cap was lowered since: this copies the feed's whole excess into Lua (kept for
+      -- undo), once per feed.
+      trimmed[i] = redis.call('RPOP', key, string.format('%d', len - cap))
     end
   end
 else
@@ -95,7 +101,7 @@ else
     end
     added[i] = r
   end
-  local beyond = tostring(-over)
+  local beyond = string.format('%d', -over)
   for i = 1, n do
     redis.call('ZREMRANGEBYRANK', key_of(i), '0', beyond)
   end
