@@ -1,6 +1,6 @@
 //! The contenders, each timed from its start to the last feed written:
 //! - the limit: fanout's writes as a raw command stream through `redis-cli --pipe`;
-//! - `fanout post`, the real binary, through its actors (its peak RSS read by `wait4`);
+//! - `fanout post`, the real binary, through its actors (its peak RSS read from `/proc`);
 //! - the Celery peer (`celery_peer/`), a real worker fed through a Redis broker.
 
 use std::fs::File;
@@ -165,6 +165,35 @@ fn high_water_kib(status: &str) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// `fanout verify` (untimed): every follower of `author` holds `photo` exactly once, or
+/// the run is wrong.
+pub fn verify(
+    binary: &Path,
+    url: &str,
+    author: u64,
+    photo: u64,
+    layout: Layout,
+    contender: &str,
+) -> Result<(), BenchError> {
+    let output = Command::new(binary)
+        .args(["--redis-url", url, "verify", "--author"])
+        .arg(author.to_string())
+        .arg("--photo")
+        .arg(photo.to_string())
+        .env("FANOUT_FEED_LAYOUT", layout.as_str())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| BenchError::Tool(format!("{}: {e}", binary.display())))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(BenchError::WrongResult(format!(
+        "{contender}: {}{}",
+        String::from_utf8_lossy(&output.stdout).trim(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    )))
 }
 
 /// A running Celery worker of the peer app (one process, `--pool solo`).

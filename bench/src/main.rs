@@ -278,6 +278,14 @@ fn run(args: &Args) -> Result<(), BenchError> {
                 };
                 let reads = probe.stop()?;
                 let run = run?;
+                contenders::verify(
+                    &args.fanout,
+                    &url,
+                    state::AUTHOR,
+                    photo,
+                    args.layout,
+                    &tally.contender,
+                )?;
                 state::spot_check(
                     &mut conn,
                     args.followers,
@@ -315,6 +323,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
                         args.peer_followers
                     )));
                 }
+                contenders::verify(&args.fanout, &url, PEER_AUTHOR, photo, Layout::List, name)?;
                 state::spot_check(&mut conn, covered, photo, Layout::List, None, name)?;
                 eprintln!("  {name:<28} {:>7.2} s", run.elapsed.as_secs_f64());
                 let what = if pipelined {

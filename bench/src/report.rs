@@ -51,9 +51,7 @@ impl Tally {
 
     pub fn add(&mut self, run: &Run, reads: Vec<Duration>) {
         self.seconds.push(run.elapsed.as_secs_f64());
-        let mut sorted = self.seconds.clone();
-        sorted.sort_by(f64::total_cmp);
-        self.median_s = sorted[sorted.len() / 2];
+        self.median_s = median(&self.seconds);
         self.followers_per_s = self.followers as f64 / self.median_s;
         if let Some(kib) = run.peak_rss_kib {
             let mib = kib as f64 / 1024.0;
@@ -69,7 +67,10 @@ impl Tally {
 pub struct Ratio {
     pub start: Start,
     pub of: String,
+    /// Of the medians.
     pub ratio: f64,
+    /// Round by round, where both ran every round: how much the ratio moves between runs.
+    pub per_round: Vec<f64>,
     pub target: Option<f64>,
 }
 
@@ -87,6 +88,10 @@ pub struct Machine {
 #[derive(Serialize)]
 pub struct Report {
     pub unix_time: u64,
+    /// `git describe` of the tree the benchmark ran from, when known.
+    pub commit: String,
+    /// fanout's settings in the runs labelled "fanout": the defaults, but for these.
+    pub fanout_settings: Vec<String>,
     pub machine: Machine,
     pub layout: Layout,
     pub cap: u64,
@@ -120,8 +125,18 @@ impl Report {
             .find_map(|l| l.strip_prefix("MemTotal:"))
             .and_then(|m| m.trim().trim_end_matches(" kB").parse().ok())
             .unwrap_or(0.0);
+        let commit = std::process::Command::new("git")
+            .args(["describe", "--always", "--dirty"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
         Ok(Self {
             unix_time: now_ms() / 1000,
+            commit,
+            fanout_settings: vec![
+                format!("FANOUT_FEED_LAYOUT={}", args.layout.as_str()),
+                format!("FANOUT_FEED_MAX_LEN={}", args.cap),
+            ],
             machine: Machine {
                 cpu,
                 cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -140,24 +155,31 @@ impl Report {
     }
 
     pub fn add_state(&mut self, start: Start, tallies: Vec<Tally>) {
-        let speed = |name: &str| {
-            tallies
-                .iter()
-                .find(|t| t.contender == name)
-                .map(|t| t.followers_per_s)
-        };
-        if let Some(fanout) = speed("fanout") {
+        let find = |name: &str| tallies.iter().find(|t| t.contender == name);
+        if let Some(fanout) = find("fanout") {
             for (of, target) in [
                 ("limit", Some(TARGET_OF_LIMIT)),
                 ("limit, push only", None),
                 ("celery", Some(TARGET_OF_PEER)),
                 ("celery, pipelined", None),
             ] {
-                if let Some(other) = speed(of) {
+                if let Some(other) = find(of) {
+                    let per_round = if other.seconds.len() == fanout.seconds.len() {
+                        // Same followers in both: the speed ratio is the time ratio.
+                        other
+                            .seconds
+                            .iter()
+                            .zip(&fanout.seconds)
+                            .map(|(o, f)| o / f)
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                     self.ratios.push(Ratio {
                         start,
                         of: of.to_owned(),
-                        ratio: fanout / other,
+                        ratio: fanout.followers_per_s / other.followers_per_s,
+                        per_round,
                         target,
                     });
                 }
@@ -226,8 +248,18 @@ impl Report {
                 Some(t) => format!("  (target ≥ {t}: MISSED)"),
                 None => String::new(),
             };
+            let spread = match r
+                .per_round
+                .iter()
+                .copied()
+                .reduce(f64::min)
+                .zip(r.per_round.iter().copied().reduce(f64::max))
+            {
+                Some((lo, hi)) if r.per_round.len() > 1 => format!(" (rounds: {lo:.2}–{hi:.2})"),
+                _ => String::new(),
+            };
             println!(
-                "{}: fanout / {} = {:.2}{verdict}",
+                "{}: fanout / {} = {:.2}{spread}{verdict}",
                 r.start.describe(),
                 r.of,
                 r.ratio
@@ -263,6 +295,18 @@ impl Report {
     }
 }
 
+/// The middle value; the mean of the two middle ones for an even count.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 0 => (sorted[mid - 1] + sorted[mid]) / 2.0,
+        _ => sorted[mid],
+    }
+}
+
 /// 1234567.8 → "1,234,568".
 pub fn thousands(x: f64) -> String {
     let digits = format!("{:.0}", x);
@@ -279,6 +323,13 @@ pub fn thousands(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
 
     #[test]
     fn thousands_are_grouped() {
