@@ -97,10 +97,11 @@ pub fn run() -> ExitCode {
             // The service handles the signal itself: it drains before stopping.
             return execute(cli).await;
         }
+        let interrupted = interrupted();
         tokio::select! {
             outcome = execute(cli) => outcome,
             // Dropping `execute` drops whatever it holds, such as the demo's redis-server.
-            _ = interrupted() => Err(CliError::Interrupted),
+            () = interrupted => Err(CliError::Interrupted),
         }
     });
     match outcome {
@@ -116,19 +117,26 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// Ctrl-C, SIGTERM or SIGHUP (the terminal closed).
-pub async fn interrupted() {
+/// Ctrl-C, SIGTERM or SIGHUP (the terminal closed). The handlers are installed when this is
+/// called, not when the future is first polled: a signal that arrives while the command's
+/// first step runs (the demo starting its redis-server, say) is caught, not fatal.
+pub fn interrupted() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut hangup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-        _ = hangup.recv() => {}
+    let signals = [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ]
+    .map(signal);
+    async move {
+        let [Ok(mut interrupt), Ok(mut term), Ok(mut hangup)] = signals else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = term.recv() => {}
+            _ = hangup.recv() => {}
+        }
     }
 }
 
