@@ -5,6 +5,7 @@ mod common;
 use actix::prelude::*;
 use common::*;
 use fanout::{FanOut, FanOutCompleted, JobState, PhotoPosted};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Forwards every notice to a channel the test reads.
@@ -54,4 +55,34 @@ async fn subscribers_are_told_when_each_job_finishes() {
     let later = fanout.status(big.fanout_id).await.unwrap().unwrap();
     assert_eq!(later, notices[1]);
     assert!(rx.try_recv().is_err(), "one notice per job");
+}
+
+/// `FanOut::wait` ends when a fan-out of this instance finishes, not at its next poll; and
+/// by then the outcome is recorded in Redis (a CLI that exits at once leaves nothing
+/// unfinished).
+#[actix_rt::test]
+async fn wait_ends_at_the_finish_not_at_the_next_poll() {
+    use redis::AsyncCommands;
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    let fanout = FanOut::builder(config(&redis)).start().await.unwrap();
+    seed(&mut c, 1, 1, 50_000).await;
+
+    let accepted = fanout.post(PhotoPosted::now(1, 10)).await.unwrap();
+    let started = std::time::Instant::now();
+    let status = within(
+        45,
+        fanout.wait(accepted.fanout_id, Duration::from_secs(60), |_| {}),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(status.state, JobState::Completed);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waited {:?}: the poll, not the finish, ended the wait",
+        started.elapsed()
+    );
+    let unfinished: Vec<u64> = c.zrange("fanout:jobs", 0, -1).await.unwrap();
+    assert!(unfinished.is_empty(), "{unfinished:?}");
 }
