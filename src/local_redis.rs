@@ -104,11 +104,14 @@ impl LocalRedis {
         let log: PathBuf = self.dir.path().join("redis.log");
         let mut command = Command::new("redis-server");
         // If this process dies without dropping us (SIGKILL, a closed terminal), the kernel
-        // stops redis-server too instead of leaving it behind.
-        // SAFETY: prctl is async-signal-safe and touches nothing of the parent.
+        // stops redis-server too instead of leaving it behind. Its own process group keeps a
+        // terminal's Ctrl-C (sent to the whole foreground group) away from it: we stop it,
+        // when we are interrupted, rather than it dying under a start we would then retry.
+        // SAFETY: prctl and setpgid are async-signal-safe and touch nothing of the parent.
         unsafe {
             command.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                libc::setpgid(0, 0);
                 Ok(())
             });
         }

@@ -11,8 +11,8 @@
 -- not be written again, whatever became of its bitmap.
 --
 -- Redis does not roll back a script that fails half-way, so a push that fails (a feed of
--- the wrong type: the only error a push can meet) undoes the pushes before it, newest
--- first, restoring what trimming took away. Nothing after the pushes can fail: the cap is
+-- the wrong type, or Redis out of memory) undoes the pushes before it, newest first,
+-- restoring what trimming took away. Nothing after the pushes can fail: the cap is
 -- bounded by the settings (feed.max_len) and formatted as an integer.
 --
 -- Speed matters here: every redis.call costs about as much as the command itself, so a feed
