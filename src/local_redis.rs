@@ -29,6 +29,18 @@ pub enum LocalRedisError {
     Io(#[from] std::io::Error),
 }
 
+/// Makes the kernel stop the child `command` starts (SIGTERM) when this process dies, even
+/// by SIGKILL, so that no helper process outlives it.
+pub fn dies_with_parent(command: &mut Command) {
+    // SAFETY: prctl is async-signal-safe and touches nothing of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+}
+
 /// A running private `redis-server`.
 pub struct LocalRedis {
     child: Option<Child>,
@@ -103,14 +115,14 @@ impl LocalRedis {
     fn spawn(&mut self) -> Result<(), LocalRedisError> {
         let log: PathBuf = self.dir.path().join("redis.log");
         let mut command = Command::new("redis-server");
-        // If this process dies without dropping us (SIGKILL, a closed terminal), the kernel
-        // stops redis-server too instead of leaving it behind. Its own process group keeps a
-        // terminal's Ctrl-C (sent to the whole foreground group) away from it: we stop it,
-        // when we are interrupted, rather than it dying under a start we would then retry.
-        // SAFETY: prctl and setpgid are async-signal-safe and touch nothing of the parent.
+        // If this process dies without dropping us (SIGKILL, a closed terminal), redis-server
+        // goes too instead of being left behind. Its own process group keeps a terminal's
+        // Ctrl-C (sent to the whole foreground group) away from it: we stop it, when we are
+        // interrupted, rather than it dying under a start we would then retry.
+        dies_with_parent(&mut command);
+        // SAFETY: setpgid is async-signal-safe and touches nothing of the parent.
         unsafe {
             command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
                 libc::setpgid(0, 0);
                 Ok(())
             });
