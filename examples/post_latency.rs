@@ -13,9 +13,11 @@
 
 use std::time::{Duration, Instant};
 
-use fanout::config::Config;
-use fanout::http::RunningService;
-use fanout::local_redis::LocalRedis;
+use fanout::operator::Operator;
+use fanout::settings::RedisUrl;
+use fanout::Settings;
+use fanout_cli::local_redis::LocalRedis;
+use fanout_cli::serve::RunningService;
 
 const CELEBRITY: u64 = 1;
 const SMALL: u64 = 2;
@@ -36,14 +38,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let interval = Duration::from_millis(args.next().map_or(Ok(50), |a| a.parse())?);
 
     let redis = LocalRedis::start()?;
-    let config = Config::load(None, |_| None)?.with_redis_url(&redis.url())?;
-    let mut seeding =
-        fanout_actors::store::connect_manager(&config.settings.redis_url, &config.settings).await?;
-    let keys = config.settings.keys.clone();
-    fanout_actors::admin::seed_followers(&mut seeding, &keys, CELEBRITY, 1_500_000, 1, |_| {})
+    let mut settings = Settings::default();
+    settings.redis.url = RedisUrl::parse(&redis.url())?;
+    let mut seeding = Operator::connect(settings.clone(), "post-latency").await?;
+    seeding
+        .seed_followers(CELEBRITY, 1_500_000, 1, |_| {})
         .await?;
-    fanout_actors::admin::seed_followers(&mut seeding, &keys, SMALL, 10, 2_000_000, |_| {}).await?;
-    let service = RunningService::start(config, "127.0.0.1:0".parse()?).await?;
+    seeding.seed_followers(SMALL, 10, 2_000_000, |_| {}).await?;
+    let service = RunningService::start(settings, "127.0.0.1:0".parse()?).await?;
     let url = format!("http://{}/photos", service.addr());
     println!(
         "{posts} posts per author, one every {interval:?}, alternating, against {url} (redis-server on port {})",

@@ -1,7 +1,11 @@
-//! A minimal host service: an actix-web app whose upload handler hands the fan-out to
-//! `fanout` and answers at once. Copy it into your own service.
+//! A minimal host service: an actix-web app whose own upload handler hands the fan-out to
+//! `fanout` and answers at once, and which also mounts fanout's ready-made routes
+//! (`POST /photos`, `GET /fanouts/{id}`, `GET /users/{id}/feed`, `GET /healthz`; cargo
+//! feature `http`). Copy it into your own service.
 //!
-//! Run it against a Redis named in `config.toml` or `FANOUT_REDIS_URL`:
+//! It takes its settings from `FANOUT_*` environment variables (cargo feature
+//! `config-file`); a host with a configuration file of its own deserializes
+//! `fanout::Settings` from it instead. It listens on 127.0.0.1:8081:
 //!
 //! ```sh
 //! FANOUT_REDIS_URL=redis://127.0.0.1:6379 cargo run --example upload_service
@@ -12,7 +16,6 @@
 use std::time::Duration;
 
 use actix_web::{post, web, App, HttpResponse, HttpServer};
-use fanout::config::Config;
 use fanout::{FanOut, PhotoPosted, PostError};
 use serde::Deserialize;
 
@@ -51,15 +54,19 @@ async fn upload(fanout: web::Data<FanOut>, upload: web::Json<Upload>) -> HttpRes
 
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::load_from_env(None)?;
+    let loaded = fanout::settings::load::load(None)?;
+    for var in &loaded.unknown_env {
+        eprintln!("warning: {var} is not a fanout setting; ignored");
+    }
     // Connects to Redis (failing within seconds when it is unreachable) and resumes any
     // fan-out a previous run left unfinished.
-    let fanout = FanOut::builder(config).start().await?;
-    let app_fanout = fanout.clone();
+    let fanout = FanOut::builder(loaded.settings).start().await?;
+    let (app_fanout, routes) = (fanout.clone(), fanout::http::routes(&fanout));
     HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(app_fanout.clone()))
             .service(upload)
+            .configure(routes.clone())
     })
     .bind(("127.0.0.1", 8081))?
     .run()

@@ -2,21 +2,19 @@
 //! a full coordinator answers Overloaded; a follower key of the wrong type is refused with
 //! a message naming it, and nothing is written.
 
-mod common;
+mod support;
 
-use common::*;
-use fanout::{FanOut, JobState, PhotoPosted, PostError};
-use fanout_actors::FeedLayout;
+use std::time::{Duration, Instant};
+
+use fanout::{JobState, PhotoPosted, PostError};
 use redis::AsyncCommands;
+use support::*;
 
 /// `post` answers while no batch has been written yet; the fan-out finishes afterwards.
 #[actix_rt::test]
 async fn the_reply_arrives_while_the_fan_out_is_still_running() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    let open = gate(&mut config);
-    let fanout = FanOut::builder(config).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let (fanout, open) = start_held(&redis, as_is).await;
     seed(&mut c, 1, 1, 50_000).await;
 
     let accepted = within(5, fanout.post(PhotoPosted::now(1, 7)))
@@ -24,28 +22,21 @@ async fn the_reply_arrives_while_the_fan_out_is_still_running() {
         .unwrap();
 
     assert_eq!(accepted.followers, 50_000);
-    let running = fanout.status(accepted.fanout_id).await.unwrap().unwrap();
+    let running = status(&fanout, accepted.fanout_id).await;
     assert_eq!(running.state, JobState::Running);
     assert_eq!(running.ranges_done, 0);
-    assert_eq!(
-        tally(&mut c, 1..50_001, 7, FeedLayout::List).await.missing,
-        50_000
-    );
-    open.send(true).unwrap();
+    assert_nobody_has(&mut c, 1..50_001, 7).await;
+    open.open();
     let done = wait(&fanout, accepted.fanout_id).await;
     assert_eq!(done.state, JobState::Completed);
-    assert_exactly_once(&mut c, 1..50_001, 7, FeedLayout::List).await;
+    assert_exactly_once(&mut c, 1..50_001, 7).await;
 }
 
 /// With `max_active_jobs` unfinished jobs, the next post is refused, not queued.
 #[actix_rt::test]
 async fn a_full_coordinator_answers_overloaded() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    config.settings.max_active_jobs = 2;
-    let open = gate(&mut config);
-    let fanout = FanOut::builder(config).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let (fanout, open) = start_held(&redis, |s| s.fanout.max_active_jobs = 2).await;
     seed(&mut c, 1, 1, 10).await;
 
     let first = fanout.post(PhotoPosted::now(1, 1)).await.unwrap();
@@ -53,69 +44,52 @@ async fn a_full_coordinator_answers_overloaded() {
     let third = fanout.post(PhotoPosted::now(1, 3)).await;
 
     assert!(matches!(third, Err(PostError::Overloaded)), "{third:?}");
-    open.send(true).unwrap();
+    open.open();
     wait(&fanout, first.fanout_id).await;
     wait(&fanout, second.fanout_id).await;
     // Room again.
     post_and_wait(&fanout, 1, 3).await;
-    assert_exactly_once(&mut c, 1..11, 3, FeedLayout::List).await;
+    assert_exactly_once(&mut c, 1..11, 3).await;
 }
 
 /// With `max_pending_posts` posts waiting on a paused Redis, one more is refused at once,
 /// and the refused one is not written later.
 #[actix_rt::test]
 async fn too_many_waiting_posts_are_refused_at_once() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    config.max_pending_posts = 1;
-    let fanout = FanOut::builder(config).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start_fanout(&redis, |s| s.fanout.max_pending_posts = 1).await;
     seed(&mut c, 1, 1, 100).await;
-    let _: () = redis::cmd("CLIENT")
-        .arg(&["PAUSE", "700", "WRITE"][..])
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    pause_writes(&mut c, 700).await;
 
     let waiting = fanout.post(PhotoPosted::now(1, 1));
     let refused = async {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let started = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
         (fanout.post(PhotoPosted::now(1, 2)).await, started.elapsed())
     };
     let (first, (second, refused_after)) = futures_util::join!(waiting, refused);
 
     assert!(matches!(second, Err(PostError::Overloaded)), "{second:?}");
     assert!(
-        refused_after < std::time::Duration::from_millis(50),
+        refused_after < Duration::from_millis(50),
         "{refused_after:?}"
     );
     let first = first.unwrap();
     wait(&fanout, first.fanout_id).await;
-    assert_exactly_once(&mut c, 1..101, 1, FeedLayout::List).await;
-    assert_eq!(
-        tally(&mut c, 1..101, 2, FeedLayout::List).await.missing,
-        100
-    );
+    assert_exactly_once(&mut c, 1..101, 1).await;
+    assert_nobody_has(&mut c, 1..101, 2).await;
 }
 
 /// Redis goes away under a running service: a post fails at once with `Unavailable`, and
 /// when Redis is back nothing of it was written.
 #[actix_rt::test]
 async fn a_post_while_redis_is_down_is_refused_quickly_and_leaves_nothing() {
-    let mut redis = redis();
-    let mut c = conn(&redis).await;
-    let fanout = FanOut::builder(default_config(&redis))
-        .start()
-        .await
-        .unwrap();
+    let (mut redis, mut c) = redis_and_conn().await;
+    let fanout = start(default_settings(&redis)).await;
     seed(&mut c, 1, 1, 100).await;
-    let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").arg("SAVE").query_async(&mut c).await;
-    redis
-        .wait_for_exit(std::time::Duration::from_secs(10))
-        .unwrap();
+    let _ = shut_down(&mut redis, &mut c, "SAVE").await;
 
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let refused = fanout.post(PhotoPosted::now(1, 5)).await;
 
     assert!(
@@ -123,23 +97,21 @@ async fn a_post_while_redis_is_down_is_refused_quickly_and_leaves_nothing() {
         "{refused:?}"
     );
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
     redis.restart().unwrap();
     let mut c = conn(&redis).await;
-    let keys: Vec<String> = c.keys("*").await.unwrap();
-    assert_eq!(keys, vec!["followers:1".to_owned()]);
+    assert_eq!(keys(&mut c).await, vec!["followers:1".to_owned()]);
 }
 
 /// `followers:343` holding a string: refused with a message naming the key and its type,
 /// and the database is left exactly as it was.
 #[actix_rt::test]
 async fn a_follower_key_of_the_wrong_type_is_refused_and_nothing_is_written() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let fanout = FanOut::builder(config(&redis)).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start_fanout(&redis, as_is).await;
     let _: () = c.set("followers:343", "oops").await.unwrap();
 
     let refused = fanout.post(PhotoPosted::now(343, 1)).await.unwrap_err();
@@ -148,19 +120,15 @@ async fn a_follower_key_of_the_wrong_type_is_refused_and_nothing_is_written() {
         refused.to_string(),
         "followers:343 is a string, expected a list"
     );
-    let keys: Vec<String> = c.keys("*").await.unwrap();
-    assert_eq!(keys, vec!["followers:343".to_owned()]);
+    assert_eq!(keys(&mut c).await, vec!["followers:343".to_owned()]);
 }
 
 /// Several authors post at once, with overlapping audiences: each follower gets each photo
 /// of each author they follow exactly once.
 #[actix_rt::test]
 async fn concurrent_posts_by_several_authors() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    config.settings.batch_size = 2_000;
-    let fanout = FanOut::builder(config).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start_fanout(&redis, |s| s.fanout.batch_size = 2_000).await;
     // Author a follows ids a*1000 .. a*1000 + 5000·a: audiences overlap.
     let authors: Vec<(u64, std::ops::Range<u64>)> = (1..=5)
         .map(|a| (a, a * 1_000..a * 1_000 + 5_000 * a))
@@ -176,7 +144,7 @@ async fn concurrent_posts_by_several_authors() {
 
     for ((author, ids), status) in authors.iter().zip(statuses) {
         assert_eq!(status.state, JobState::Completed);
-        assert_exactly_once(&mut c, ids.clone(), 900 + author, FeedLayout::List).await;
+        assert_exactly_once(&mut c, ids.clone(), 900 + author).await;
     }
 }
 
@@ -184,11 +152,8 @@ async fn concurrent_posts_by_several_authors() {
 /// a second time by posting it again: the post is refused with a message saying why.
 #[actix_rt::test]
 async fn reposting_a_photo_whose_job_was_set_aside_is_refused() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    let _closed = gate(&mut config);
-    let fanout = FanOut::builder(config).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let (fanout, _closed) = start_held(&redis, as_is).await;
     seed(&mut c, 1, 1, 10).await;
     let accepted = fanout.post(PhotoPosted::now(1, 7)).await.unwrap();
     // What the quarantine does to the job's record.

@@ -1,10 +1,10 @@
 //! The coordinator's memory grows with the number of jobs, not with follower counts: ranges
 //! are derived from three numbers, never stored, and follower ids stay in Redis.
 
-mod common;
+mod support;
 
-use common::*;
-use fanout::{FanOut, JobState, PhotoPosted};
+use fanout::{JobState, PhotoPosted};
+use support::*;
 
 /// Resident set size of this process, in KiB, from /proc (`VmRSS` or `VmHWM`).
 fn memory_kib(field: &str) -> u64 {
@@ -26,11 +26,8 @@ fn memory_kib(field: &str) -> u64 {
 /// than 100 jobs of 10 followers (storing the ranges' follower ids would take gigabytes).
 #[actix_rt::test]
 async fn a_hundred_waiting_celebrity_jobs_take_little_memory() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    let _closed = gate(&mut config);
-    let fanout = FanOut::builder(config).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let (fanout, _closed) = start_held(&redis, as_is).await;
     seed(&mut c, 1, 1, 1_500_000).await;
     seed(&mut c, 2, 1, 10).await;
 
@@ -39,25 +36,14 @@ async fn a_hundred_waiting_celebrity_jobs_take_little_memory() {
         let before = memory_kib("VmRSS:");
         let mut ids = Vec::new();
         for photo in first_photo..first_photo + 100 {
-            ids.push(
-                fanout
-                    .post(PhotoPosted::now(author, photo))
-                    .await
-                    .unwrap()
-                    .fanout_id,
-            );
+            let accepted = fanout.post(PhotoPosted::now(author, photo)).await.unwrap();
+            ids.push(accepted.fanout_id);
         }
         for id in &ids {
-            let status = within(10, async {
-                loop {
-                    let status = fanout.status(*id).await.unwrap().unwrap();
-                    if status.ranges_total > 0 {
-                        return status;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                }
-            })
-            .await;
+            let status = wait_for!(10, {
+                let status = status(&fanout, *id).await;
+                (status.ranges_total > 0).then_some(status)
+            });
             assert_eq!(status.followers, followers);
             assert!(matches!(status.state, JobState::Queued | JobState::Running));
         }

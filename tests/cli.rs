@@ -1,41 +1,22 @@
 //! The `fanout` binary as a person uses it: seed, post, verify and demo against a real
 //! redis-server, and one clear line with a non-zero exit for every kind of bad input.
 
-mod common;
+mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
 use redis::AsyncCommands;
+use support::*;
 
-fn fanout(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fanout"));
-    cmd.args(args)
-        // Not this repository's config.toml, nor the caller's environment.
-        .current_dir(std::env::temp_dir())
-        .env_remove("FANOUT_REDIS_URL")
-        .env_remove("RUST_LOG");
-    cmd
-}
-
-fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> (Output, String, String) {
-    let out = cmd.borrow_mut().output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out, stdout, stderr)
-}
+/// `fanout verify --author 343 --photo 777`.
+const VERIFY_777: &[&str] = &["verify", "--author", "343", "--photo", "777"];
 
 /// seed, post and verify end to end; verify then catches a planted duplicate.
 #[actix_rt::test]
 async fn seed_post_verify_and_a_caught_duplicate() {
-    let redis = redis();
-    let url = redis.url();
-    let (out, stdout, _) = run(fanout(&[
-        "--redis-url",
-        &url,
+    let (redis, mut c) = redis_and_conn().await;
+    let seeded = fanout_cmd(&[
         "seed",
         "--author",
         "343",
@@ -43,112 +24,86 @@ async fn seed_post_verify_and_a_caught_duplicate() {
         "20007",
         "--first-id",
         "5",
-    ]));
-    assert!(out.status.success(), "{stdout}");
+    ])
+    .redis(&redis)
+    .run();
+    seeded.assert_ok();
     assert!(
-        stdout.contains("seeded followers:343 with 20,007 followers"),
-        "{stdout}"
+        seeded
+            .stdout
+            .contains("seeded followers:343 with 20,007 followers"),
+        "{}",
+        seeded.stdout
     );
 
-    let (out, stdout, stderr) = run(fanout(&[
-        "--redis-url",
-        &url,
-        "post",
-        "--author",
-        "343",
-        "--photo",
-        "777",
-    ]));
-    assert!(out.status.success(), "{stdout}{stderr}");
+    let posted = fanout_post(343, 777).redis(&redis).run();
+    posted.assert_ok();
     assert!(
-        stdout.contains("20,007 followers, 3 batches, 0 retries, 0 dead ranges"),
-        "{stdout}"
+        posted
+            .stdout
+            .contains("20,007 followers, 3 batches, 0 retries, 0 dead ranges"),
+        "{}",
+        posted.stdout
     );
-    assert!(stdout.contains("followers/s"), "{stdout}");
+    assert!(posted.stdout.contains("followers/s"), "{}", posted.stdout);
 
-    let (out, stdout, _) = run(fanout(&[
-        "--redis-url",
-        &url,
-        "verify",
-        "--author",
-        "343",
-        "--photo",
-        "777",
-    ]));
-    assert!(out.status.success(), "{stdout}");
+    let verified = fanout_cmd(VERIFY_777).redis(&redis).run();
+    verified.assert_ok();
     assert!(
-        stdout.contains("20,007 hold it exactly once, 0 missing, 0 duplicated"),
-        "{stdout}"
+        verified
+            .stdout
+            .contains("20,007 hold it exactly once, 0 missing, 0 duplicated"),
+        "{}",
+        verified.stdout
     );
 
-    let mut c = conn(&redis).await;
     let _: () = c.lpush("homefeed:100", 777).await.unwrap();
     let _: () = c.del("homefeed:101").await.unwrap();
-    let (out, stdout, _) = run(fanout(&[
-        "--redis-url",
-        &url,
-        "verify",
-        "--author",
-        "343",
-        "--photo",
-        "777",
-    ]));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stdout.contains("1 missing, 1 duplicated"), "{stdout}");
+    let caught = fanout_cmd(VERIFY_777).redis(&redis).run();
+    assert_eq!(caught.code, Some(1));
+    assert!(
+        caught.stdout.contains("1 missing, 1 duplicated"),
+        "{}",
+        caught.stdout
+    );
 }
 
 /// A follower key holding a string: one line naming it, exit 1, nothing written.
 #[actix_rt::test]
 async fn post_to_a_wrong_type_follower_key() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
+    let (redis, mut c) = redis_and_conn().await;
     let _: () = c.set("followers:343", "x").await.unwrap();
 
-    let (out, _, stderr) = run(fanout(&[
-        "--redis-url",
-        &redis.url(),
-        "post",
-        "--author",
-        "343",
-        "--photo",
-        "1",
-    ]));
+    let ran = fanout_post(343, 1).redis(&redis).run();
 
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(ran.code, Some(1));
     assert_eq!(
-        stderr.trim(),
+        ran.stderr.trim(),
         "error: followers:343 is a string, expected a list"
     );
-    let keys: Vec<String> = c.keys("*").await.unwrap();
-    assert_eq!(keys, vec!["followers:343".to_owned()]);
+    assert_eq!(keys(&mut c).await, vec!["followers:343".to_owned()]);
 }
 
 /// A range that cannot be written: `post` names it and exits 1.
 #[actix_rt::test]
 async fn post_exits_non_zero_when_a_range_is_dead_lettered() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
+    let (redis, mut c) = redis_and_conn().await;
     seed(&mut c, 343, 1, 25_000).await;
     let _: () = c.sadd("homefeed:12345", "not a list").await.unwrap();
 
-    let (out, stdout, stderr) = run(fanout(&[
-        "--redis-url",
-        &redis.url(),
-        "post",
-        "--author",
-        "343",
-        "--photo",
-        "9",
-    ]));
+    let ran = fanout_post(343, 9).redis(&redis).run();
 
-    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(ran.code, Some(1), "{ran:?}");
     assert!(
-        stderr.contains("dead range: followers 10000..=19999 after 1 attempts: homefeed:12345 is a set, expected a list"),
-        "{stderr}"
+        ran.stderr.contains("dead range: followers 10000..=19999 after 1 attempts: homefeed:12345 is a set, expected a list"),
+        "{}",
+        ran.stderr
     );
     assert!(
-        stdout.contains("25,000 followers, 3 batches, 0 retries, 1 dead ranges"),
-        "{stdout}"
+        ran.stdout
+            .contains("25,000 followers, 3 batches, 0 retries, 1 dead ranges"),
+        "{}",
+        ran.stdout
     );
 }
 
@@ -164,34 +119,30 @@ fn unreachable_redis_is_reported_quickly() {
     let url = format!("redis://:hunter2@127.0.0.1:{port}");
     let started = Instant::now();
 
-    let (out, _, stderr) = run(fanout(&[
-        "--redis-url",
-        &url,
-        "post",
-        "--author",
-        "1",
-        "--photo",
-        "1",
-    ]));
+    let ran = fanout_post(1, 1).redis_url(&url).run();
 
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "took {:?}",
         started.elapsed()
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(ran.code, Some(1));
     assert!(
-        stderr.contains("Redis is unavailable: cannot connect to redis://:***@127.0.0.1"),
-        "{stderr}"
+        ran.stderr
+            .contains("Redis is unavailable: cannot connect to redis://:***@127.0.0.1"),
+        "{}",
+        ran.stderr
     );
-    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(!ran.stderr.contains("hunter2"), "{}", ran.stderr);
 }
 
-/// Invalid settings fail at start with a message naming the setting.
+/// Invalid settings fail at start with a message naming the setting: the variable for the
+/// environment, the dotted key and the file for the file.
 #[test]
 fn invalid_configuration_names_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
+    let path = file.to_str().unwrap();
     for (text, env, expected) in [
         (
             "[fanout]\nbatch_size = 0\n",
@@ -211,7 +162,7 @@ fn invalid_configuration_names_the_setting() {
         (
             "",
             Some(("FANOUT_REDIS_URL", "nonsense")),
-            "redis.url: invalid URL 'nonsense'",
+            "FANOUT_REDIS_URL: invalid URL 'nonsense'",
         ),
         (
             "",
@@ -220,26 +171,24 @@ fn invalid_configuration_names_the_setting() {
         ),
     ] {
         std::fs::write(&file, text).unwrap();
-        let mut cmd = fanout(&[
-            "--config",
-            file.to_str().unwrap(),
-            "post",
-            "--author",
-            "1",
-            "--photo",
-            "1",
-        ]);
-        if let Some((k, v)) = env {
-            cmd.env(k, v);
-        }
-        let (out, _, stderr) = run(&mut cmd);
-        assert_eq!(out.status.code(), Some(1), "{text}");
+        let ran = fanout_cmd(&["--config", path, "post", "--author", "1", "--photo", "1"])
+            .envs(env)
+            .run();
+        assert_eq!(ran.code, Some(1), "{text}");
         assert!(
-            stderr.starts_with(&format!("error: {expected}")),
-            "{stderr}"
+            ran.stderr.starts_with(&format!("error: {expected}")),
+            "{}",
+            ran.stderr
         );
+        if env.is_none() {
+            assert!(
+                ran.stderr.contains(path),
+                "the file is named: {}",
+                ran.stderr
+            );
+        }
     }
-    let (out, _, stderr) = run(fanout(&[
+    let missing = fanout_cmd(&[
         "--config",
         "/nonexistent/fanout.toml",
         "seed",
@@ -247,29 +196,82 @@ fn invalid_configuration_names_the_setting() {
         "1",
         "--followers",
         "1",
-    ]));
-    assert_eq!(out.status.code(), Some(1));
+    ])
+    .run();
+    assert_eq!(missing.code, Some(1));
     assert!(
-        stderr.contains("cannot read config file /nonexistent/fanout.toml"),
-        "{stderr}"
+        missing
+            .stderr
+            .contains("cannot read config file /nonexistent/fanout.toml"),
+        "{}",
+        missing.stderr
     );
+}
+
+/// A misspelt variable (`FANOUT_REDIS_URI`) is named in a warning by every command, which
+/// still runs, against `--redis-url`.
+#[actix_rt::test]
+async fn every_command_warns_about_a_misspelt_variable() {
+    let (redis, _c) = redis_and_conn().await;
+    let misspelt = ("FANOUT_REDIS_URI", "redis://127.0.0.1:1");
+    let warned = |stderr: &str| {
+        stderr
+            .lines()
+            .any(|l| l.starts_with("warning") && l.contains("FANOUT_REDIS_URI"))
+    };
+    for (args, shows) in [
+        (
+            &["seed", "--author", "343", "--followers", "100"][..],
+            "seeded followers:343 with 100 followers",
+        ),
+        (
+            &["post", "--author", "343", "--photo", "777"],
+            "100 followers, 1 batches",
+        ),
+        (VERIFY_777, "100 hold it exactly once"),
+        (&["jobs"], "unfinished fan-outs: 0"),
+        (&["retry-dead"], "no failed fan-outs"),
+        (
+            &["demo", "--followers", "10", "--author", "5"],
+            "10 hold it exactly once",
+        ),
+    ] {
+        let ran = fanout_cmd(args).redis(&redis).envs([misspelt]).run();
+        ran.assert_ok();
+        assert!(warned(&ran.stderr), "{args:?}: {}", ran.stderr);
+        assert!(ran.stdout.contains(shows), "{args:?}: {}", ran.stdout);
+    }
+    let mut serve = fanout_cmd(&["serve", "--bind", "127.0.0.1:0"])
+        .redis(&redis)
+        .envs([misspelt])
+        .spawn();
+    let listening = serve.next_line();
+    serve.signal(libc::SIGTERM);
+    let stopped = serve.finish();
+    assert!(listening.starts_with("listening on "), "{listening}");
+    stopped.assert_ok();
+    assert!(warned(&stopped.stderr), "serve: {}", stopped.stderr);
 }
 
 /// The README's demo command, smaller: it starts and stops its own redis-server.
 #[test]
 fn demo_runs_on_a_private_redis_and_stops_it() {
-    let (out, stdout, stderr) = run(fanout(&["demo", "--followers", "30000"]));
+    let ran = fanout_cmd(&["demo", "--followers", "30000"]).run();
 
-    assert!(out.status.success(), "{stdout}{stderr}");
+    ran.assert_ok();
     assert!(
-        stdout.contains("30,000 followers, 3 batches, 0 retries, 0 dead ranges"),
-        "{stdout}"
+        ran.stdout
+            .contains("30,000 followers, 3 batches, 0 retries, 0 dead ranges"),
+        "{}",
+        ran.stdout
     );
     assert!(
-        stdout.contains("30,000 hold it exactly once, 0 missing, 0 duplicated"),
-        "{stdout}"
+        ran.stdout
+            .contains("30,000 hold it exactly once, 0 missing, 0 duplicated"),
+        "{}",
+        ran.stdout
     );
-    let port = private_port(&stdout);
+    let port = private_port(&ran.stdout);
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "redis-server on {port} must be stopped"
@@ -279,17 +281,13 @@ fn demo_runs_on_a_private_redis_and_stops_it() {
 /// Ctrl-C during the demo stops its redis-server too.
 #[test]
 fn interrupted_demo_stops_its_redis_server() {
-    let (mut child, port) = start_long_demo();
+    let (demo, port) = start_long_demo();
     assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
 
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let status = child.wait().unwrap();
+    demo.signal(libc::SIGINT);
+    let ran = demo.finish();
 
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(ran.code, Some(130));
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "redis-server on {port} must be stopped"
@@ -299,10 +297,9 @@ fn interrupted_demo_stops_its_redis_server() {
 /// A demo killed outright (SIGKILL: no chance to clean up) still leaves no redis-server.
 #[test]
 fn killed_demo_leaves_no_redis_server() {
-    let (mut child, port) = start_long_demo();
+    let (mut demo, port) = start_long_demo();
 
-    child.kill().unwrap();
-    child.wait().unwrap();
+    demo.kill();
 
     let deadline = Instant::now() + Duration::from_secs(5);
     while TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -318,24 +315,21 @@ fn killed_demo_leaves_no_redis_server() {
 #[test]
 fn demo_without_redis_server_says_what_to_install() {
     let empty = tempfile::tempdir().unwrap();
-    let (out, _, stderr) = run(fanout(&["demo"]).env("PATH", empty.path()));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("redis-server is not installed"), "{stderr}");
+    let ran = fanout_cmd(&["demo"]).env("PATH", empty.path()).run();
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr.contains("redis-server is not installed"),
+        "{}",
+        ran.stderr
+    );
 }
 
 /// Starts a demo far too big to finish during the test; returns it once its private
 /// redis-server is up, with that server's port.
-fn start_long_demo() -> (std::process::Child, u16) {
-    let mut child = fanout(&["demo", "--followers", "20000000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    (child, private_port(&first))
+fn start_long_demo() -> (Running, u16) {
+    let mut demo = fanout_cmd(&["demo", "--followers", "20000000"]).spawn();
+    let first = demo.next_line();
+    (demo, private_port(&first))
 }
 
 fn private_port(stdout: &str) -> u16 {

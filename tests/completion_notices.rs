@@ -1,11 +1,12 @@
 //! Subscribers get one `FanOutCompleted` per finished job, carrying its final status.
 
-mod common;
+mod support;
+
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use common::*;
 use fanout::{FanOut, FanOutCompleted, JobState, PhotoPosted};
-use std::time::Duration;
+use support::*;
 use tokio::sync::mpsc;
 
 /// Forwards every notice to a channel the test reads.
@@ -26,11 +27,10 @@ impl Handler<FanOutCompleted> for Listener {
 /// Two jobs, two notices, each with the job's final numbers; status stays queryable.
 #[actix_rt::test]
 async fn subscribers_are_told_when_each_job_finishes() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
+    let (redis, mut c) = redis_and_conn().await;
     let (tx, mut rx) = mpsc::channel(8);
     let listener = Listener(tx).start();
-    let fanout = FanOut::builder(config(&redis))
+    let fanout = FanOut::builder(settings(&redis, as_is))
         .subscriber(listener.recipient())
         .start()
         .await
@@ -52,8 +52,7 @@ async fn subscribers_are_told_when_each_job_finishes() {
     assert_eq!(notices[1].state, JobState::Completed);
     assert_eq!(notices[1].feeds_written, 25_000);
     assert_eq!(notices[1].ranges_done, 3);
-    let later = fanout.status(big.fanout_id).await.unwrap().unwrap();
-    assert_eq!(later, notices[1]);
+    assert_eq!(status(&fanout, big.fanout_id).await, notices[1]);
     assert!(rx.try_recv().is_err(), "one notice per job");
 }
 
@@ -62,14 +61,12 @@ async fn subscribers_are_told_when_each_job_finishes() {
 /// unfinished).
 #[actix_rt::test]
 async fn wait_ends_at_the_finish_not_at_the_next_poll() {
-    use redis::AsyncCommands;
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let fanout = FanOut::builder(config(&redis)).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start_fanout(&redis, as_is).await;
     seed(&mut c, 1, 1, 50_000).await;
 
     let accepted = fanout.post(PhotoPosted::now(1, 10)).await.unwrap();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let status = within(
         45,
         fanout.wait(accepted.fanout_id, Duration::from_secs(60), |_| {}),
@@ -83,6 +80,6 @@ async fn wait_ends_at_the_finish_not_at_the_next_poll() {
         "waited {:?}: the poll, not the finish, ended the wait",
         started.elapsed()
     );
-    let unfinished: Vec<u64> = c.zrange("fanout:jobs", 0, -1).await.unwrap();
+    let unfinished = unfinished(&mut c).await;
     assert!(unfinished.is_empty(), "{unfinished:?}");
 }

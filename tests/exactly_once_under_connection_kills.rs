@@ -2,15 +2,14 @@
 //! 200,000-follower fan-out, with the default settings; it still completes with every
 //! follower holding the photo once.
 
-mod common;
+mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
-use fanout::{FanOut, JobState, PhotoPosted};
-use fanout_actors::FeedLayout;
+use fanout::{JobState, PhotoPosted};
+use support::*;
 
 /// Kills every client connection every millisecond until the fan-out is done. Requests
 /// cut off are sent again on a new connection, and attempts that still fail are retried by
@@ -18,12 +17,8 @@ use fanout_actors::FeedLayout;
 /// make every repeat a no-op.
 #[actix_rt::test]
 async fn repeated_client_kills_neither_lose_nor_double() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let fanout = FanOut::builder(default_config(&redis))
-        .start()
-        .await
-        .unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start(default_settings(&redis)).await;
     seed(&mut c, 9, 1, 200_000).await;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -56,5 +51,5 @@ async fn repeated_client_kills_neither_lose_nor_double() {
     assert_eq!(status.state, JobState::Completed, "{status:?}");
     assert_eq!(status.feeds_written, 200_000);
     let mut c = conn(&redis).await;
-    assert_exactly_once(&mut c, 1..200_001, 31337, FeedLayout::List).await;
+    assert_exactly_once(&mut c, 1..200_001, 31337).await;
 }

@@ -1,21 +1,18 @@
 //! Both feed layouts: lists newest first and capped (whatever is over the cap is popped), sorted sets ordered by
 //! posted_at and capped by rank.
 
-mod common;
+mod support;
 
-use common::*;
-use fanout::{FanOut, PhotoPosted};
-use fanout_actors::FeedLayout;
+use fanout::settings::FeedLayout;
+use fanout::PhotoPosted;
 use redis::AsyncCommands;
+use support::*;
 
 /// A full list feed keeps the newest `max_len` entries, the new photo first.
 #[actix_rt::test]
 async fn list_feeds_are_trimmed_to_the_cap() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    config.settings.max_len = 5;
-    let fanout = FanOut::builder(config).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start_fanout(&redis, |s| s.feed.max_len = 5).await;
     seed(&mut c, 1, 100, 50).await;
     for id in 100..150u64 {
         let _: () = c
@@ -27,7 +24,7 @@ async fn list_feeds_are_trimmed_to_the_cap() {
     post_and_wait(&fanout, 1, 42).await;
 
     for id in 100..150u64 {
-        let feed: Vec<u64> = c.lrange(format!("homefeed:{id}"), 0, -1).await.unwrap();
+        let feed = list_feed(&mut c, &format!("homefeed:{id}")).await;
         assert_eq!(feed, vec![42, 10, 9, 8, 7], "feed of {id}");
     }
 }
@@ -36,14 +33,14 @@ async fn list_feeds_are_trimmed_to_the_cap() {
 /// order, and keep only the newest `max_len`.
 #[actix_rt::test]
 async fn zset_feeds_are_ordered_by_post_time_and_capped() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    config.settings.layout = FeedLayout::Zset;
-    config.settings.max_len = 3;
-    config.settings.batch_size = 40;
-    config.settings.chunk_size = 15;
-    let fanout = FanOut::builder(config).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start_fanout(&redis, |s| {
+        s.feed.layout = FeedLayout::Zset;
+        s.feed.max_len = 3;
+        s.fanout.batch_size = 40;
+        s.fanout.chunk_size = 15;
+    })
+    .await;
     seed(&mut c, 2, 1, 101).await;
 
     // Posted at t=4000, 1000, 3000, 2000: the oldest (photo 11) must fall off.
@@ -53,7 +50,7 @@ async fn zset_feeds_are_ordered_by_post_time_and_capped() {
     }
 
     for photo in [12, 13, 14] {
-        assert_exactly_once(&mut c, 1..102, photo, FeedLayout::Zset).await;
+        assert_exactly_once_in(FeedLayout::Zset, &mut c, 1..102, photo).await;
     }
     for id in 1..102u64 {
         let newest_first: Vec<u64> = c.zrevrange(format!("homefeed:{id}"), 0, -1).await.unwrap();
@@ -64,36 +61,28 @@ async fn zset_feeds_are_ordered_by_post_time_and_capped() {
 /// The same photo posted twice to a zset feed is still there once (ZADD is idempotent).
 #[actix_rt::test]
 async fn zset_repost_does_not_duplicate() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    config.settings.layout = FeedLayout::Zset;
-    let fanout = FanOut::builder(config).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start_fanout(&redis, |s| s.feed.layout = FeedLayout::Zset).await;
     seed(&mut c, 3, 1, 250).await;
 
     post_and_wait(&fanout, 3, 99).await;
     post_and_wait(&fanout, 3, 99).await;
 
-    assert_exactly_once(&mut c, 1..251, 99, FeedLayout::Zset).await;
+    assert_exactly_once_in(FeedLayout::Zset, &mut c, 1..251, 99).await;
 }
 
 /// A feed pattern with text after `{user}` is honoured: the script builds keys inside
 /// Redis from both parts.
 #[actix_rt::test]
 async fn a_feed_pattern_with_a_tail_is_honoured() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    config.settings.keys =
-        fanout_actors::keys::KeyPatterns::new("followers:{user}", "feed:{user}:home", "fanout:")
-            .unwrap();
-    let fanout = FanOut::builder(config).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start_fanout(&redis, |s| s.keys.feed = "feed:{user}:home".to_owned()).await;
     seed(&mut c, 1, 100, 1_200).await;
 
     post_and_wait(&fanout, 1, 42).await;
 
     for id in 100..1_300u64 {
-        let feed: Vec<u64> = c.lrange(format!("feed:{id}:home"), 0, -1).await.unwrap();
+        let feed = list_feed(&mut c, &format!("feed:{id}:home")).await;
         assert_eq!(feed, vec![42], "feed of {id}");
     }
     let strays: Vec<String> = c.keys("homefeed:*").await.unwrap();

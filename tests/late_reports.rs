@@ -2,16 +2,15 @@
 //! attempt reports late, while the retry is still running, that report is ignored: the
 //! range's fate follows the retry. Nothing is written twice.
 
-mod common;
+mod support;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
-use fanout::{FanOut, JobState};
-use fanout_actors::FeedLayout;
+use fanout::JobState;
 use futures_util::FutureExt;
+use support::*;
 
 /// Range 0: attempt 1 stalls past its deadline and then succeeds (late); attempt 2, still
 /// running when that late success arrives, panics; attempt 3 finishes the range. Had the
@@ -19,21 +18,19 @@ use futures_util::FutureExt;
 /// would have run.
 #[actix_rt::test]
 async fn a_late_report_for_a_retried_attempt_is_ignored() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    config.settings.batch_size = 1_000;
-    config.settings.writers = 2;
-    // One batch per writer, so nothing queues behind a stalled one.
-    config.settings.in_flight_per_writer = 1;
-    config.settings.batch_timeout = Duration::from_millis(600);
+    let (redis, mut c) = redis_and_conn().await;
     let third_attempts = Arc::new(AtomicU32::new(0));
-    config.settings.fault = hook({
-        let third_attempts = third_attempts.clone();
-        move |_writer, batch| {
+    let counted = third_attempts.clone();
+    let fanout = start_fanout(&redis, |s| {
+        s.fanout.batch_size = 1_000;
+        s.fanout.writers = 2;
+        // One batch per writer, so nothing queues behind a stalled one.
+        s.fanout.in_flight_per_writer = 1;
+        s.fanout.batch_timeout_ms = 600;
+        s.fault = hook(move |_writer, batch| {
             let (range, attempt) = (batch.range.index, batch.attempt);
             if (range, attempt) == (0, 3) {
-                third_attempts.fetch_add(1, Ordering::SeqCst);
+                counted.fetch_add(1, Ordering::SeqCst);
             }
             async move {
                 match (range, attempt) {
@@ -47,9 +44,9 @@ async fn a_late_report_for_a_retried_attempt_is_ignored() {
                 }
             }
             .boxed()
-        }
-    });
-    let fanout = FanOut::builder(config).start().await.unwrap();
+        });
+    })
+    .await;
     seed(&mut c, 2, 1, 10_000).await;
 
     let status = post_and_wait(&fanout, 2, 12).await;
@@ -62,5 +59,5 @@ async fn a_late_report_for_a_retried_attempt_is_ignored() {
     assert_eq!(third_attempts.load(Ordering::SeqCst), 1);
     assert_eq!(status.ranges_done, 10);
     assert_eq!(status.feeds_written, 10_000);
-    assert_exactly_once(&mut c, 1..10_001, 12, FeedLayout::List).await;
+    assert_exactly_once(&mut c, 1..10_001, 12).await;
 }

@@ -1,47 +1,28 @@
 //! `fanout jobs` shows unfinished and dead-lettered fan-outs; `fanout retry-dead` finishes
 //! dead-lettered ranges once their cause is fixed, writing only what is missing.
 
-mod common;
+mod support;
 
-use std::process::Command;
-
-use common::*;
-use fanout::{FanOut, JobState};
-use fanout_actors::FeedLayout;
+use fanout::{JobState, PhotoPosted};
 use redis::AsyncCommands;
+use support::*;
 
-fn fanout_cli(redis: &fanout::local_redis::LocalRedis, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fanout"))
-        .args(["--redis-url", &redis.url()])
-        .args(args)
-        .current_dir(std::env::temp_dir())
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// Dead letters in Redis (`fanout:dead`).
+async fn dead_letters(c: &mut Conn) -> u64 {
+    c.llen("fanout:dead").await.unwrap()
 }
 
 /// A range dead-lettered by a feed of the wrong type is listed by `jobs`; after the feed is
 /// fixed, `retry-dead` completes the job and every follower holds the photo exactly once.
 #[actix_rt::test]
 async fn dead_ranges_are_listed_and_retried_exactly_once() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    config.settings.batch_size = 1_000;
-    config.settings.chunk_size = 100;
-    let fanout = FanOut::builder(config).start().await.unwrap();
-    seed(&mut c, 8, 1, 5_000).await;
-    let _: () = c.set("homefeed:2550", "not a feed").await.unwrap();
-    let failed = post_and_wait(&fanout, 8, 64).await;
+    let (redis, mut c) = redis_and_conn().await;
+    let (_fanout, failed) = fan_out_with_a_dead_range(&redis, &mut c).await;
     assert_eq!(failed.state, JobState::Failed);
 
-    let (ok, listing, _) = fanout_cli(&redis, &["jobs"]);
-    assert!(ok);
+    let jobs = fanout_cmd(&["jobs"]).redis(&redis).run();
+    assert!(jobs.ok());
+    let listing = &jobs.stdout;
     assert!(listing.contains("unfinished fan-outs: 0"), "{listing}");
     assert!(
         listing.contains("fan-outs with dead-lettered ranges: 1"),
@@ -54,22 +35,27 @@ async fn dead_ranges_are_listed_and_retried_exactly_once() {
         "{listing}"
     );
 
-    let _: () = c.del("homefeed:2550").await.unwrap();
-    let (ok, stdout, stderr) = fanout_cli(&redis, &["retry-dead"]);
+    repair_feed(&mut c, 2_550).await;
+    let retried = fanout_cmd(&["retry-dead"]).redis(&redis).run();
 
-    assert!(ok, "{stdout}{stderr}");
+    retried.assert_ok();
     assert!(
-        stdout.contains("fan-out 1: 1 dead range(s) reopened"),
-        "{stdout}"
+        retried
+            .stdout
+            .contains("fan-out 1: 1 dead range(s) reopened"),
+        "{}",
+        retried.stdout
     );
     assert!(
-        stdout.contains("5,000 followers, 5 batches, 0 retries, 0 dead ranges"),
-        "{stdout}"
+        retried
+            .stdout
+            .contains("5,000 followers, 5 batches, 0 retries, 0 dead ranges"),
+        "{}",
+        retried.stdout
     );
-    assert_exactly_once(&mut c, 1..5_001, 64, FeedLayout::List).await;
-    let dead: u64 = c.llen("fanout:dead").await.unwrap();
-    assert_eq!(dead, 0);
-    let (_, listing, _) = fanout_cli(&redis, &["jobs"]);
+    assert_exactly_once(&mut c, 1..5_001, 64).await;
+    assert_eq!(dead_letters(&mut c).await, 0);
+    let listing = fanout_cmd(&["jobs"]).redis(&redis).run().stdout;
     assert!(
         listing.contains("fan-outs with dead-lettered ranges: 0"),
         "{listing}"
@@ -79,17 +65,15 @@ async fn dead_ranges_are_listed_and_retried_exactly_once() {
 /// An unfinished job (its owner is gone) is listed with its progress.
 #[actix_rt::test]
 async fn unfinished_jobs_are_listed_with_progress() {
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    let open = gate(&mut config);
-    let fanout = FanOut::builder(config).start().await.unwrap();
+    let (redis, mut c) = redis_and_conn().await;
+    let (fanout, open) = start_held(&redis, as_is).await;
     seed(&mut c, 5, 1, 25_000).await;
-    let accepted = fanout.post(fanout::PhotoPosted::now(5, 6)).await.unwrap();
+    let accepted = fanout.post(PhotoPosted::now(5, 6)).await.unwrap();
 
-    let (ok, listing, _) = fanout_cli(&redis, &["jobs"]);
+    let jobs = fanout_cmd(&["jobs"]).redis(&redis).run();
 
-    assert!(ok);
+    assert!(jobs.ok());
+    let listing = &jobs.stdout;
     assert!(listing.contains("unfinished fan-outs: 1"), "{listing}");
     assert!(
         listing.contains(&format!(
@@ -98,7 +82,7 @@ async fn unfinished_jobs_are_listed_with_progress() {
         )),
         "{listing}"
     );
-    open.send(true).unwrap();
+    open.open();
     wait(&fanout, accepted.fanout_id).await;
 }
 
@@ -106,51 +90,35 @@ async fn unfinished_jobs_are_listed_with_progress() {
 /// job has finished as failed, the same command completes it.
 #[actix_rt::test]
 async fn retry_dead_waits_for_a_running_job_to_finish() {
-    use futures_util::FutureExt;
-    let redis = redis();
-    let mut c = conn(&redis).await;
-    let mut config = config(&redis);
-    config.settings.batch_size = 1_000;
-    // Enough writers that held ranges cannot stand in front of range 2.
-    config.settings.writers = 4;
-    let (open, gate) = tokio::sync::watch::channel(false);
+    let (redis, mut c) = redis_and_conn().await;
     // Range 2 runs (and dies on the bad feed); the others wait for the gate.
-    config.settings.fault = hook(move |_writer, batch| {
-        let (mut gate, held) = (gate.clone(), batch.range.index != 2);
-        async move {
-            if held {
-                let _ = gate.wait_for(|open| *open).await;
-            }
-        }
-        .boxed()
-    });
-    let fanout = FanOut::builder(config).start().await.unwrap();
-    seed(&mut c, 8, 1, 5_000).await;
-    let _: () = c.set("homefeed:2550", "not a feed").await.unwrap();
-    let accepted = fanout.post(fanout::PhotoPosted::now(8, 64)).await.unwrap();
-    within(10, async {
-        while c.llen::<_, u64>("fanout:dead").await.unwrap() == 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+    let (open, held) = gate_if(|batch| batch.range.index != 2);
+    let fanout = start_fanout(&redis, |s| {
+        s.fanout.batch_size = 1_000;
+        // Enough writers that held ranges cannot stand in front of range 2.
+        s.fanout.writers = 4;
+        s.fault = held;
     })
     .await;
-    let _: () = c.del("homefeed:2550").await.unwrap();
+    seed_with_a_broken_feed(&mut c, 8, 5_000, 2_550).await;
+    let accepted = fanout.post(PhotoPosted::now(8, 64)).await.unwrap();
+    wait_until!(10, dead_letters(&mut c).await > 0);
+    repair_feed(&mut c, 2_550).await;
 
-    let (ok, stdout, _) = fanout_cli(&redis, &["retry-dead"]);
+    let too_early = fanout_cmd(&["retry-dead"]).redis(&redis).run();
 
-    assert!(ok);
-    assert!(stdout.contains("no failed fan-outs"), "{stdout}");
-    assert_eq!(
-        c.llen::<_, u64>("fanout:dead").await.unwrap(),
-        1,
-        "its dead letter stays"
+    assert!(too_early.ok());
+    assert!(
+        too_early.stdout.contains("no failed fan-outs"),
+        "{}",
+        too_early.stdout
     );
-    open.send(true).unwrap();
+    assert_eq!(dead_letters(&mut c).await, 1, "its dead letter stays");
+    open.open();
     assert_eq!(
         wait(&fanout, accepted.fanout_id).await.state,
         JobState::Failed
     );
-    let (ok, stdout, stderr) = fanout_cli(&redis, &["retry-dead"]);
-    assert!(ok, "{stdout}{stderr}");
-    assert_exactly_once(&mut c, 1..5_001, 64, FeedLayout::List).await;
+    fanout_cmd(&["retry-dead"]).redis(&redis).run().assert_ok();
+    assert_exactly_once(&mut c, 1..5_001, 64).await;
 }

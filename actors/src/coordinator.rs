@@ -79,8 +79,8 @@ impl Coordinator {
         let instance = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         let mut ledger = JobLedger::connect(&settings, &instance).await?;
         ledger.check_server().await?;
-        let mut writer_stores = Vec::with_capacity(settings.writers);
-        for _ in 0..settings.writers {
+        let mut writer_stores = Vec::with_capacity(settings.fanout.writers);
+        for _ in 0..settings.fanout.writers {
             writer_stores.push(FeedStore::connect(&settings).await?);
         }
         Ok(Coordinator::create(move |ctx| {
@@ -122,9 +122,9 @@ impl Coordinator {
 
     fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy {
-            max_attempts: self.settings.max_attempts,
-            outage_budget: self.settings.outage_budget,
-            backoff: self.settings.retry_backoff,
+            max_attempts: self.settings.retry.max_attempts,
+            outage_budget: self.settings.retry.outage_budget(),
+            backoff: self.settings.retry.backoff(),
         }
     }
 
@@ -141,8 +141,8 @@ impl Coordinator {
     fn plan(&self, followers: u64) -> Plan {
         Plan::new(
             followers,
-            self.settings.batch_size,
-            self.settings.chunk_size,
+            self.settings.fanout.batch_size,
+            self.settings.fanout.chunk_size,
         )
     }
 
@@ -160,7 +160,7 @@ impl Coordinator {
         if self.draining {
             return;
         }
-        let (now, cap) = (Instant::now(), self.settings.in_flight_per_writer);
+        let (now, cap) = (Instant::now(), self.settings.fanout.in_flight_per_writer);
         while let Some(writer) = self
             .writers
             .iter()
@@ -221,7 +221,7 @@ impl Coordinator {
         match slot.addr.try_send(batch) {
             Ok(()) => {
                 slot.in_flight += 1;
-                let timeout = self.settings.batch_timeout;
+                let timeout = self.settings.fanout.batch_timeout();
                 ctx.run_later(timeout, move |act, ctx| {
                     act.fail_flight(id, index, number, BatchFailure::TimedOut(timeout), ctx);
                 });
@@ -355,7 +355,7 @@ impl Coordinator {
         }
         self.finished.insert(id, status);
         self.finished_order.push_back(id);
-        while self.finished_order.len() > self.settings.finished_jobs_kept {
+        while self.finished_order.len() > self.settings.jobs.finished_jobs_kept {
             if let Some(old) = self.finished_order.pop_front() {
                 self.finished.remove(&old);
             }
@@ -413,9 +413,9 @@ impl Actor for Coordinator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.settings.mailbox_capacity);
+        ctx.set_mailbox_capacity(self.settings.fanout.mailbox_capacity);
         self.take_over(ctx);
-        ctx.run_interval(self.settings.lease_renew, |act, ctx| {
+        ctx.run_interval(self.settings.jobs.lease_renew(), |act, ctx| {
             act.renew_leases(ctx);
             act.take_over(ctx);
         });
@@ -433,7 +433,8 @@ impl Handler<PhotoPosted> for Coordinator {
             let error = PostError::Unavailable("shutting down".to_owned());
             return Box::pin(actix::fut::ready(Err(error)));
         }
-        if self.jobs.len() + self.accepting + self.preparing.len() >= self.settings.max_active_jobs
+        if self.jobs.len() + self.accepting + self.preparing.len()
+            >= self.settings.fanout.max_active_jobs
         {
             return Box::pin(actix::fut::ready(Err(PostError::Overloaded)));
         }
@@ -444,7 +445,10 @@ impl Handler<PhotoPosted> for Coordinator {
         }
         self.accepting += 1;
         let mut ledger = self.ledger.clone();
-        let (batch_size, chunk_size) = (self.settings.batch_size, self.settings.chunk_size);
+        let (batch_size, chunk_size) = (
+            self.settings.fanout.batch_size,
+            self.settings.fanout.chunk_size,
+        );
         let accept = async move {
             let acceptance = ledger.accept(&post, batch_size, chunk_size).await?;
             let (existing, ours) = match acceptance {
@@ -469,8 +473,8 @@ impl Handler<PhotoPosted> for Coordinator {
                     let pending = Pending {
                         id,
                         post,
-                        batch_size: act.settings.batch_size,
-                        chunk_size: act.settings.chunk_size,
+                        batch_size: act.settings.fanout.batch_size,
+                        chunk_size: act.settings.fanout.chunk_size,
                         accepted_at: Instant::now(),
                         done: Vec::new(),
                     };
@@ -563,7 +567,7 @@ impl Handler<WriterDegraded> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: WriterDegraded, ctx: &mut Self::Context) {
-        let cool_down = self.settings.restart_window;
+        let cool_down = self.settings.supervision.restart_window();
         let Some(slot) = self.writers.get_mut(msg.writer) else {
             return;
         };

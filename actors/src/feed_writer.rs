@@ -40,7 +40,10 @@ impl FeedWriter {
             index,
             store,
             coordinator,
-            restarts: RestartWindow::new(settings.max_restarts, settings.restart_window),
+            restarts: RestartWindow::new(
+                settings.supervision.max_restarts,
+                settings.supervision.restart_window(),
+            ),
             settings,
         }
     }
@@ -50,13 +53,14 @@ impl Actor for FeedWriter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(self.settings.in_flight_per_writer.max(1));
+        ctx.set_mailbox_capacity(self.settings.fanout.in_flight_per_writer.max(1));
         let recent = self.restarts.recent();
         if recent > 0 {
             // `wait` holds the mailbox, so no batch runs before the delay is over.
             let delay = self
                 .settings
-                .restart_backoff
+                .supervision
+                .restart_backoff()
                 .delay(recent, &mut rand::rng());
             tracing::warn!(
                 writer = self.index,
@@ -114,7 +118,12 @@ impl Handler<BatchFanOut> for FeedWriter {
             let outcome = AssertUnwindSafe(async {
                 #[cfg(feature = "fault-injection")]
                 if let Some(fault) = fault {
-                    fault(writer, &batch).await;
+                    let about = crate::settings::FaultBatch {
+                        fanout_id: batch.fanout_id,
+                        range: batch.range,
+                        attempt: batch.attempt,
+                    };
+                    fault(writer, &about).await;
                 }
                 store.write_batch(&batch).await
             })

@@ -104,12 +104,18 @@ impl JobLedger {
     /// Connects, as instance `instance`.
     pub async fn connect(settings: &Settings, instance: &str) -> Result<Self, StoreError> {
         Ok(Self {
-            conn: connect_manager(&settings.redis_url, settings).await?,
-            keys: Arc::new(settings.keys.clone()),
+            conn: connect_manager(&settings.redis.url, settings).await?,
+            // Unreachable once `settings.validate()` passed, as it has for every caller that
+            // launched or connected through the crate's entry points.
+            keys: Arc::new(
+                settings
+                    .key_patterns()
+                    .map_err(|e| StoreError::Redis(format!("invalid settings: {e}")))?,
+            ),
             instance: instance.into(),
-            lease_ms: settings.lease.as_millis() as u64,
-            done_ttl_secs: settings.done_marker_ttl.as_secs().max(1),
-            finished_ttl_secs: settings.finished_job_ttl.as_secs().max(1),
+            lease_ms: settings.jobs.lease_ms,
+            done_ttl_secs: settings.jobs.done_marker_ttl_s.max(1),
+            finished_ttl_secs: settings.jobs.finished_job_ttl_s.max(1),
         })
     }
 

@@ -1,7 +1,22 @@
-//! # fanout-actors
+//! # fanout
 //!
-//! The embeddable core of `fanout`: when a user posts a photo, write its id into the home
-//! feed of every follower in Redis, in the background, exactly once, with progress.
+//! Fan-out-on-write for a photo-sharing service: when a user posts a photo, its id lands in
+//! the Redis home feed of every follower, exactly once, in the background, with progress.
+//!
+//! A host actix(-web) service builds a [`FanOut`] once and calls [`FanOut::post`] from its
+//! upload handler; the call returns as soon as the job is durably accepted in Redis.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use fanout::{FanOut, PhotoPosted, Settings};
+//!
+//! let mut settings = Settings::default();
+//! settings.redis.url = "redis://127.0.0.1:6379".parse()?;
+//! let fanout = FanOut::builder(settings).start().await?;
+//! let accepted = fanout.post(PhotoPosted::now(343, 777)).await?;
+//! println!("fan-out {} to {} followers", accepted.fanout_id, accepted.followers);
+//! # Ok(()) }
+//! ```
 //!
 //! ```text
 //! upload handler ──PhotoPosted──▶ Coordinator ──BatchFanOut──▶ FeedWriter ×W (own connection each)
@@ -10,46 +25,62 @@
 //!                                    └──FanOutCompleted──▶ subscribers
 //! ```
 //!
-//! The coordinator snapshots the follower count (`LLEN`), plans ranges of `batch_size`
-//! followers, and keeps a few in flight per writer. A writer reads its range (`LRANGE`) and
-//! writes it in chunks; each chunk is one atomic Lua script guarded by a bit in the job's
-//! done-bitmap, so a retried range never writes a feed twice.
+//! The design — actors, the job lifecycle, the write path, the Redis keys and the delivery
+//! guarantees — is described in the repository's `docs/ARCHITECTURE.md`.
 //!
-//! ## Layout
-//! - [`coordinator`]: the `Coordinator` actor: acceptance, scheduling, retries, status;
-//!   `coordinator/job.rs` its bookkeeping, `coordinator/takeover.rs` leases and take-over.
-//! - [`feed_writer`]: the `FeedWriter` actor and its supervision (panics, restarts).
-//! - [`messages`]: every message and its reply types.
-//! - [`store`]: the Redis write path (connections, scripts in `scripts/`).
-//! - [`ledger`]: the durable job ledger: acceptance, leases, take-over, outcomes.
-//! - [`record`]: the bincode encoding of job records and outcomes.
-//! - [`keys`]: every Redis key pattern.
-//! - [`plan`]: pure range and chunk planning.
-//! - [`backoff`]: retry backoff and restart intensity.
-//! - `retry`: when a failed range is retried and when it is given up.
-//! - [`settings`]: tunables and their defaults.
-//! - [`admin`]: seeding follower lists and verifying feeds (for the CLI and tests).
-//! - [`telemetry`]: every metric the core reports.
-//! - [`error`]: error types.
+//! ## The public surface
+//! - [`FanOut`] and [`FanOutBuilder`]: the handle a host keeps (`handle.rs`).
+//! - [`Settings`] and its sections ([`settings`]); with cargo feature `config-file`, loading
+//!   them from a TOML file and `FANOUT_*` variables ([`settings::load`]).
+//! - The messages a host sends and receives: [`PhotoPosted`], [`Accepted`], [`JobStatus`],
+//!   [`FanOutCompleted`] and their parts.
+//! - The errors: [`PostError`], [`StoreError`], [`LaunchError`], [`SettingsError`].
+//! - [`operator`]: listing jobs, retrying dead ranges, seeding and verifying, for tooling.
+//! - [`telemetry`]: the names of the metrics the core reports.
+//! - [`http`] (cargo feature `http`): the routes, to mount into a host's actix-web `App`.
+//!
+//! ## Inside (crate-private)
+//! - `coordinator.rs` (+ `coordinator/`): the `Coordinator` actor: acceptance, scheduling,
+//!   retries, status, leases and take-over.
+//! - `feed_writer.rs`: the `FeedWriter` actor and its supervision (panics, restarts).
+//! - `messages.rs`: every message and its reply types.
+//! - `store.rs`: the Redis write path (connections, scripts in `scripts/`).
+//! - `ledger.rs`: the durable job ledger: acceptance, leases, take-over, outcomes.
+//! - `record.rs`: the bincode encoding of job records and outcomes.
+//! - `keys.rs`: every Redis key pattern.
+//! - `plan.rs`, `backoff.rs`, `retry.rs`: pure range planning, backoff, retry decisions.
+//! - `admin.rs`: seeding follower lists and verifying feeds (behind [`operator`]).
+//! - `completion.rs`: wakes [`FanOut::wait`] callers when a fan-out finishes.
 
 #![deny(missing_docs)]
 
-pub mod admin;
-pub mod backoff;
-pub mod coordinator;
-pub mod error;
-pub mod feed_writer;
-pub mod keys;
-pub mod ledger;
-pub mod messages;
-pub mod plan;
-pub mod record;
+mod admin;
+mod backoff;
+mod completion;
+mod coordinator;
+mod error;
+mod feed_writer;
+mod handle;
+mod keys;
+mod ledger;
+mod messages;
+mod plan;
+mod record;
 mod retry;
+mod store;
+
+#[cfg(feature = "http")]
+pub mod http;
+pub mod operator;
 pub mod settings;
-pub mod store;
 pub mod telemetry;
 
-pub use coordinator::{Coordinator, LaunchError};
+pub use coordinator::LaunchError;
 pub use error::{PostError, StoreError};
-pub use messages::*;
-pub use settings::{FeedLayout, RedisUrl, Settings};
+pub use handle::{FanOut, FanOutBuilder};
+pub use messages::{
+    Accepted, DeadRange, FanOutCompleted, FanoutId, JobState, JobStatus, PhotoPosted,
+    ShutdownReport,
+};
+pub use plan::FollowerRange;
+pub use settings::{Settings, SettingsError};

@@ -33,9 +33,9 @@ pub async fn connect_manager(
 ) -> Result<ConnectionManager, StoreError> {
     let client = redis::Client::open(url.expose()).map_err(|e| StoreError::Redis(e.to_string()))?;
     let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(settings.connect_timeout))
-        .set_response_timeout(Some(settings.response_timeout))
-        .set_number_of_retries(settings.reconnect_retries)
+        .set_connection_timeout(Some(settings.redis.connect_timeout()))
+        .set_response_timeout(Some(settings.redis.response_timeout()))
+        .set_number_of_retries(settings.redis.reconnect_retries)
         .set_max_delay(std::time::Duration::from_secs(1));
     ConnectionManager::new_with_config(client, config)
         .await
@@ -72,10 +72,16 @@ impl FeedStore {
     /// Opens a new connection for one actor.
     pub async fn connect(settings: &Settings) -> Result<Self, StoreError> {
         Ok(Self {
-            conn: connect_manager(&settings.redis_url, settings).await?,
-            keys: Arc::new(settings.keys.clone()),
-            layout: settings.layout,
-            max_len: settings.max_len,
+            conn: connect_manager(&settings.redis.url, settings).await?,
+            // Unreachable once `settings.validate()` passed, as it has for every caller that
+            // launched or connected through the crate's entry points.
+            keys: Arc::new(
+                settings
+                    .key_patterns()
+                    .map_err(|e| StoreError::Redis(format!("invalid settings: {e}")))?,
+            ),
+            layout: settings.feed.layout,
+            max_len: settings.feed.max_len,
         })
     }
 

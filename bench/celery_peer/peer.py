@@ -1,8 +1,8 @@
-"""The peer fanout replaces: the Celery + redis-py chained task of ARCHITECTURE.md's
-"The problem". A task reads 10,000 followers with LRANGE, LPUSHes the photo id into each
-follower's feed (one round trip each, or one redis-py pipeline per batch in the pipelined
-variant), and chains the next task with the next cursor. As deployed it neither trims feeds
-nor guards against a retried task pushing twice.
+"""The peer fanout replaces: the Celery + redis-py chained task of docs/ARCHITECTURE.md,
+section "The problem". A task reads 10,000 followers with LRANGE, LPUSHes the photo id
+into each follower's feed (one round trip each, or one redis-py pipeline per batch in the
+pipelined variant), and chains the next task with the next cursor. As deployed it neither
+trims feeds nor guards against a retried task pushing twice.
 
 Broker and feeds: the Redis at PEER_REDIS_URL (the broker in database 1, feeds in 0).
 When the last batch is written the task pushes to `peer:done:{photo}`, which the driver

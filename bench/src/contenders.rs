@@ -223,7 +223,7 @@ impl Peer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        fanout::local_redis::dies_with_parent(&mut command);
+        fanout_cli::local_redis::dies_with_parent(&mut command);
         let worker = command
             .spawn()
             .map_err(|e| BenchError::Tool(format!("{}: {e}", python.display())))?;

@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use clap::Parser;
-use fanout::local_redis::{LocalRedis, LocalRedisError};
+use fanout_cli::local_redis::{LocalRedis, LocalRedisError};
 
 use contenders::{Peer, Stream};
 use probe::Probe;

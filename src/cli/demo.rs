@@ -3,14 +3,20 @@
 
 use std::process::ExitCode;
 
-use fanout::config::Config;
-use fanout::local_redis::LocalRedis;
+use fanout::settings::RedisUrl;
+use fanout::Settings;
+use fanout_cli::local_redis::LocalRedis;
 
-use super::{post, seed, verify, CliError};
+use fanout_cli::config::LoadError;
+
+use super::error::CliError;
+use super::post;
+use super::seed;
+use super::verify;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Followers of the demo author (the seed's "Justin Bieber").
+    /// Followers of the demo author (a celebrity account).
     #[arg(long, default_value_t = 1_500_000)]
     pub followers: u64,
     /// The demo author's id.
@@ -22,14 +28,14 @@ pub struct Args {
 }
 
 pub async fn run(
-    mut config: Config,
+    mut settings: Settings,
     redis_url_given: bool,
     args: Args,
 ) -> Result<ExitCode, CliError> {
     // Never write into a Redis the user did not name: config.toml's and FANOUT_REDIS_URL's
     // are ignored here, only --redis-url counts.
     let _private = if redis_url_given {
-        println!("using Redis at {}", config.settings.redis_url);
+        println!("using Redis at {}", settings.redis.url);
         None
     } else {
         let redis = LocalRedis::start()?;
@@ -37,7 +43,8 @@ pub async fn run(
             "started a private redis-server on 127.0.0.1:{} (stopped when the demo exits)",
             redis.port()
         );
-        config = config.with_redis_url(&redis.url())?;
+        settings.redis.url = RedisUrl::parse(&redis.url())
+            .map_err(|e| CliError::Config(LoadError::RedisUrl(e.to_string())))?;
         Some(redis)
     };
     let photo = args.photo.unwrap_or_else(|| {
@@ -46,7 +53,7 @@ pub async fn run(
             .map_or(1, |d| d.as_millis() as u64)
     });
     seed::seed(
-        &config,
+        &settings,
         &seed::Args {
             author: args.author,
             followers: args.followers,
@@ -55,7 +62,7 @@ pub async fn run(
     )
     .await?;
     let status = post::post(
-        config.clone(),
+        settings.clone(),
         &post::Args {
             author: args.author,
             photo,
@@ -63,7 +70,7 @@ pub async fn run(
     )
     .await?;
     let report = verify::verify(
-        &config,
+        &settings,
         &verify::Args {
             author: args.author,
             photo,

@@ -2,22 +2,23 @@
 //! whose message a person can act on, printed as one line with a non-zero exit.
 
 mod demo;
+mod error;
 mod jobs;
 mod post;
 mod progress;
 mod retry_dead;
 mod seed;
 mod serve;
+mod signals;
 mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fanout::config::{Config, ConfigError};
-use fanout::local_redis::LocalRedisError;
-use fanout::{LaunchError, PostError};
-use fanout_actors::StoreError;
+
+use error::CliError;
+use signals::interrupted;
 
 /// Fan a photo out to every follower's home feed in Redis.
 #[derive(Parser)]
@@ -61,25 +62,6 @@ enum Command {
     RetryDead,
 }
 
-/// Everything a command can fail with; each message stands on its own.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Launch(#[from] LaunchError),
-    #[error(transparent)]
-    Post(#[from] PostError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    LocalRedis(#[from] LocalRedisError),
-    #[error(transparent)]
-    Serve(#[from] fanout::http::ServeError),
-    #[error("interrupted")]
-    Interrupted,
-}
-
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -117,41 +99,15 @@ pub fn run() -> ExitCode {
     }
 }
 
-/// Ctrl-C, SIGTERM or SIGHUP (the terminal closed). The handlers are installed when this is
-/// called, not when the future is first polled: a signal that arrives while the command's
-/// first step runs (the demo starting its redis-server, say) is caught, not fatal.
-pub fn interrupted() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let signals = [
-        SignalKind::interrupt(),
-        SignalKind::terminate(),
-        SignalKind::hangup(),
-    ]
-    .map(signal);
-    async move {
-        let [Ok(mut interrupt), Ok(mut term), Ok(mut hangup)] = signals else {
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = term.recv() => {}
-            _ = hangup.recv() => {}
-        }
-    }
-}
-
 async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
-    let mut config = Config::load_from_env(cli.config.as_deref())?;
-    if let Some(url) = &cli.redis_url {
-        config = config.with_redis_url(url)?;
-    }
+    let settings = fanout_cli::config::load(cli.config.as_deref(), cli.redis_url.as_deref())?;
     match cli.command {
-        Command::Serve(args) => serve::run(config, args).await,
-        Command::Seed(args) => seed::run(config, args).await,
-        Command::Post(args) => post::run(config, args).await,
-        Command::Verify(args) => verify::run(config, args).await,
-        Command::Demo(args) => demo::run(config, cli.redis_url.is_some(), args).await,
-        Command::Jobs => jobs::run(config).await,
-        Command::RetryDead => retry_dead::run(config).await,
+        Command::Serve(args) => serve::run(settings, args).await,
+        Command::Seed(args) => seed::run(settings, args).await,
+        Command::Post(args) => post::run(settings, args).await,
+        Command::Verify(args) => verify::run(settings, args).await,
+        Command::Demo(args) => demo::run(settings, cli.redis_url.is_some(), args).await,
+        Command::Jobs => jobs::run(settings).await,
+        Command::RetryDead => retry_dead::run(settings).await,
     }
 }

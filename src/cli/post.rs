@@ -3,12 +3,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use fanout::config::Config;
-use fanout::{FanOut, JobState, JobStatus, PhotoPosted};
+use fanout::{FanOut, JobState, JobStatus, PhotoPosted, Settings};
 use indicatif::HumanCount;
 
 use super::progress::Progress;
-use super::CliError;
+use super::error::CliError;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,8 +19,8 @@ pub struct Args {
     pub photo: u64,
 }
 
-pub async fn run(config: Config, args: Args) -> Result<ExitCode, CliError> {
-    let status = post(config, &args).await?;
+pub async fn run(settings: Settings, args: Args) -> Result<ExitCode, CliError> {
+    let status = post(settings, &args).await?;
     Ok(if status.state == JobState::Completed {
         ExitCode::SUCCESS
     } else {
@@ -30,8 +29,8 @@ pub async fn run(config: Config, args: Args) -> Result<ExitCode, CliError> {
 }
 
 /// Posts, follows the progress, prints the summary; returns the final status.
-pub async fn post(config: Config, args: &Args) -> Result<JobStatus, CliError> {
-    let fanout = FanOut::builder(config).start().await?;
+pub async fn post(settings: Settings, args: &Args) -> Result<JobStatus, CliError> {
+    let fanout = FanOut::builder(settings).start().await?;
     let accepted = fanout
         .post(PhotoPosted::now(args.author, args.photo))
         .await?;

@@ -1,41 +1,29 @@
 //! `fanout retry-dead`: run the dead-lettered ranges again. Each job with dead ranges is
 //! reopened and resumed; only its unwritten chunks run, so exactly-once still holds.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use fanout::config::Config;
-use fanout::{FanOut, JobState};
-use fanout_actors::ledger::JobLedger;
+use fanout::operator::Operator;
+use fanout::{FanOut, JobState, Settings};
 
 use super::post::summary;
-use super::CliError;
+use super::error::CliError;
 
-pub async fn run(config: Config) -> Result<ExitCode, CliError> {
-    let mut ledger = JobLedger::connect(&config.settings, "fanout-retry-dead").await?;
-    let mut letters: BTreeMap<_, Vec<String>> = BTreeMap::new();
-    for (raw, dead) in ledger.dead_letters().await? {
-        letters.entry(dead.fanout_id).or_default().push(raw);
-    }
-    let failed = ledger.failed(usize::MAX).await?;
-    if failed.is_empty() {
+pub async fn run(settings: Settings) -> Result<ExitCode, CliError> {
+    let mut operator = Operator::connect(settings.clone(), "fanout-retry-dead").await?;
+    let reopened = operator.reopen_failed().await?;
+    if reopened.is_empty() {
         println!("no failed fan-outs");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut reopened = Vec::new();
-    for id in failed {
-        let entries = letters.remove(&id).unwrap_or_default();
-        // Refused (changing nothing) when the job is running again meanwhile.
-        if ledger.reopen(id, &entries).await? {
-            println!("fan-out {id}: {} dead range(s) reopened", entries.len());
-            reopened.push(id);
-        }
+    for (id, ranges) in &reopened {
+        println!("fan-out {id}: {ranges} dead range(s) reopened");
     }
     // Starting takes over every unfinished job, the reopened ones included.
-    let fanout = FanOut::builder(config).start().await?;
+    let fanout = FanOut::builder(settings).start().await?;
     let mut all_completed = true;
-    for id in reopened {
+    for (id, _) in reopened {
         let status = fanout.wait(id, Duration::from_millis(100), |_| {}).await?;
         all_completed &= status.state == JobState::Completed;
         println!("{}", summary(&status));

@@ -3,13 +3,12 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use fanout::config::Config;
-use fanout_actors::admin::seed_followers;
-use fanout_actors::store::connect_manager;
+use fanout::operator::Operator;
+use fanout::Settings;
 use indicatif::HumanCount;
 
 use super::progress::Progress;
-use super::CliError;
+use super::error::CliError;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,29 +23,24 @@ pub struct Args {
     pub first_id: u64,
 }
 
-pub async fn run(config: Config, args: Args) -> Result<ExitCode, CliError> {
-    seed(&config, &args).await?;
+pub async fn run(settings: Settings, args: Args) -> Result<ExitCode, CliError> {
+    seed(&settings, &args).await?;
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn seed(config: &Config, args: &Args) -> Result<(), CliError> {
-    let settings = &config.settings;
-    let mut conn = connect_manager(&settings.redis_url, settings).await?;
+pub async fn seed(settings: &Settings, args: &Args) -> Result<(), CliError> {
+    let mut operator = Operator::connect(settings.clone(), "fanout-seed").await?;
     let started = Instant::now();
     let progress = Progress::new(args.followers, "seeding");
-    seed_followers(
-        &mut conn,
-        &settings.keys,
-        args.author,
-        args.followers,
-        args.first_id,
-        |done| progress.set(done),
-    )
-    .await?;
+    operator
+        .seed_followers(args.author, args.followers, args.first_id, |done| {
+            progress.set(done)
+        })
+        .await?;
     progress.finish();
     println!(
         "seeded {} with {} followers in {:.2} s",
-        settings.keys.followers(args.author),
+        operator.followers_key(args.author),
         HumanCount(args.followers),
         started.elapsed().as_secs_f64()
     );

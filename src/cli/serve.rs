@@ -3,9 +3,10 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use fanout::config::Config;
+use fanout::Settings;
 
-use super::{interrupted, CliError};
+use super::error::CliError;
+use super::signals::interrupted;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -14,8 +15,11 @@ pub struct Args {
     pub bind: Option<SocketAddr>,
 }
 
-pub async fn run(config: Config, args: Args) -> Result<ExitCode, CliError> {
-    let bind = args.bind.unwrap_or(config.http.bind);
-    fanout::http::serve(config, bind, interrupted()).await?;
+pub async fn run(settings: Settings, args: Args) -> Result<ExitCode, CliError> {
+    let bind = match args.bind {
+        Some(bind) => bind,
+        None => settings.http.bind_addr()?,
+    };
+    fanout_cli::serve::serve(settings, bind, interrupted()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,12 +2,11 @@
 
 use std::process::ExitCode;
 
-use fanout::config::Config;
-use fanout_actors::admin::{verify_feeds, VerifyReport};
-use fanout_actors::store::connect_manager;
+use fanout::operator::{Operator, VerifyReport};
+use fanout::Settings;
 use indicatif::HumanCount;
 
-use super::CliError;
+use super::error::CliError;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,8 +18,8 @@ pub struct Args {
     pub photo: u64,
 }
 
-pub async fn run(config: Config, args: Args) -> Result<ExitCode, CliError> {
-    let report = verify(&config, &args).await?;
+pub async fn run(settings: Settings, args: Args) -> Result<ExitCode, CliError> {
+    let report = verify(&settings, &args).await?;
     Ok(if report.is_exact() {
         ExitCode::SUCCESS
     } else {
@@ -28,17 +27,9 @@ pub async fn run(config: Config, args: Args) -> Result<ExitCode, CliError> {
     })
 }
 
-pub async fn verify(config: &Config, args: &Args) -> Result<VerifyReport, CliError> {
-    let settings = &config.settings;
-    let mut conn = connect_manager(&settings.redis_url, settings).await?;
-    let report = verify_feeds(
-        &mut conn,
-        &settings.keys,
-        settings.layout,
-        args.author,
-        args.photo,
-    )
-    .await?;
+pub async fn verify(settings: &Settings, args: &Args) -> Result<VerifyReport, CliError> {
+    let mut operator = Operator::connect(settings.clone(), "fanout-verify").await?;
+    let report = operator.verify(args.author, args.photo).await?;
     println!(
         "verify photo {} of {}: {} followers, {} hold it exactly once, {} missing, {} duplicated, {} unreadable{}",
         args.photo,

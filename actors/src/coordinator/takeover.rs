@@ -48,6 +48,7 @@ impl Coordinator {
         const PAGE: usize = 1_000;
         let room = self
             .settings
+            .fanout
             .max_active_jobs
             .saturating_sub(self.jobs.len() + self.accepting + self.preparing.len());
         if self.scanning || room == 0 || self.draining {
@@ -161,7 +162,7 @@ impl Coordinator {
                 Err(e) => {
                     // Redis trouble: try again; the lease is renewed meanwhile.
                     tracing::warn!(fanout_id = %id, error = %e, "could not take the follower snapshot; retrying");
-                    let delay = act.settings.retry_backoff.max;
+                    let delay = act.settings.retry.backoff().max;
                     ctx.run_later(delay, move |act, ctx| {
                         if act.preparing.contains(&pending.id) {
                             act.take_snapshot(pending, ctx);

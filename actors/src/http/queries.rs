@@ -6,8 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::{error, AppState};
-use crate::{FanoutId, JobState};
+use super::answer::{error, AppState};
+use crate::messages::{FanoutId, JobState};
 
 /// `GET /fanouts/{id}`: progress of one fan-out, wherever it runs.
 pub(super) async fn fanout_status(
@@ -78,8 +78,7 @@ pub(super) async fn feed(
         },
     }
     .min(state.max_feed_len);
-    let mut feeds = state.feeds.clone();
-    match feeds.read_feed(user, limit).await {
+    match state.fanout.read_feed(user, limit).await {
         Ok(photos) => HttpResponse::Ok().json(serde_json::json!({
             "user_id": user,
             "photo_ids": photos,
@@ -90,8 +89,7 @@ pub(super) async fn feed(
 
 /// `GET /healthz`: 200 when Redis answers and at least one writer is healthy.
 pub(super) async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let mut feeds = state.feeds.clone();
-    let redis = match tokio::time::timeout(Duration::from_secs(2), feeds.ping()).await {
+    let redis = match tokio::time::timeout(Duration::from_secs(2), state.fanout.ping()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("no answer to PING within 2 s".to_owned()),

@@ -5,8 +5,9 @@ use actix_web::{web, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::{error, AppState};
-use crate::{PhotoPosted, PostError};
+use super::answer::{error, AppState};
+use crate::error::PostError;
+use crate::messages::PhotoPosted;
 
 /// A valid upload notice.
 #[derive(Debug, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::messages::FanOutCompleted;
 use actix::prelude::*;
-use fanout_actors::FanOutCompleted;
 use tokio::sync::Notify;
 
 /// Rings (wakes all waiters) on every finished fan-out of this instance.

@@ -1,39 +1,17 @@
-//! The HTTP service (`fanout serve`): the upload endpoint a host service would otherwise
-//! write itself, plus status, feeds, health and metrics. It embeds the core exactly as a
-//! host service does: one `FanOut`, and `post` from the upload handler.
-//!
-//! Routes:
-//! - `POST /photos` (`photos.rs`): `{"user_id": 343, "photo_id": 777}` → 202 with the fan-out.
-//! - `GET /fanouts/{id}`, `GET /users/{id}/feed`, `GET /healthz` (`queries.rs`).
-//! - `GET /metrics` (`metrics.rs`): Prometheus text.
-//!
-//! Every error answer is JSON: `{"error": "...", "field": "..."}` (`field` when one is to
-//! blame).
+//! The standalone HTTP service (`fanout serve`): the core's mountable routes
+//! (`fanout::http::routes`) plus `GET /metrics` and a JSON 404, on a server of its own with
+//! a graceful shutdown. It embeds the core exactly as a host service does: one `FanOut`.
 
 mod metrics;
-mod photos;
-mod queries;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpResponse, HttpServer};
-use fanout_actors::store::FeedStore;
-use fanout_actors::StoreError;
-
-use crate::config::Config;
-use crate::{FanOut, LaunchError, PostError, ShutdownReport};
-
-/// What every handler can reach.
-struct AppState {
-    fanout: FanOut,
-    /// Our own connection for reading feeds and health checks.
-    feeds: FeedStore,
-    max_body_bytes: usize,
-    max_feed_len: u64,
-}
+use actix_web::{web, App, HttpServer};
+use fanout::http::error;
+use fanout::{FanOut, LaunchError, PostError, Settings, ShutdownReport};
 
 /// Why the service could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +19,6 @@ pub enum ServeError {
     /// The core could not start (bad settings, Redis unreachable).
     #[error(transparent)]
     Launch(#[from] LaunchError),
-    /// The feed-reading connection could not be opened.
-    #[error(transparent)]
-    Store(#[from] StoreError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -68,28 +43,24 @@ pub struct RunningService {
 impl RunningService {
     /// Starts the core and the HTTP server on `bind` (port 0 picks a free one). Must run
     /// inside an actix `System`.
-    pub async fn start(config: Config, bind: SocketAddr) -> Result<Self, ServeError> {
+    pub async fn start(settings: Settings, bind: SocketAddr) -> Result<Self, ServeError> {
         let prometheus = metrics::install();
-        let http = config.http.clone();
-        let feeds = FeedStore::connect(&config.settings).await?;
-        let max_feed_len = config.settings.max_len;
-        let fanout = FanOut::builder(config).start().await?;
-        let state = web::Data::new(AppState {
-            fanout: fanout.clone(),
-            feeds,
-            max_body_bytes: http.max_body_bytes,
-            max_feed_len,
-        });
+        let http = settings.http.clone();
+        let fanout = FanOut::builder(settings).start().await?;
+        let routes = fanout::http::routes(&fanout);
         let server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
                 .app_data(web::Data::new(prometheus.clone()))
-                .configure(routes)
+                .configure(routes.clone())
+                .route("/metrics", web::get().to(metrics::render))
+                .default_service(web::to(|| async {
+                    error(StatusCode::NOT_FOUND, "no such endpoint", None)
+                }))
         })
         .workers(http.workers)
         // Signals are ours: the core must drain after the server stops accepting.
         .disable_signals()
-        .shutdown_timeout(http.shutdown_timeout.as_secs().max(1))
+        .shutdown_timeout(http.shutdown_timeout().as_secs().max(1))
         .bind(bind)
         .map_err(|source| ServeError::Bind { addr: bind, source })?;
         let addr = server.addrs().first().copied().unwrap_or(bind);
@@ -101,7 +72,7 @@ impl RunningService {
             addr,
             server: handle,
             fanout,
-            grace: http.shutdown_timeout,
+            grace: http.shutdown_timeout(),
         })
     }
 
@@ -126,13 +97,14 @@ impl RunningService {
     }
 }
 
-/// `fanout serve`: runs until SIGTERM or Ctrl-C, then shuts down gracefully.
+/// `fanout serve`: runs until `stop` resolves (SIGTERM or Ctrl-C), then shuts down
+/// gracefully.
 pub async fn serve(
-    config: Config,
+    settings: Settings,
     bind: SocketAddr,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<ShutdownReport, ServeError> {
-    let service = RunningService::start(config, bind).await?;
+    let service = RunningService::start(settings, bind).await?;
     println!("listening on http://{}", service.addr());
     stop.await;
     tracing::info!("stopping: draining batches in flight");
@@ -147,24 +119,4 @@ pub async fn serve(
         report.unfinished
     );
     Ok(report)
-}
-
-fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/photos", web::post().to(photos::post_photo))
-        .route("/fanouts/{id}", web::get().to(queries::fanout_status))
-        .route("/users/{id}/feed", web::get().to(queries::feed))
-        .route("/healthz", web::get().to(queries::healthz))
-        .route("/metrics", web::get().to(metrics::render))
-        .default_service(web::to(|| async {
-            error(StatusCode::NOT_FOUND, "no such endpoint", None)
-        }));
-}
-
-/// The JSON error answer.
-fn error(status: StatusCode, message: &str, field: Option<&str>) -> HttpResponse {
-    let mut body = serde_json::json!({ "error": message });
-    if let Some(field) = field {
-        body["field"] = field.into();
-    }
-    HttpResponse::build(status).json(body)
 }

@@ -1,4 +1,4 @@
-//! `GET /metrics`: the core's metrics (`fanout_actors::telemetry`) as Prometheus text.
+//! `GET /metrics`: the core's metrics (`fanout::telemetry`) as Prometheus text.
 
 use std::sync::OnceLock;
 
@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::error;
+use fanout::http::error;
 
 /// Bucket bounds of the fan-out duration histogram, in seconds.
 const DURATION_BUCKETS: &[f64] = &[
@@ -21,14 +21,14 @@ pub(super) fn install() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
-                    Matcher::Full(fanout_actors::telemetry::DURATION.to_owned()),
+                    Matcher::Full(fanout::telemetry::DURATION.to_owned()),
                     DURATION_BUCKETS,
                 )
                 .ok()?
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
-            fanout_actors::telemetry::describe();
+            fanout::telemetry::describe();
             Some(handle)
         })
         .clone()

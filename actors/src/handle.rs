@@ -1,0 +1,177 @@
+//! [`FanOut`]: the handle a host service keeps, and [`FanOutBuilder`], which starts the
+//! coordinator and its writers. Everything a host does with fanout goes through here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::completion::CompletionBell;
+use crate::coordinator::{Coordinator, LaunchError};
+use crate::error::{PostError, StoreError};
+use crate::messages::{
+    Accepted, FanOutCompleted, FanoutId, GetStatus, GetWriterHealth, JobState, JobStatus,
+    PhotoPosted, Shutdown, ShutdownReport, Subscribe,
+};
+use crate::settings::Settings;
+use crate::store::FeedStore;
+
+/// The running fan-out core: a coordinator and its writer pool. Cheap to clone.
+#[derive(Clone)]
+pub struct FanOut {
+    coordinator: Addr<Coordinator>,
+    /// One permit per post waiting for its answer: bounds the coordinator's mailbox use so
+    /// that a full one is answered at once, never after the post was in fact accepted.
+    pending_posts: Arc<Semaphore>,
+    /// Notified whenever a fan-out of this instance finishes (see `completion.rs`).
+    finished: Arc<Notify>,
+    /// A connection of its own for feed reads and health checks, so they never queue
+    /// behind the writers' chunk scripts.
+    feeds: FeedStore,
+    settings: Arc<Settings>,
+}
+
+/// Builds a [`FanOut`] from [`Settings`].
+#[must_use]
+pub struct FanOutBuilder {
+    settings: Settings,
+    subscribers: Vec<Recipient<FanOutCompleted>>,
+}
+
+impl FanOut {
+    /// Starts building from `settings` (validated when started).
+    pub fn builder(settings: Settings) -> FanOutBuilder {
+        FanOutBuilder {
+            settings,
+            subscribers: Vec::new(),
+        }
+    }
+
+    /// Posts a photo. Returns once the job is accepted (durably, in Redis), not
+    /// after the fan-out. With `fanout.max_pending_posts` posts already waiting, or
+    /// `fanout.max_active_jobs` unfinished jobs, answers [`PostError::Overloaded`] at once;
+    /// nothing was accepted then. The wait for Redis is bounded by its response timeout.
+    pub async fn post(&self, post: PhotoPosted) -> Result<Accepted, PostError> {
+        let Ok(_permit) = self.pending_posts.try_acquire() else {
+            return Err(PostError::Overloaded);
+        };
+        self.coordinator
+            .send(post)
+            .await
+            .map_err(|_| PostError::Stopped)?
+    }
+
+    /// A job's progress, wherever it runs; `None` for an unknown id; `Unavailable` when
+    /// Redis cannot be asked.
+    pub async fn status(&self, id: FanoutId) -> Result<Option<JobStatus>, PostError> {
+        let status = self
+            .coordinator
+            .send(GetStatus(id))
+            .await
+            .map_err(|_| PostError::Stopped)?;
+        Ok(status?)
+    }
+
+    /// Registers `subscriber` for `FanOutCompleted` notices.
+    pub async fn subscribe(&self, subscriber: Recipient<FanOutCompleted>) -> Result<(), PostError> {
+        self.coordinator
+            .send(Subscribe(subscriber))
+            .await
+            .map_err(|_| PostError::Stopped)
+    }
+
+    /// Waits until job `id` has finished and returns its final status. A job run by this
+    /// instance ends the wait as soon as it finishes; one running elsewhere is polled every
+    /// `poll`. `on_progress` sees every status read.
+    pub async fn wait(
+        &self,
+        id: FanoutId,
+        poll: Duration,
+        mut on_progress: impl FnMut(&JobStatus),
+    ) -> Result<JobStatus, PostError> {
+        loop {
+            // Armed before the status is read, so a finish in between is not missed.
+            let finished = self.finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            let status = self
+                .status(id)
+                .await?
+                .ok_or_else(|| PostError::Unavailable(format!("fan-out {id} is unknown")))?;
+            on_progress(&status);
+            if matches!(status.state, JobState::Completed | JobState::Failed) {
+                return Ok(status);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = finished => {}
+            }
+        }
+    }
+
+    /// The newest `limit` photo ids of `user`'s home feed, newest first (at most
+    /// `feed.max_len`).
+    pub async fn read_feed(&self, user: u64, limit: u64) -> Result<Vec<u64>, StoreError> {
+        let limit = limit.min(self.settings.feed.max_len);
+        self.feeds.clone().read_feed(user, limit).await
+    }
+
+    /// Whether Redis answers `PING` on the handle's own connection.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.feeds.clone().ping().await
+    }
+
+    /// Healthy (not degraded) writers and all writers.
+    pub async fn writer_health(&self) -> Result<(usize, usize), PostError> {
+        self.coordinator
+            .send(GetWriterHealth)
+            .await
+            .map_err(|_| PostError::Stopped)
+    }
+
+    /// Stops taking posts and starting batches, waits up to `grace` for batches in flight,
+    /// and hands unfinished jobs back (their leases released) for another instance or a
+    /// restart to resume.
+    pub async fn shutdown(&self, grace: Duration) -> Result<ShutdownReport, PostError> {
+        self.coordinator
+            .send(Shutdown { grace })
+            .await
+            .map_err(|_| PostError::Stopped)
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+impl FanOutBuilder {
+    /// Adds a subscriber for `FanOutCompleted` notices.
+    pub fn subscriber(mut self, subscriber: Recipient<FanOutCompleted>) -> Self {
+        self.subscribers.push(subscriber);
+        self
+    }
+
+    /// Validates the settings, connects to Redis (failing within seconds when it is
+    /// unreachable) and starts the coordinator and writers. Must run inside an actix
+    /// `System`.
+    pub async fn start(self) -> Result<FanOut, LaunchError> {
+        let settings = Arc::new(self.settings);
+        let coordinator = Coordinator::launch(Settings::clone(&settings)).await?;
+        let feeds = FeedStore::connect(&settings).await?;
+        let finished = Arc::new(Notify::new());
+        let bell = CompletionBell(finished.clone()).start();
+        for subscriber in std::iter::once(bell.recipient()).chain(self.subscribers) {
+            // The coordinator was just started with a large mailbox: this cannot block.
+            let _ = coordinator.send(Subscribe(subscriber)).await;
+        }
+        Ok(FanOut {
+            coordinator,
+            pending_posts: Arc::new(Semaphore::new(settings.fanout.max_pending_posts)),
+            finished,
+            feeds,
+            settings,
+        })
+    }
+}

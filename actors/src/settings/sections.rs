@@ -1,0 +1,343 @@
+//! The sections of `Settings`, one struct per `config.toml` table, fields named as the
+//! file's keys. Each section's `Default` is the one place a default value is written;
+//! `config.toml` must match them (tested in `load.rs`).
+//!
+//! Times are stored as the file writes them (`_ms`, `_s`); the methods turn them into
+//! `Duration`s for the code that waits.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::SettingsError;
+use super::layout::FeedLayout;
+use super::url::RedisUrl;
+use crate::backoff::Backoff;
+use crate::keys::KeyPatterns;
+
+/// `[redis]`: where Redis is and how long to wait for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisSettings {
+    /// Where Redis is; a password in it never shows in logs.
+    pub url: RedisUrl,
+    /// Limit for establishing one connection, in ms.
+    pub connect_timeout_ms: u64,
+    /// Limit for one Redis reply, in ms; one chunk script must finish well inside it.
+    pub response_timeout_ms: u64,
+    /// Reconnection attempts per failed request before the request fails.
+    pub reconnect_retries: usize,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: RedisUrl::default(),
+            connect_timeout_ms: 1_000,
+            response_timeout_ms: 5_000,
+            reconnect_retries: 2,
+        }
+    }
+}
+
+impl RedisSettings {
+    /// `connect_timeout_ms` as a `Duration`.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// `response_timeout_ms` as a `Duration`.
+    pub fn response_timeout(&self) -> Duration {
+        Duration::from_millis(self.response_timeout_ms)
+    }
+}
+
+/// `[keys]`: the Redis keys fanout reads and writes. `{user}` is replaced by a user id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct KeySettings {
+    /// An author's followers (a list of follower ids), e.g. `followers:{user}`.
+    pub followers: String,
+    /// A follower's home feed (a list or a sorted set, see `feed.layout`).
+    pub feed: String,
+    /// Prefix of fanout's own keys (`<prefix>next_id`, `<prefix>job:{id}`, ...).
+    pub prefix: String,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            followers: "followers:{user}".to_owned(),
+            feed: "homefeed:{user}".to_owned(),
+            prefix: "fanout:".to_owned(),
+        }
+    }
+}
+
+impl KeySettings {
+    /// The patterns, checked: `followers` and `feed` must each hold `{user}` exactly once.
+    pub fn patterns(&self) -> Result<KeyPatterns, SettingsError> {
+        KeyPatterns::new(&self.followers, &self.feed, &self.prefix).map_err(|e| {
+            // KeyPatterns reports the refused pattern, not which setting held it.
+            let setting = if e.pattern == self.followers {
+                "keys.followers"
+            } else {
+                "keys.feed"
+            };
+            SettingsError::new(setting, e)
+        })
+    }
+}
+
+/// `[fanout]`: how a fan-out is cut up and how much runs at once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FanoutSettings {
+    /// Followers per batch: one `BatchFanOut` message, one `LRANGE`.
+    pub batch_size: u64,
+    /// Followers per chunk: one atomic Lua script (at most 10000: it blocks Redis).
+    pub chunk_size: u64,
+    /// FeedWriter actors, each with its own Redis connection.
+    pub writers: usize,
+    /// Batches queued or running per writer.
+    pub in_flight_per_writer: usize,
+    /// A batch not reported within this many ms counts as failed and is retried.
+    pub batch_timeout_ms: u64,
+    /// Unfinished jobs at once; more posts are refused as overloaded.
+    pub max_active_jobs: usize,
+    /// Coordinator mailbox capacity.
+    pub mailbox_capacity: usize,
+    /// Posts waiting for the coordinator's answer at once; one more is refused as
+    /// overloaded. Below `mailbox_capacity`.
+    pub max_pending_posts: usize,
+}
+
+impl Default for FanoutSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 10_000,
+            chunk_size: 500,
+            writers: 2,
+            in_flight_per_writer: 2,
+            batch_timeout_ms: 60_000,
+            max_active_jobs: 10_000,
+            mailbox_capacity: 1_024,
+            max_pending_posts: 256,
+        }
+    }
+}
+
+impl FanoutSettings {
+    /// `batch_timeout_ms` as a `Duration`.
+    pub fn batch_timeout(&self) -> Duration {
+        Duration::from_millis(self.batch_timeout_ms)
+    }
+}
+
+/// `[feed]`: how home feeds are stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FeedSettings {
+    /// Lists or sorted sets.
+    pub layout: FeedLayout,
+    /// Entries kept per feed (1 to `MAX_FEED_LEN`).
+    pub max_len: u64,
+}
+
+impl Default for FeedSettings {
+    fn default() -> Self {
+        Self {
+            layout: FeedLayout::List,
+            max_len: 800,
+        }
+    }
+}
+
+/// `[retry]`: when a failed range is tried again and when it is given up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RetrySettings {
+    /// Failed attempts per range before it is dead-lettered. Attempts that failed because
+    /// Redis was unreachable do not count; `outage_budget_ms` bounds those instead.
+    pub max_attempts: u32,
+    /// How long (ms) a range keeps retrying while Redis is unreachable before it is
+    /// dead-lettered.
+    pub outage_budget_ms: u64,
+    /// Backoff between attempts: the first delay, in ms (before jitter).
+    pub base_delay_ms: u64,
+    /// Backoff between attempts: the longest delay, in ms.
+    pub max_delay_ms: u64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            outage_budget_ms: 300_000,
+            base_delay_ms: 100,
+            max_delay_ms: 5_000,
+        }
+    }
+}
+
+impl RetrySettings {
+    /// `outage_budget_ms` as a `Duration`.
+    pub fn outage_budget(&self) -> Duration {
+        Duration::from_millis(self.outage_budget_ms)
+    }
+
+    /// The delay between attempts of a range.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            base: Duration::from_millis(self.base_delay_ms),
+            max: Duration::from_millis(self.max_delay_ms),
+        }
+    }
+}
+
+/// `[supervision]`: restarting writers that panicked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SupervisionSettings {
+    /// More than this many restarts of a writer within `restart_window_ms` marks it
+    /// degraded: it gets no more work.
+    pub max_restarts: u32,
+    /// See `max_restarts`, in ms.
+    pub restart_window_ms: u64,
+    /// Delay before a restarted writer takes work again: the first, in ms.
+    pub restart_base_delay_ms: u64,
+    /// Delay before a restarted writer takes work again: the longest, in ms.
+    pub restart_max_delay_ms: u64,
+}
+
+impl Default for SupervisionSettings {
+    fn default() -> Self {
+        Self {
+            max_restarts: 5,
+            restart_window_ms: 60_000,
+            restart_base_delay_ms: 100,
+            restart_max_delay_ms: 5_000,
+        }
+    }
+}
+
+impl SupervisionSettings {
+    /// `restart_window_ms` as a `Duration`.
+    pub fn restart_window(&self) -> Duration {
+        Duration::from_millis(self.restart_window_ms)
+    }
+
+    /// The delay before a restarted writer takes work again.
+    pub fn restart_backoff(&self) -> Backoff {
+        Backoff {
+            base: Duration::from_millis(self.restart_base_delay_ms),
+            max: Duration::from_millis(self.restart_max_delay_ms),
+        }
+    }
+}
+
+/// `[jobs]`: the durable jobs in Redis: leases, take-over and how long traces are kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct JobSettings {
+    /// A job belongs to the instance holding its lease; another instance takes it over
+    /// once the lease has lapsed this many ms without renewal.
+    pub lease_ms: u64,
+    /// How often (ms) an instance renews its leases and looks for jobs to take over. At
+    /// most half of `lease_ms`.
+    pub lease_renew_ms: u64,
+    /// Expiry (s) of a job's done-bitmap and follower snapshot, renewed by every chunk
+    /// written. Must outlast any attempt still running somewhere, or a late attempt could
+    /// write a chunk again.
+    pub done_marker_ttl_s: u64,
+    /// How long (s) a completed job's record, outcome and idempotency key are kept: posting
+    /// the same photo within this time returns the existing job.
+    pub finished_job_ttl_s: u64,
+    /// Finished jobs whose status is kept in memory (older ones are read from Redis).
+    pub finished_jobs_kept: usize,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            lease_ms: 10_000,
+            lease_renew_ms: 3_000,
+            done_marker_ttl_s: 3_600,
+            finished_job_ttl_s: 7 * 24 * 3_600,
+            finished_jobs_kept: 10_000,
+        }
+    }
+}
+
+impl JobSettings {
+    /// `lease_ms` as a `Duration`.
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+
+    /// `lease_renew_ms` as a `Duration`.
+    pub fn lease_renew(&self) -> Duration {
+        Duration::from_millis(self.lease_renew_ms)
+    }
+
+    /// `done_marker_ttl_s` as a `Duration`.
+    pub fn done_marker_ttl(&self) -> Duration {
+        Duration::from_secs(self.done_marker_ttl_s)
+    }
+
+    /// `finished_job_ttl_s` as a `Duration`.
+    pub fn finished_job_ttl(&self) -> Duration {
+        Duration::from_secs(self.finished_job_ttl_s)
+    }
+}
+
+/// `[http]`: the HTTP service (`fanout serve`, or a host mounting the routes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HttpSettings {
+    /// Where to listen, `address:port`.
+    pub bind: String,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// Largest accepted request body, in bytes; a larger one gets 413.
+    pub max_body_bytes: usize,
+    /// On SIGTERM or Ctrl-C, how long (ms) batches in flight may take to finish.
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".to_owned(),
+            workers: 2,
+            max_body_bytes: 16 * 1024,
+            shutdown_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// `bind` parsed as a socket address.
+    pub fn bind_addr(&self) -> Result<SocketAddr, SettingsError> {
+        self.bind.parse().map_err(|e| {
+            SettingsError::new(
+                "http.bind",
+                format!("'{}' is not an address:port: {e}", self.bind),
+            )
+        })
+    }
+
+    /// `shutdown_timeout_ms` as a `Duration`.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+}

@@ -1,0 +1,161 @@
+//! `RedisUrl`: the Redis address, checked when parsed, whose password never shows in
+//! `Debug` or `Display` output (logs, errors, `Debug` of `Settings`).
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A Redis connection URL whose password never shows in `Debug` or `Display` output.
+///
+/// In configuration it is a plain string (`url = "redis://..."`), checked when read.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+/// Why a Redis URL was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid URL '{url}': {reason}")]
+pub struct UrlError {
+    /// The URL with its password hidden.
+    pub url: String,
+    /// What redis-rs said about it.
+    pub reason: String,
+}
+
+impl RedisUrl {
+    /// Checks that redis-rs can connect with `url` (nothing is contacted yet).
+    pub fn parse(url: &str) -> Result<Self, UrlError> {
+        let candidate = Self(url.to_owned());
+        match redis::Client::open(url) {
+            Ok(_) => Ok(candidate),
+            Err(e) => Err(UrlError {
+                url: candidate.to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// The URL with its password, for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for RedisUrl {
+    /// `redis://127.0.0.1:6379`.
+    fn default() -> Self {
+        Self("redis://127.0.0.1:6379".to_owned())
+    }
+}
+
+impl std::str::FromStr for RedisUrl {
+    type Err = UrlError;
+
+    fn from_str(s: &str) -> Result<Self, UrlError> {
+        Self::parse(s)
+    }
+}
+
+/// Written out whole, password included: serialising is how settings are written back to a
+/// file, which then must connect the same way.
+impl Serialize for RedisUrl {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RedisUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({self})")
+    }
+}
+
+/// Hides the password of a URL (`redis://user:***@host/`, `redis+unix:///s.sock?pass=***`).
+/// A URL that does not parse is hidden whole when it could hold a password.
+fn redact(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return if raw.contains('@') || raw.contains("pass") {
+            "<not shown: it may hold a password>".to_owned()
+        } else {
+            raw.to_owned()
+        };
+    };
+    let secret = |key: &str| key == "pass" || key == "password";
+    let has_secret_query = url.query_pairs().any(|(key, _)| secret(&key));
+    if url.password().is_none() && !has_secret_query {
+        // Nothing to hide: show it as written, not as the parser normalised it.
+        return raw.to_owned();
+    }
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    if has_secret_query {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "***".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("redis://:hunter2@127.0.0.1:6379/0"),
+            "redis://:***@127.0.0.1:6379/0"
+        );
+        assert_eq!(
+            redact("redis://bob:hunter2@localhost"),
+            "redis://bob:***@localhost"
+        );
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            redact("redis+unix:///tmp/r.sock?db=1&pass=hunter2"),
+            "redis+unix:///tmp/r.sock?db=1&pass=***"
+        );
+        assert_eq!(
+            redact("redis://:pa/ss@h"),
+            "<not shown: it may hold a password>"
+        );
+        assert_eq!(redact("nonsense"), "nonsense");
+        let url = RedisUrl::parse("redis://:hunter2@127.0.0.1:6379").unwrap();
+        assert!(!format!("{url:?} {url}").contains("hunter2"));
+        let mut settings = Settings::default();
+        settings.redis.url = url;
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        assert!(!format!("{settings:#?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        assert!(RedisUrl::parse("http://nope").is_err());
+        assert!(RedisUrl::parse("not a url").is_err());
+        let e = RedisUrl::parse("redis://:hunter2@h:notaport").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+}

@@ -1,0 +1,248 @@
+//! Every rule a setting must satisfy, written once: `Settings::validate`. Errors name the
+//! setting as `config.toml` spells it (`fanout.batch_size: must be at least 1`).
+
+use std::time::Duration;
+
+use super::error::SettingsError;
+use super::tree::Settings;
+
+/// Largest `feed.max_len` accepted.
+pub const MAX_FEED_LEN: u64 = 1_000_000;
+
+/// Largest `fanout.chunk_size`: one chunk is one script, and Redis serves nobody else
+/// while it runs.
+const MAX_CHUNK_SIZE: u64 = 10_000;
+
+const TEN_YEARS: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+impl Settings {
+    /// Checks every value the core cannot work with; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.check_counts()?;
+        self.check_times()?;
+        self.check_limits()?;
+        self.keys.patterns()?;
+        self.http.bind_addr()?;
+        Ok(())
+    }
+
+    /// Counts that must be at least 1, and upper bounds on sizes.
+    fn check_counts(&self) -> Result<(), SettingsError> {
+        let (f, h) = (&self.fanout, &self.http);
+        let positive: [(&'static str, u64); 10] = [
+            ("fanout.batch_size", f.batch_size),
+            ("fanout.chunk_size", f.chunk_size),
+            ("fanout.writers", f.writers as u64),
+            ("fanout.in_flight_per_writer", f.in_flight_per_writer as u64),
+            ("fanout.max_active_jobs", f.max_active_jobs as u64),
+            ("feed.max_len", self.feed.max_len),
+            ("retry.max_attempts", u64::from(self.retry.max_attempts)),
+            (
+                "jobs.finished_jobs_kept",
+                self.jobs.finished_jobs_kept as u64,
+            ),
+            ("http.workers", h.workers as u64),
+            ("http.max_body_bytes", h.max_body_bytes as u64),
+        ];
+        for (setting, value) in positive {
+            if value == 0 {
+                return Err(SettingsError::new(setting, "must be at least 1"));
+            }
+        }
+        if f.chunk_size > MAX_CHUNK_SIZE {
+            return Err(SettingsError::new(
+                "fanout.chunk_size",
+                format!(
+                    "{} is too large: one chunk is one Redis script, which blocks Redis while it runs (at most {MAX_CHUNK_SIZE})",
+                    f.chunk_size
+                ),
+            ));
+        }
+        if self.feed.max_len > MAX_FEED_LEN {
+            return Err(SettingsError::new(
+                "feed.max_len",
+                format!(
+                    "{} is too large (at most {MAX_FEED_LEN}): a feed holds recent photos, not an archive",
+                    self.feed.max_len
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Durations: positive, ordered where one depends on another, and bounded.
+    fn check_times(&self) -> Result<(), SettingsError> {
+        let (j, r, s) = (&self.jobs, &self.retry, &self.supervision);
+        let nonzero: [(&'static str, u64); 10] = [
+            ("redis.connect_timeout_ms", self.redis.connect_timeout_ms),
+            ("redis.response_timeout_ms", self.redis.response_timeout_ms),
+            ("fanout.batch_timeout_ms", self.fanout.batch_timeout_ms),
+            ("jobs.done_marker_ttl_s", j.done_marker_ttl_s),
+            ("retry.outage_budget_ms", r.outage_budget_ms),
+            ("jobs.lease_ms", j.lease_ms),
+            ("jobs.lease_renew_ms", j.lease_renew_ms),
+            ("jobs.finished_job_ttl_s", j.finished_job_ttl_s),
+            ("supervision.restart_window_ms", s.restart_window_ms),
+            ("http.shutdown_timeout_ms", self.http.shutdown_timeout_ms),
+        ];
+        for (setting, value) in nonzero {
+            if value == 0 {
+                return Err(SettingsError::new(setting, "must be greater than 0"));
+            }
+        }
+        if j.lease_renew_ms.saturating_mul(2) > j.lease_ms {
+            return Err(SettingsError::new(
+                "jobs.lease_renew_ms",
+                format!(
+                    "{} ms must be at most half of jobs.lease_ms ({} ms), or a live owner could lose its lease",
+                    j.lease_renew_ms, j.lease_ms
+                ),
+            ));
+        }
+        if j.done_marker_ttl() < self.fanout.batch_timeout() {
+            return Err(SettingsError::new(
+                "jobs.done_marker_ttl_s",
+                format!(
+                    "must be at least fanout.batch_timeout_ms ({} s): an attempt that timed out may still be writing",
+                    self.fanout.batch_timeout().as_secs()
+                ),
+            ));
+        }
+        if j.finished_job_ttl() > TEN_YEARS {
+            return Err(SettingsError::new(
+                "jobs.finished_job_ttl_s",
+                "must be at most ten years",
+            ));
+        }
+        if j.done_marker_ttl() > TEN_YEARS {
+            return Err(SettingsError::new(
+                "jobs.done_marker_ttl_s",
+                "must be at most ten years",
+            ));
+        }
+        let backoffs = [
+            ("retry.max_delay_ms", r.base_delay_ms, r.max_delay_ms),
+            (
+                "supervision.restart_max_delay_ms",
+                s.restart_base_delay_ms,
+                s.restart_max_delay_ms,
+            ),
+        ];
+        for (setting, base, max) in backoffs {
+            if max < base {
+                return Err(SettingsError::new(
+                    setting,
+                    format!("{max} ms is below the base delay of {base} ms"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The coordinator's mailbox and the posts allowed to wait in it.
+    fn check_limits(&self) -> Result<(), SettingsError> {
+        let f = &self.fanout;
+        if f.mailbox_capacity < 2 {
+            return Err(SettingsError::new(
+                "fanout.mailbox_capacity",
+                "must be at least 2",
+            ));
+        }
+        // A full mailbox would make the post that overflows it wait instead of being
+        // refused at once.
+        if f.max_pending_posts == 0 || f.max_pending_posts >= f.mailbox_capacity {
+            return Err(SettingsError::new(
+                "fanout.max_pending_posts",
+                format!(
+                    "must be between 1 and fanout.mailbox_capacity - 1 ({})",
+                    f.mailbox_capacity - 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(change: impl FnOnce(&mut Settings)) -> String {
+        let mut s = Settings::default();
+        change(&mut s);
+        s.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_are_valid_and_zeroes_are_named() {
+        Settings::default().validate().unwrap();
+        assert_eq!(
+            error(|s| s.fanout.batch_size = 0),
+            "fanout.batch_size: must be at least 1"
+        );
+        let mut bad = Settings::default();
+        bad.fanout.writers = 0;
+        assert_eq!(bad.validate().unwrap_err().setting, "fanout.writers");
+        assert_eq!(
+            error(|s| s.http.workers = 0),
+            "http.workers: must be at least 1"
+        );
+        assert_eq!(
+            error(|s| s.http.max_body_bytes = 0),
+            "http.max_body_bytes: must be at least 1"
+        );
+        assert_eq!(
+            error(|s| s.http.shutdown_timeout_ms = 0),
+            "http.shutdown_timeout_ms: must be greater than 0"
+        );
+        assert_eq!(
+            error(|s| s.supervision.restart_window_ms = 0),
+            "supervision.restart_window_ms: must be greater than 0"
+        );
+    }
+
+    #[test]
+    fn a_feed_cap_beyond_the_bound_is_refused() {
+        let mut ok = Settings::default();
+        ok.feed.max_len = MAX_FEED_LEN;
+        ok.validate().unwrap();
+        let mut bad = Settings::default();
+        bad.feed.max_len = MAX_FEED_LEN + 1;
+        assert_eq!(bad.validate().unwrap_err().setting, "feed.max_len");
+        assert!(error(|s| s.fanout.chunk_size = 10_001).starts_with("fanout.chunk_size: 10001"));
+    }
+
+    #[test]
+    fn related_settings_are_checked_together() {
+        assert!(error(|s| s.jobs.lease_renew_ms = 6_000).starts_with("jobs.lease_renew_ms: "));
+        assert!(error(|s| s.jobs.done_marker_ttl_s = 59).starts_with("jobs.done_marker_ttl_s: "));
+        assert_eq!(
+            error(|s| s.retry.max_delay_ms = 50),
+            "retry.max_delay_ms: 50 ms is below the base delay of 100 ms"
+        );
+        assert!(error(|s| s.supervision.restart_max_delay_ms = 1)
+            .starts_with("supervision.restart_max_delay_ms: "));
+        assert_eq!(
+            error(|s| s.fanout.max_pending_posts = 1024),
+            "fanout.max_pending_posts: must be between 1 and fanout.mailbox_capacity - 1 (1023)"
+        );
+        assert!(error(|s| s.fanout.max_pending_posts = 0).starts_with("fanout.max_pending_posts"));
+        assert_eq!(
+            error(|s| s.fanout.mailbox_capacity = 1),
+            "fanout.mailbox_capacity: must be at least 2"
+        );
+    }
+
+    #[test]
+    fn key_patterns_and_bind_address_are_checked() {
+        assert_eq!(
+            error(|s| s.keys.feed = "homefeed".into()),
+            "keys.feed: 'homefeed' must contain {user} exactly once"
+        );
+        assert!(
+            error(|s| s.keys.followers = "f:{user}:{user}".into()).starts_with("keys.followers: ")
+        );
+        assert!(error(|s| s.http.bind = "localhost".into())
+            .starts_with("http.bind: 'localhost' is not an address:port"));
+    }
+}
