@@ -5,8 +5,8 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
+use crate::error::BenchError;
 use crate::report::{thousands, Report};
-use crate::BenchError;
 
 /// Fonts looked for, in order (Debian's fonts-dejavu-core provides the first).
 const FONTS: [&str; 2] = [

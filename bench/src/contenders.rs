@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::error::BenchError;
+use crate::layout::Layout;
 use crate::state::AUTHOR;
-use crate::{BenchError, Layout};
 
 /// What one timed run gave.
 pub struct Run {

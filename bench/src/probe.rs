@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use crate::Layout;
+use crate::layout::Layout;
 
 /// A running probe; `stop` returns what it saw.
 pub struct Probe {

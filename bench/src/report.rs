@@ -1,15 +1,17 @@
-//! What a run found: the table printed at the end, the ratios and targets, and the JSON and
-//! PNG written under the results folder.
+//! What a run found: the table printed at the end, the ratios and targets, and the JSON
+//! written under the results folder (`chart` draws the PNG beside it).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::args::Args;
 use crate::contenders::Run;
+use crate::error::BenchError;
+use crate::layout::Layout;
 use crate::probe::Latency;
 use crate::state::Start;
-use crate::{Args, BenchError, Layout};
 
 /// Targets of issue 5 (list layout, cap 800, 1.5 M followers).
 const TARGET_OF_LIMIT: f64 = 0.8;
@@ -188,21 +190,17 @@ impl Report {
         self.results.extend(tallies);
     }
 
-    /// Prints the table and writes the JSON and the chart.
-    pub fn finish(&self, folder: &Path) -> Result<(), BenchError> {
+    /// Prints the table and writes the JSON, as `bench-<unix time>.json` and `latest.json`
+    /// in `folder`. Returns the path of the former without its extension, for the chart
+    /// drawn beside it.
+    pub fn save(&self, folder: &Path) -> Result<PathBuf, BenchError> {
         self.print();
         std::fs::create_dir_all(folder)?;
         let stem = folder.join(format!("bench-{}", self.unix_time));
         let json = serde_json::to_string_pretty(self)?;
         std::fs::write(stem.with_extension("json"), &json)?;
         std::fs::write(folder.join("latest.json"), &json)?;
-        crate::chart::draw(self, &stem.with_extension("png"))?;
-        std::fs::copy(stem.with_extension("png"), folder.join("latest.png"))?;
-        println!(
-            "\nresults: {} and .png (also latest.json, latest.png)",
-            stem.with_extension("json").display()
-        );
-        Ok(())
+        Ok(stem)
     }
 
     fn print(&self) {

@@ -6,7 +6,8 @@
 use rand::Rng;
 use redis::{Commands, Connection};
 
-use crate::{BenchError, Layout};
+use crate::error::BenchError;
+use crate::layout::Layout;
 
 /// The author whose follower list is the benchmark's follower set (ids `1..=followers`).
 pub const AUTHOR: u64 = 1;

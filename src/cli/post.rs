@@ -6,8 +6,8 @@ use std::time::Duration;
 use fanout::{FanOut, JobState, JobStatus, PhotoPosted, Settings};
 use indicatif::HumanCount;
 
-use super::progress::Progress;
 use super::error::CliError;
+use super::progress::Progress;
 
 #[derive(clap::Args)]
 pub struct Args {

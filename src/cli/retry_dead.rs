@@ -7,8 +7,8 @@ use std::time::Duration;
 use fanout::operator::Operator;
 use fanout::{FanOut, JobState, Settings};
 
-use super::post::summary;
 use super::error::CliError;
+use super::post::summary;
 
 pub async fn run(settings: Settings) -> Result<ExitCode, CliError> {
     let mut operator = Operator::connect(settings.clone(), "fanout-retry-dead").await?;

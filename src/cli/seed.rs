@@ -7,8 +7,8 @@ use fanout::operator::Operator;
 use fanout::Settings;
 use indicatif::HumanCount;
 
-use super::progress::Progress;
 use super::error::CliError;
+use super::progress::Progress;
 
 #[derive(clap::Args)]
 pub struct Args {
