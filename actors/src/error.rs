@@ -87,7 +87,7 @@ impl From<StoreError> for PostError {
 
 /// A batch's failure as reported by a writer: what failed and how much was written first.
 #[derive(Debug, Clone)]
-pub struct BatchError {
+pub(crate) struct BatchError {
     /// Feeds written before the failure (by chunks that completed).
     pub written: u64,
     /// What failed.

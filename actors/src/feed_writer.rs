@@ -1,11 +1,12 @@
 //! `FeedWriter`: writes one batch at a time into follower feeds over its own Redis
-//! connection and reports the outcome to the coordinator.
+//! connection and reports the outcome to whoever sent it work, through the `Recipient`s in
+//! [`ReportTo`] (the coordinator, without this file knowing it: no import cycle).
 //!
 //! Runs under actix's `Supervisor`, which restarts a stopped actor at once and without
 //! limit, and does not catch panics. So a writer catches a panic in its batch itself,
 //! reports the batch failed and stops; on restart it waits (backoff) before taking work,
-//! and once it has restarted more than `max_restarts` times within `restart_window` it tells
-//! the coordinator, which sends it no work for a `restart_window`.
+//! and once it has restarted more than `max_restarts` times within `restart_window` it says
+//! so (`WriterDegraded`); the coordinator then sends it no work for a `restart_window`.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -15,16 +16,26 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::backoff::RestartWindow;
-use crate::coordinator::Coordinator;
 use crate::messages::{BatchDone, BatchFailed, BatchFailure, BatchFanOut, WriterDegraded};
 use crate::settings::Settings;
 use crate::store::FeedStore;
 
+/// Where a writer sends its reports.
+#[derive(Clone)]
+pub(crate) struct ReportTo {
+    /// A batch is written.
+    pub(crate) done: Recipient<BatchDone>,
+    /// A batch failed.
+    pub(crate) failed: Recipient<BatchFailed>,
+    /// The writer restarts too often.
+    pub(crate) degraded: Recipient<WriterDegraded>,
+}
+
 /// One writer of the pool. See the module docs.
-pub struct FeedWriter {
+pub(crate) struct FeedWriter {
     index: usize,
     store: FeedStore,
-    coordinator: Addr<Coordinator>,
+    report_to: ReportTo,
     settings: Settings,
     restarts: RestartWindow,
 }
@@ -33,13 +44,13 @@ impl FeedWriter {
     pub(crate) fn new(
         index: usize,
         store: FeedStore,
-        coordinator: Addr<Coordinator>,
+        report_to: ReportTo,
         settings: Settings,
     ) -> Self {
         Self {
             index,
             store,
-            coordinator,
+            report_to,
             restarts: RestartWindow::new(
                 settings.supervision.max_restarts,
                 settings.supervision.restart_window(),
@@ -85,7 +96,7 @@ impl Supervised for FeedWriter {
                 restarts,
                 "writer degraded: restarting too often"
             );
-            let notice = self.coordinator.send(WriterDegraded {
+            let notice = self.report_to.degraded.send(WriterDegraded {
                 writer: self.index,
                 restarts,
             });
@@ -109,7 +120,7 @@ impl Handler<BatchFanOut> for FeedWriter {
             attempt = batch.attempt,
         );
         let mut store = self.store.clone();
-        let coordinator = self.coordinator.clone();
+        let report_to = self.report_to.clone();
         let writer = self.index;
         #[cfg(feature = "fault-injection")]
         let fault = self.settings.fault.clone();
@@ -137,7 +148,8 @@ impl Handler<BatchFanOut> for FeedWriter {
             };
             let delivered = match failure {
                 None => {
-                    coordinator
+                    report_to
+                        .done
                         .send(BatchDone {
                             fanout_id: batch.fanout_id,
                             range: batch.range,
@@ -149,7 +161,8 @@ impl Handler<BatchFanOut> for FeedWriter {
                         .await
                 }
                 Some(error) => {
-                    coordinator
+                    report_to
+                        .failed
                         .send(BatchFailed {
                             fanout_id: batch.fanout_id,
                             range: batch.range,

@@ -9,7 +9,7 @@ use crate::messages::FanoutId;
 
 /// Key patterns, validated once at start.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyPatterns {
+pub(crate) struct KeyPatterns {
     followers: Pattern,
     feed: Pattern,
     prefix: String,
@@ -25,7 +25,7 @@ struct Pattern {
 /// Why a key pattern was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("'{pattern}' must contain {{user}} exactly once")]
-pub struct PatternError {
+pub(crate) struct PatternError {
     /// The refused pattern.
     pub pattern: String,
 }
@@ -138,25 +138,10 @@ impl KeyPatterns {
         format!("{}quarantine", self.prefix)
     }
 
-    /// The follower-list pattern as configured, e.g. `followers:{user}`.
-    pub fn followers_pattern(&self) -> String {
-        self.followers.key("{user}")
-    }
-
     /// The feed pattern split around `{user}`, e.g. `("homefeed:", "")`, for scripts that
     /// build feed keys inside Redis.
     pub(crate) fn feed_parts(&self) -> (&str, &str) {
         (&self.feed.head, &self.feed.tail)
-    }
-
-    /// The feed pattern as configured, e.g. `homefeed:{user}`.
-    pub fn feed_pattern(&self) -> String {
-        self.feed.key("{user}")
-    }
-
-    /// The prefix of fanout's own keys, e.g. `fanout:`.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
     }
 
     /// `fanout:dead`: dead-lettered ranges, one JSON entry each, oldest first.
@@ -192,8 +177,8 @@ mod tests {
             k.job_templates(),
             ["fanout:job:{id}", "fanout:job:{id}:lease"]
         );
-        assert_eq!(k.followers_pattern(), "followers:{user}");
-        assert_eq!(k.feed_pattern(), "homefeed:{user}");
+        assert_eq!(k.followers(343), "followers:343");
+        assert_eq!(k.feed(343), "homefeed:343");
         assert_eq!(k.dead(), "fanout:dead");
     }
 

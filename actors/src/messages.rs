@@ -1,4 +1,5 @@
-//! Every message the actors exchange, in one place.
+//! Every message the actors exchange, in one place. The host's messages and their replies
+//! are public (re-exported by `lib.rs`); the protocol between the actors is crate-private.
 //!
 //! ```text
 //! host ──PhotoPosted──▶ Coordinator ──BatchFanOut──▶ FeedWriter ×W
@@ -75,13 +76,11 @@ pub struct Accepted {
 /// Coordinator → writer: write `photo_id` into the feeds of the followers in `range`.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
-pub struct BatchFanOut {
+pub(crate) struct BatchFanOut {
     /// The job.
     pub fanout_id: FanoutId,
-    /// Photo to write.
+    /// Photo to write (the followers are read from the job's snapshot, by `fanout_id`).
     pub photo_id: u64,
-    /// Whose follower list to read.
-    pub author_id: u64,
     /// Score for the zset layout.
     pub posted_at_ms: u64,
     /// How the job was cut up (chunk numbering depends on it).
@@ -97,7 +96,7 @@ pub struct BatchFanOut {
 /// Writer → coordinator: the batch is written.
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
-pub struct BatchDone {
+pub(crate) struct BatchDone {
     /// The job.
     pub fanout_id: FanoutId,
     /// Which range.
@@ -117,7 +116,7 @@ pub struct BatchDone {
 /// when the range is retried).
 #[derive(Message, Clone, Debug)]
 #[rtype(result = "()")]
-pub struct BatchFailed {
+pub(crate) struct BatchFailed {
     /// The job.
     pub fanout_id: FanoutId,
     /// Which range.
@@ -134,7 +133,7 @@ pub struct BatchFailed {
 
 /// Why a batch failed.
 #[derive(Clone, Debug, thiserror::Error)]
-pub enum BatchFailure {
+pub(crate) enum BatchFailure {
     /// Redis refused or could not be reached.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -152,7 +151,7 @@ pub enum BatchFailure {
 /// Writer → coordinator: this writer restarted too often and should get no more work.
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "()")]
-pub struct WriterDegraded {
+pub(crate) struct WriterDegraded {
     /// The writer's index.
     pub writer: usize,
     /// Restarts within the window.
@@ -163,7 +162,7 @@ pub struct WriterDegraded {
 /// id, an error when Redis cannot say.
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "Result<Option<JobStatus>, StoreError>")]
-pub struct GetStatus(pub FanoutId);
+pub(crate) struct GetStatus(pub FanoutId);
 
 /// Where a job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,18 +234,18 @@ pub struct FanOutCompleted {
 /// Register a subscriber for `FanOutCompleted`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Subscribe(pub Recipient<FanOutCompleted>);
+pub(crate) struct Subscribe(pub Recipient<FanOutCompleted>);
 
 /// Ask which writers are healthy (not degraded): `(healthy, total)`.
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "(usize, usize)")]
-pub struct GetWriterHealth;
+pub(crate) struct GetWriterHealth;
 
 /// Stop taking posts and starting batches, wait up to `grace` for the batches in flight,
 /// then release the leases of unfinished jobs so another instance resumes them at once.
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "ShutdownReport")]
-pub struct Shutdown {
+pub(crate) struct Shutdown {
     /// How long to wait for batches in flight.
     pub grace: Duration,
 }

@@ -39,7 +39,10 @@ pub struct FailedJob {
 
 impl Operator {
     /// Validates `settings` and connects; `name` identifies this tool in the ledger.
-    pub async fn connect(settings: Settings, name: &str) -> Result<Self, crate::coordinator::LaunchError> {
+    pub async fn connect(
+        settings: Settings,
+        name: &str,
+    ) -> Result<Self, crate::coordinator::LaunchError> {
         settings.validate()?;
         let keys = settings.key_patterns()?;
         let ledger = JobLedger::connect(&settings, name).await?;

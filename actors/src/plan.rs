@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// How a job is cut up. Copied into every batch so that a writer numbers chunks exactly
 /// as the job was planned, whatever the process's current settings are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Plan {
+pub(crate) struct Plan {
     followers: u64,
     batch_size: u64,
     chunk_size: u64,
@@ -35,7 +35,7 @@ impl FollowerRange {
 
 /// One chunk of a range: list indices `start..=stop` and its bit in the job's done-bitmap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Chunk {
+pub(crate) struct Chunk {
     /// Bit offset in the job's done-bitmap; unique within the job.
     pub bit: u64,
     /// First list index (inclusive).
@@ -105,7 +105,7 @@ impl Plan {
 
 /// Whether `bit` is set in a bitmap read from Redis (`GET` of a `SETBIT` key: bit 0 is the
 /// most significant bit of byte 0; bits past the end are unset).
-pub fn bit_is_set(bitmap: &[u8], bit: u64) -> bool {
+pub(crate) fn bit_is_set(bitmap: &[u8], bit: u64) -> bool {
     let byte = usize::try_from(bit / 8).ok().and_then(|i| bitmap.get(i));
     byte.is_some_and(|b| b & (0x80 >> (bit % 8)) != 0)
 }

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use crate::plan::Plan;
 
 /// The format version written first in every record and outcome.
-pub const FORMAT_VERSION: u8 = 1;
+pub(crate) const FORMAT_VERSION: u8 = 1;
 
 /// What is needed to resume a job in another process: the post and how it was cut up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobRecord {
+pub(crate) struct JobRecord {
     /// The photo.
     pub photo_id: u64,
     /// The author.
@@ -37,7 +37,7 @@ impl JobRecord {
 
 /// How a finished job ended, kept for status queries from any process.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobOutcome {
+pub(crate) struct JobOutcome {
     /// True when every range was written; false when some were dead-lettered.
     pub completed: bool,
     /// Followers in the snapshot.
@@ -58,7 +58,7 @@ pub struct JobOutcome {
 
 /// A stored value that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecordError {
+pub(crate) enum RecordError {
     /// Nothing stored.
     #[error("empty record")]
     Empty,
@@ -71,7 +71,7 @@ pub enum RecordError {
 }
 
 /// Encodes `value` with its format version in front.
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut bytes = vec![FORMAT_VERSION];
     let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
         .expect("records are plain integers and bools, which always encode");
@@ -80,7 +80,7 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// Decodes what `encode` wrote, refusing other versions and trailing bytes.
-pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, RecordError> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, RecordError> {
     let (&version, body) = bytes.split_first().ok_or(RecordError::Empty)?;
     if version != FORMAT_VERSION {
         return Err(RecordError::UnknownVersion(version));

@@ -18,7 +18,7 @@ static WRITE_CHUNK: LazyLock<Script> =
 /// One Redis connection (a reconnecting `ConnectionManager`) plus what the write path needs
 /// to know. Cloning shares the connection; each writer connects its own.
 #[derive(Clone)]
-pub struct FeedStore {
+pub(crate) struct FeedStore {
     conn: ConnectionManager,
     keys: Arc<KeyPatterns>,
     layout: FeedLayout,
@@ -27,7 +27,7 @@ pub struct FeedStore {
 
 /// Connects to `url`, failing within about `connect_timeout × (retries + 1)` when Redis is
 /// unreachable. Afterwards the manager reconnects on its own whenever a request fails.
-pub async fn connect_manager(
+pub(crate) async fn connect_manager(
     url: &RedisUrl,
     settings: &Settings,
 ) -> Result<ConnectionManager, StoreError> {

@@ -1,16 +1,14 @@
-//! The coordinator's bookkeeping: a job and its ranges, a writer slot, a range in flight.
+//! The coordinator's bookkeeping of one job: its ranges, the ranges in flight, its status.
 //! Ranges are derived from the job's plan, never stored, so a job costs the same memory
 //! for 20 followers as for 1.5 million.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use crate::feed_writer::FeedWriter;
 use crate::messages::{DeadRange, FanoutId, JobState, JobStatus, PhotoPosted};
 use crate::plan::Plan;
 use crate::record::JobOutcome;
 use crate::retry::Attempt;
-use actix::Addr;
 
 /// A job accepted or claimed, waiting for its follower snapshot.
 pub(super) struct Pending {
@@ -21,21 +19,6 @@ pub(super) struct Pending {
     pub(super) accepted_at: Instant,
     /// Its done-bitmap when taken over; empty when new.
     pub(super) done: Vec<u8>,
-}
-
-pub(super) struct WriterSlot {
-    pub(super) addr: Addr<FeedWriter>,
-    /// Batches sent and not yet reported on (a timed-out batch still counts: the writer is
-    /// still busy with it).
-    pub(super) in_flight: usize,
-    /// Restarting too often: no work until then.
-    pub(super) degraded_until: Option<Instant>,
-}
-
-impl WriterSlot {
-    pub(super) fn healthy(&self, now: Instant) -> bool {
-        self.degraded_until.is_none_or(|until| now >= until)
-    }
 }
 
 /// A range being written: its attempt and the writer holding it.
@@ -57,7 +40,7 @@ pub(super) struct Job {
     pub(super) retry_ready: VecDeque<Attempt>,
     /// By range index.
     pub(super) in_flight: HashMap<u64, Flight>,
-    /// In `Coordinator::ready`.
+    /// In the coordinator's round-robin queue of jobs with work ready.
     pub(super) queued: bool,
     /// At least one range was handed to a writer (Queued → Running).
     pub(super) dispatched: bool,
@@ -70,7 +53,7 @@ pub(super) struct Job {
     pub(super) accepted_at: Instant,
     /// `fanout` span (fanout_id, author, photo): the parent of its batches' spans.
     pub(super) span: tracing::Span,
-    /// Which run of this job in this process (see `Coordinator::runs`).
+    /// Which run of this job in this process (numbered by `Jobs::start`).
     pub(super) run: u64,
 }
 
@@ -137,6 +120,19 @@ impl Job {
             Some(f) if f.attempt.number == number => self.in_flight.remove(&index),
             _ => None,
         }
+    }
+
+    /// Ranges waiting for a writer: never dispatched (and not found done), or retries whose
+    /// backoff is over.
+    pub(super) fn waiting(&self) -> u64 {
+        let fresh = self.plan.range_count().saturating_sub(self.next_fresh);
+        let skipped = self
+            .already_done
+            .iter()
+            .skip(self.next_fresh as usize)
+            .filter(|done| **done)
+            .count() as u64;
+        fresh - skipped.min(fresh) + self.retry_ready.len() as u64
     }
 
     pub(super) fn is_finished(&self) -> bool {

@@ -1,27 +1,24 @@
 //! Leases and take-over: renewing the leases of the jobs this instance runs, claiming
 //! unfinished jobs whose lease has lapsed (at start, too: that is how a restarted process
-//! resumes), and taking each job's follower snapshot before it starts.
+//! resumes), and taking each job's follower snapshot before it starts (`Preparing` →
+//! `Running`).
 
 use std::collections::HashSet;
 use std::time::Instant;
 
 use actix::prelude::*;
 
-use super::{Coordinator, Job, Pending};
+use super::job::{Job, Pending};
+use super::Coordinator;
 use crate::error::StoreError;
 use crate::ledger::ClaimedJob;
 use crate::messages::{FanoutId, PhotoPosted};
 use crate::plan::Plan;
 
 impl Coordinator {
-    /// Jobs this instance holds the lease of: running or being prepared.
-    pub(super) fn owned(&self) -> HashSet<FanoutId> {
-        self.jobs.keys().chain(&self.preparing).copied().collect()
-    }
-
     /// Renews the leases of the jobs this instance runs and drops those taken by another.
     pub(super) fn renew_leases(&mut self, ctx: &mut Context<Self>) {
-        let ids: Vec<FanoutId> = self.owned().into_iter().collect();
+        let ids: Vec<FanoutId> = self.jobs.owned();
         // Once shutting down, the leases are being handed back, not kept.
         if ids.is_empty() || self.draining {
             return;
@@ -33,8 +30,7 @@ impl Coordinator {
                 for id in lost {
                     // Its writes so far are safe; the new owner skips the chunks done.
                     tracing::warn!(fanout_id = %id, "lease lost to another instance; no longer running this job");
-                    act.jobs.remove(&id);
-                    act.preparing.remove(&id);
+                    act.jobs.drop_owned(id);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not renew leases"),
@@ -50,12 +46,12 @@ impl Coordinator {
             .settings
             .fanout
             .max_active_jobs
-            .saturating_sub(self.jobs.len() + self.accepting + self.preparing.len());
+            .saturating_sub(self.jobs.active() + self.accepting);
         if self.scanning || room == 0 || self.draining {
             return;
         }
         self.scanning = true;
-        let running: HashSet<FanoutId> = self.owned();
+        let running: HashSet<FanoutId> = self.jobs.owned().into_iter().collect();
         let (mut ledger, offset) = (self.ledger.clone(), self.scan_offset);
         let scan = async move {
             let page = ledger.unfinished_page(offset, PAGE).await?;
@@ -119,37 +115,47 @@ impl Coordinator {
     }
 
     /// Takes the job's follower snapshot (unless it has one), then starts it. The job stays
-    /// in `preparing` (its lease renewed) until then, through any retries.
+    /// `Preparing` (its lease renewed) until then, through any retries.
     pub(super) fn prepare(&mut self, pending: Pending, ctx: &mut Context<Self>) {
-        if self.jobs.contains_key(&pending.id) || !self.preparing.insert(pending.id) {
+        if !self.jobs.begin_preparing(pending.id) {
             return;
         }
         self.take_snapshot(pending, ctx);
+    }
+
+    /// `Preparing` → `Running`: queues the job's ranges and dispatches (a taken-over job
+    /// with every range done finishes at once).
+    fn start_job(&mut self, job: Job, ctx: &mut Context<Self>) {
+        let id = job.id;
+        if self.jobs.start(job) {
+            self.mark_ready(id);
+            self.finish_if_done(id, ctx);
+            self.dispatch(ctx);
+        }
     }
 
     fn take_snapshot(&mut self, pending: Pending, ctx: &mut Context<Self>) {
         let (mut ledger, id, author) = (self.ledger.clone(), pending.id, pending.post.author_id);
         let snapshot = async move { ledger.snapshot(id, author).await };
         ctx.spawn(snapshot.into_actor(self).map(move |result, act, ctx| {
-            // Gone from `preparing`: its lease was lost meanwhile.
-            if !act.preparing.contains(&id) {
+            // No longer preparing: its lease was lost meanwhile.
+            if !act.jobs.is_preparing(id) {
                 return;
             }
             match result {
                 Ok(Some(followers)) => {
-                    act.preparing.remove(&id);
                     let plan = Plan::new(followers, pending.batch_size, pending.chunk_size);
                     let job = Job::new(id, pending.post, plan, &pending.done, pending.accepted_at);
                     tracing::debug!(fanout_id = %id, followers, ranges = plan.range_count(), ranges_done = job.done, "snapshot taken; starting");
                     act.start_job(job, ctx);
                 }
                 Ok(None) => {
-                    act.preparing.remove(&id);
+                    act.jobs.drop_owned(id);
                     tracing::info!(fanout_id = %id, "fan-out finished or taken over elsewhere; not running it");
                 }
                 // Anything but Redis being unreachable will not clear by retrying.
                 Err(e) if !matches!(e, StoreError::Unavailable(_)) => {
-                    act.preparing.remove(&id);
+                    act.jobs.drop_owned(id);
                     tracing::error!(fanout_id = %id, error = %e, "cannot run this fan-out safely; set aside in the quarantine");
                     let mut ledger = act.ledger.clone();
                     let reason = e.to_string();
@@ -164,7 +170,7 @@ impl Coordinator {
                     tracing::warn!(fanout_id = %id, error = %e, "could not take the follower snapshot; retrying");
                     let delay = act.settings.retry.backoff().max;
                     ctx.run_later(delay, move |act, ctx| {
-                        if act.preparing.contains(&pending.id) {
+                        if act.jobs.is_preparing(pending.id) {
                             act.take_snapshot(pending, ctx);
                         }
                     });

@@ -33,9 +33,9 @@ pub use sections::{
     FanoutSettings, FeedSettings, HttpSettings, JobSettings, KeySettings, RedisSettings,
     RetrySettings, SupervisionSettings,
 };
+pub use tree::Settings;
 #[cfg(feature = "fault-injection")]
 pub use tree::{FaultBatch, FaultHook};
-pub use tree::Settings;
 pub use url::{RedisUrl, UrlError};
 pub use validate::MAX_FEED_LEN;
 
@@ -63,4 +63,3 @@ mod tests {
         assert_eq!(s.jobs.finished_job_ttl().as_secs(), 604_800);
     }
 }
-

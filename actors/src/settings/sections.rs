@@ -42,18 +42,6 @@ impl Default for RedisSettings {
     }
 }
 
-impl RedisSettings {
-    /// `connect_timeout_ms` as a `Duration`.
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.connect_timeout_ms)
-    }
-
-    /// `response_timeout_ms` as a `Duration`.
-    pub fn response_timeout(&self) -> Duration {
-        Duration::from_millis(self.response_timeout_ms)
-    }
-}
-
 /// `[keys]`: the Redis keys fanout reads and writes. `{user}` is replaced by a user id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -79,7 +67,7 @@ impl Default for KeySettings {
 
 impl KeySettings {
     /// The patterns, checked: `followers` and `feed` must each hold `{user}` exactly once.
-    pub fn patterns(&self) -> Result<KeyPatterns, SettingsError> {
+    pub(crate) fn patterns(&self) -> Result<KeyPatterns, SettingsError> {
         KeyPatterns::new(&self.followers, &self.feed, &self.prefix).map_err(|e| {
             // KeyPatterns reports the refused pattern, not which setting held it.
             let setting = if e.pattern == self.followers {
@@ -128,13 +116,6 @@ impl Default for FanoutSettings {
             mailbox_capacity: 1_024,
             max_pending_posts: 256,
         }
-    }
-}
-
-impl FanoutSettings {
-    /// `batch_timeout_ms` as a `Duration`.
-    pub fn batch_timeout(&self) -> Duration {
-        Duration::from_millis(self.batch_timeout_ms)
     }
 }
 
@@ -187,11 +168,6 @@ impl Default for RetrySettings {
 }
 
 impl RetrySettings {
-    /// `outage_budget_ms` as a `Duration`.
-    pub fn outage_budget(&self) -> Duration {
-        Duration::from_millis(self.outage_budget_ms)
-    }
-
     /// The delay between attempts of a range.
     pub fn backoff(&self) -> Backoff {
         Backoff {
@@ -229,11 +205,6 @@ impl Default for SupervisionSettings {
 }
 
 impl SupervisionSettings {
-    /// `restart_window_ms` as a `Duration`.
-    pub fn restart_window(&self) -> Duration {
-        Duration::from_millis(self.restart_window_ms)
-    }
-
     /// The delay before a restarted writer takes work again.
     pub fn restart_backoff(&self) -> Backoff {
         Backoff {
@@ -277,28 +248,6 @@ impl Default for JobSettings {
     }
 }
 
-impl JobSettings {
-    /// `lease_ms` as a `Duration`.
-    pub fn lease(&self) -> Duration {
-        Duration::from_millis(self.lease_ms)
-    }
-
-    /// `lease_renew_ms` as a `Duration`.
-    pub fn lease_renew(&self) -> Duration {
-        Duration::from_millis(self.lease_renew_ms)
-    }
-
-    /// `done_marker_ttl_s` as a `Duration`.
-    pub fn done_marker_ttl(&self) -> Duration {
-        Duration::from_secs(self.done_marker_ttl_s)
-    }
-
-    /// `finished_job_ttl_s` as a `Duration`.
-    pub fn finished_job_ttl(&self) -> Duration {
-        Duration::from_secs(self.finished_job_ttl_s)
-    }
-}
-
 /// `[http]`: the HTTP service (`fanout serve`, or a host mounting the routes).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -335,9 +284,42 @@ impl HttpSettings {
             )
         })
     }
+}
 
-    /// `shutdown_timeout_ms` as a `Duration`.
-    pub fn shutdown_timeout(&self) -> Duration {
-        Duration::from_millis(self.shutdown_timeout_ms)
+/// `fn name(&self) -> Duration` for settings kept in whole milliseconds or seconds (the
+/// file's unit, in the key's name), so the code never converts units by hand.
+macro_rules! durations {
+    ($($section:ty { $($name:ident: $field:ident in $unit:ident),+ $(,)? })+) => {$(
+        impl $section {$(
+            #[doc = concat!("`", stringify!($field), "` as a `Duration`.")]
+            pub fn $name(&self) -> Duration {
+                Duration::$unit(self.$field)
+            }
+        )+}
+    )+};
+}
+
+durations! {
+    RedisSettings {
+        connect_timeout: connect_timeout_ms in from_millis,
+        response_timeout: response_timeout_ms in from_millis,
+    }
+    FanoutSettings {
+        batch_timeout: batch_timeout_ms in from_millis,
+    }
+    RetrySettings {
+        outage_budget: outage_budget_ms in from_millis,
+    }
+    SupervisionSettings {
+        restart_window: restart_window_ms in from_millis,
+    }
+    JobSettings {
+        lease: lease_ms in from_millis,
+        lease_renew: lease_renew_ms in from_millis,
+        done_marker_ttl: done_marker_ttl_s in from_secs,
+        finished_job_ttl: finished_job_ttl_s in from_secs,
+    }
+    HttpSettings {
+        shutdown_timeout: shutdown_timeout_ms in from_millis,
     }
 }

@@ -63,7 +63,7 @@ pub struct Settings {
 
 impl Settings {
     /// The `[keys]` patterns, checked (also by [`Settings::validate`]).
-    pub fn key_patterns(&self) -> Result<KeyPatterns, SettingsError> {
+    pub(crate) fn key_patterns(&self) -> Result<KeyPatterns, SettingsError> {
         self.keys.patterns()
     }
 }
@@ -85,4 +85,3 @@ impl fmt::Debug for Settings {
         s.finish()
     }
 }
-

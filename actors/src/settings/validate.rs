@@ -183,22 +183,25 @@ mod tests {
         let mut bad = Settings::default();
         bad.fanout.writers = 0;
         assert_eq!(bad.validate().unwrap_err().setting, "fanout.writers");
-        assert_eq!(
-            error(|s| s.http.workers = 0),
-            "http.workers: must be at least 1"
-        );
-        assert_eq!(
-            error(|s| s.http.max_body_bytes = 0),
-            "http.max_body_bytes: must be at least 1"
-        );
-        assert_eq!(
-            error(|s| s.http.shutdown_timeout_ms = 0),
-            "http.shutdown_timeout_ms: must be greater than 0"
-        );
-        assert_eq!(
-            error(|s| s.supervision.restart_window_ms = 0),
-            "supervision.restart_window_ms: must be greater than 0"
-        );
+        type Change = fn(&mut Settings);
+        let cases: [(Change, &str); 4] = [
+            (|s| s.http.workers = 0, "http.workers: must be at least 1"),
+            (
+                |s| s.http.max_body_bytes = 0,
+                "http.max_body_bytes: must be at least 1",
+            ),
+            (
+                |s| s.http.shutdown_timeout_ms = 0,
+                "http.shutdown_timeout_ms: must be greater than 0",
+            ),
+            (
+                |s| s.supervision.restart_window_ms = 0,
+                "supervision.restart_window_ms: must be greater than 0",
+            ),
+        ];
+        for (change, expected) in cases {
+            assert_eq!(error(change), expected);
+        }
     }
 
     #[test]
