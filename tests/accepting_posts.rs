@@ -153,14 +153,9 @@ async fn concurrent_posts_by_several_authors() {
 #[actix_rt::test]
 async fn reposting_a_photo_whose_job_was_set_aside_is_refused() {
     let (redis, mut c) = redis_and_conn().await;
-    let (fanout, _closed) = start_held(&redis, as_is).await;
-    seed(&mut c, 1, 1, 10).await;
-    let accepted = fanout.post(PhotoPosted::now(1, 7)).await.unwrap();
+    let (fanout, _closed, id) = post_held(&redis, &mut c, (1, 10, 7)).await;
     // What the quarantine does to the job's record.
-    let _: () = c
-        .del(format!("fanout:job:{}", accepted.fanout_id))
-        .await
-        .unwrap();
+    let _: () = c.del(format!("fanout:job:{id}")).await.unwrap();
 
     let refused = fanout.post(PhotoPosted::now(1, 7)).await.unwrap_err();
 

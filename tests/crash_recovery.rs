@@ -30,6 +30,13 @@ async fn post_killed_after(
     post.kill();
 }
 
+/// Asserts the fan-out of `photo` is complete: every follower in `ids` holds it exactly
+/// once and no job is left unfinished.
+async fn assert_completed(c: &mut Conn, ids: std::ops::Range<u64>, photo: u64) {
+    assert_exactly_once(c, ids, photo).await;
+    assert!(unfinished(c).await.is_empty(), "no job is left unfinished");
+}
+
 /// The holder of job 1's lease ("" when nobody holds it).
 async fn lease(c: &mut Conn) -> String {
     let holder: Option<String> = c.get("fanout:job:1:lease").await.unwrap();
@@ -73,8 +80,7 @@ async fn a_killed_post_is_completed_by_posting_again() {
         "recovery took {recovery:?}"
     );
     println!("recovery after SIGKILL, 1,000,000 followers: {recovery:?} ({done_at_kill} chunks were done)");
-    assert_exactly_once(&mut c, 1..1_000_001, 501).await;
-    assert!(unfinished(&mut c).await.is_empty());
+    assert_completed(&mut c, 1..1_000_001, 501).await;
     let snapshot: bool = c.exists("fanout:job:1:followers").await.unwrap();
     assert!(!snapshot, "a completed job's snapshot is removed");
 }
@@ -160,8 +166,7 @@ async fn a_dead_owners_job_is_taken_over_by_another_process() {
         "taken over after {taken_over:?}"
     );
     println!("take-over {taken_over:?} after the owner's SIGKILL");
-    assert_exactly_once(&mut c, 1..400_001, 9).await;
-    assert!(unfinished(&mut c).await.is_empty());
+    assert_completed(&mut c, 1..400_001, 9).await;
 }
 
 /// A corrupt record and one of an unknown format version are moved to the quarantine;
@@ -201,6 +206,5 @@ async fn unreadable_records_are_quarantined_and_recovery_goes_on() {
         .iter()
         .any(|q| q.contains("unknown record format version 9")));
     assert!(quarantined.iter().any(|q| q.contains("corrupt record")));
-    assert!(unfinished(&mut c).await.is_empty());
-    assert_exactly_once(&mut c, 1..200_001, 31).await;
+    assert_completed(&mut c, 1..200_001, 31).await;
 }

@@ -3,7 +3,6 @@
 
 mod support;
 
-use fanout::settings::FeedLayout;
 use fanout::{DeadRange, JobState};
 use redis::AsyncCommands;
 use support::*;
@@ -45,16 +44,15 @@ async fn a_feed_of_the_wrong_type_dead_letters_its_range_only() {
 #[actix_rt::test]
 async fn a_range_failing_every_attempt_is_dead_after_max_attempts() {
     let (redis, mut c) = redis_and_conn().await;
-    let fanout = start_fanout(&redis, |s| {
+    let range_1_fails = panic_if(|_, batch| batch.range.index == 1, "range 1 always fails");
+    let fanout = start_with_fault(&redis, range_1_fails, |s| {
         s.fanout.batch_size = 100;
         s.retry.max_attempts = 3;
         s.supervision.max_restarts = 100;
-        s.fault = panic_if(|_, batch| batch.range.index == 1, "range 1 always fails");
     })
     .await;
-    seed(&mut c, 9, 1, 350).await;
 
-    let status = post_and_wait(&fanout, 9, 65).await;
+    let status = seed_and_post(&fanout, &mut c, (9, 350, 65)).await;
 
     assert_eq!(status.state, JobState::Failed);
     assert_eq!(status.retries, 2);
@@ -132,11 +130,7 @@ async fn a_failed_chunk_restores_repeated_and_long_feeds_in_order() {
 #[actix_rt::test]
 async fn a_failed_zset_chunk_removes_only_what_it_added() {
     let (redis, mut c) = redis_and_conn().await;
-    let fanout = start_fanout(&redis, |s| {
-        s.feed.layout = FeedLayout::Zset;
-        s.feed.max_len = 2;
-    })
-    .await;
+    let fanout = start_fanout(&redis, |s| zset_feeds(s, 2)).await;
     let _: () = c.rpush("followers:8", &[1u64, 2, 3]).await.unwrap();
     let _: () = c.zadd("homefeed:1", 64, 5).await.unwrap();
     let _: () = c

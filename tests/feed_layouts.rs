@@ -35,8 +35,7 @@ async fn list_feeds_are_trimmed_to_the_cap() {
 async fn zset_feeds_are_ordered_by_post_time_and_capped() {
     let (redis, mut c) = redis_and_conn().await;
     let fanout = start_fanout(&redis, |s| {
-        s.feed.layout = FeedLayout::Zset;
-        s.feed.max_len = 3;
+        zset_feeds(s, 3);
         s.fanout.batch_size = 40;
         s.fanout.chunk_size = 15;
     })

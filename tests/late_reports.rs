@@ -21,35 +21,34 @@ async fn a_late_report_for_a_retried_attempt_is_ignored() {
     let (redis, mut c) = redis_and_conn().await;
     let third_attempts = Arc::new(AtomicU32::new(0));
     let counted = third_attempts.clone();
-    let fanout = start_fanout(&redis, |s| {
+    let late_then_failing = hook(move |_writer, batch| {
+        let (range, attempt) = (batch.range.index, batch.attempt);
+        if (range, attempt) == (0, 3) {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+        async move {
+            match (range, attempt) {
+                (0, 1) => tokio::time::sleep(Duration::from_millis(900)).await,
+                (0, 2) => {
+                    tokio::time::sleep(Duration::from_millis(550)).await;
+                    panic!("attempt 2 fails after attempt 1's late success");
+                }
+                (0, _) => {}
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        .boxed()
+    });
+    let fanout = start_with_fault(&redis, late_then_failing, |s| {
         s.fanout.batch_size = 1_000;
         s.fanout.writers = 2;
         // One batch per writer, so nothing queues behind a stalled one.
         s.fanout.in_flight_per_writer = 1;
         s.fanout.batch_timeout_ms = 600;
-        s.fault = hook(move |_writer, batch| {
-            let (range, attempt) = (batch.range.index, batch.attempt);
-            if (range, attempt) == (0, 3) {
-                counted.fetch_add(1, Ordering::SeqCst);
-            }
-            async move {
-                match (range, attempt) {
-                    (0, 1) => tokio::time::sleep(Duration::from_millis(900)).await,
-                    (0, 2) => {
-                        tokio::time::sleep(Duration::from_millis(550)).await;
-                        panic!("attempt 2 fails after attempt 1's late success");
-                    }
-                    (0, _) => {}
-                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            }
-            .boxed()
-        });
     })
     .await;
-    seed(&mut c, 2, 1, 10_000).await;
 
-    let status = post_and_wait(&fanout, 2, 12).await;
+    let status = seed_and_post(&fanout, &mut c, (2, 10_000, 12)).await;
 
     assert_eq!(status.state, JobState::Completed, "{status:?}");
     assert_eq!(

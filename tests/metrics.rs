@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use awc::http::StatusCode;
 use fanout::FanoutId;
-use redis::AsyncCommands;
 use support::*;
 
 /// The current `/metrics` text.

@@ -66,9 +66,7 @@ async fn dead_ranges_are_listed_and_retried_exactly_once() {
 #[actix_rt::test]
 async fn unfinished_jobs_are_listed_with_progress() {
     let (redis, mut c) = redis_and_conn().await;
-    let (fanout, open) = start_held(&redis, as_is).await;
-    seed(&mut c, 5, 1, 25_000).await;
-    let accepted = fanout.post(PhotoPosted::now(5, 6)).await.unwrap();
+    let (fanout, open, id) = post_held(&redis, &mut c, (5, 25_000, 6)).await;
 
     let jobs = fanout_cmd(&["jobs"]).redis(&redis).run();
 
@@ -77,13 +75,12 @@ async fn unfinished_jobs_are_listed_with_progress() {
     assert!(listing.contains("unfinished fan-outs: 1"), "{listing}");
     assert!(
         listing.contains(&format!(
-            "fan-out {}: photo 6 by 5, Running, 0/3 ranges, 0/25,000 followers",
-            accepted.fanout_id
+            "fan-out {id}: photo 6 by 5, Running, 0/3 ranges, 0/25,000 followers"
         )),
         "{listing}"
     );
     open.open();
-    wait(&fanout, accepted.fanout_id).await;
+    wait(&fanout, id).await;
 }
 
 /// `retry-dead` leaves a job alone while it still runs (its dead letters stay); once the
@@ -93,11 +90,10 @@ async fn retry_dead_waits_for_a_running_job_to_finish() {
     let (redis, mut c) = redis_and_conn().await;
     // Range 2 runs (and dies on the bad feed); the others wait for the gate.
     let (open, held) = gate_if(|batch| batch.range.index != 2);
-    let fanout = start_fanout(&redis, |s| {
+    let fanout = start_with_fault(&redis, held, |s| {
         s.fanout.batch_size = 1_000;
         // Enough writers that held ranges cannot stand in front of range 2.
         s.fanout.writers = 4;
-        s.fault = held;
     })
     .await;
     seed_with_a_broken_feed(&mut c, 8, 5_000, 2_550).await;

@@ -16,22 +16,21 @@ async fn a_panicking_batch_is_retried_and_the_writer_keeps_serving() {
     let (redis, mut c) = redis_and_conn().await;
     let panics = Arc::new(AtomicU32::new(0));
     let counted = panics.clone();
-    let fanout = start_fanout(&redis, |s| {
+    let range_2_panics_once = panic_if(
+        move |_writer, batch| {
+            let fails = batch.range.index == 2 && batch.attempt == 1;
+            counted.fetch_add(fails.into(), Ordering::SeqCst);
+            fails
+        },
+        "injected panic on range 2",
+    );
+    let fanout = start_with_fault(&redis, range_2_panics_once, |s| {
         s.fanout.batch_size = 1_000;
         s.fanout.writers = 1;
-        s.fault = panic_if(
-            move |_writer, batch| {
-                let fails = batch.range.index == 2 && batch.attempt == 1;
-                counted.fetch_add(fails.into(), Ordering::SeqCst);
-                fails
-            },
-            "injected panic on range 2",
-        );
     })
     .await;
-    seed(&mut c, 4, 1, 5_000).await;
 
-    let status = post_and_wait(&fanout, 4, 77).await;
+    let status = seed_and_post(&fanout, &mut c, (4, 5_000, 77)).await;
 
     assert_eq!(panics.load(Ordering::SeqCst), 1);
     assert_eq!(status.state, JobState::Completed, "{status:?}");
@@ -49,17 +48,16 @@ async fn a_panicking_batch_is_retried_and_the_writer_keeps_serving() {
 #[actix_rt::test]
 async fn a_writer_that_keeps_panicking_is_routed_around() {
     let (redis, mut c) = redis_and_conn().await;
-    let fanout = start_fanout(&redis, |s| {
+    let writer_0_broken = panic_if(|writer, _batch| writer == 0, "writer 0 is broken");
+    let fanout = start_with_fault(&redis, writer_0_broken, |s| {
         s.fanout.batch_size = 500;
         s.fanout.writers = 2;
         s.supervision.max_restarts = 3;
         s.retry.max_attempts = 20;
-        s.fault = panic_if(|writer, _batch| writer == 0, "writer 0 is broken");
     })
     .await;
-    seed(&mut c, 6, 1, 20_000).await;
 
-    let status = post_and_wait(&fanout, 6, 91).await;
+    let status = seed_and_post(&fanout, &mut c, (6, 20_000, 91)).await;
 
     assert_eq!(status.state, JobState::Completed, "{status:?}");
     assert!(

@@ -110,12 +110,7 @@ pub fn fanout(
 ) -> Result<Run, BenchError> {
     let log = tempfile::NamedTempFile::new()?;
     let started = Instant::now();
-    let child = Command::new(binary)
-        .args(["--redis-url", url, "post", "--author"])
-        .arg(AUTHOR.to_string())
-        .arg("--photo")
-        .arg(photo.to_string())
-        .env("FANOUT_FEED_LAYOUT", layout.as_str())
+    let child = fanout_command(binary, url, "post", (AUTHOR, photo), layout)
         .env("FANOUT_FEED_MAX_LEN", cap.to_string())
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -136,6 +131,28 @@ pub fn fanout(
         elapsed,
         peak_rss_kib: Some(peak_rss_kib),
     })
+}
+
+/// `fanout --redis-url URL SUBCOMMAND --author A --photo P` (`post` or `verify`) on feeds of
+/// `layout`.
+fn fanout_command(
+    binary: &Path,
+    url: &str,
+    subcommand: &str,
+    (author, photo): (u64, u64),
+    layout: Layout,
+) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .args(["--redis-url", url, subcommand])
+        .args([
+            "--author",
+            &author.to_string(),
+            "--photo",
+            &photo.to_string(),
+        ])
+        .env("FANOUT_FEED_LAYOUT", layout.as_str());
+    command
 }
 
 /// Waits for `child` and returns its exit status and peak RSS (KiB), read from the
@@ -178,12 +195,7 @@ pub fn verify(
     layout: Layout,
     contender: &str,
 ) -> Result<(), BenchError> {
-    let output = Command::new(binary)
-        .args(["--redis-url", url, "verify", "--author"])
-        .arg(author.to_string())
-        .arg("--photo")
-        .arg(photo.to_string())
-        .env("FANOUT_FEED_LAYOUT", layout.as_str())
+    let output = fanout_command(binary, url, "verify", (author, photo), layout)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| BenchError::Tool(format!("{}: {e}", binary.display())))?;

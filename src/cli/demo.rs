@@ -10,6 +10,7 @@ use fanout_cli::local_redis::LocalRedis;
 use fanout_cli::config::LoadError;
 
 use super::error::CliError;
+use super::photo::PhotoArgs;
 use super::post;
 use super::seed;
 use super::verify;
@@ -61,22 +62,12 @@ pub async fn run(
         },
     )
     .await?;
-    let status = post::post(
-        settings.clone(),
-        &post::Args {
-            author: args.author,
-            photo,
-        },
-    )
-    .await?;
-    let report = verify::verify(
-        &settings,
-        &verify::Args {
-            author: args.author,
-            photo,
-        },
-    )
-    .await?;
+    let posted = PhotoArgs {
+        author: args.author,
+        photo,
+    };
+    let status = post::post(settings.clone(), &posted).await?;
+    let report = verify::verify(&settings, &posted).await?;
     Ok(if status.dead_ranges.is_empty() && report.is_exact() {
         ExitCode::SUCCESS
     } else {

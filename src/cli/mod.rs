@@ -4,6 +4,7 @@
 mod demo;
 mod error;
 mod jobs;
+mod photo;
 mod post;
 mod progress;
 mod retry_dead;
@@ -18,6 +19,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use error::CliError;
+use photo::PhotoArgs;
 use signals::interrupted;
 
 /// Fan a photo out to every follower's home feed in Redis.
@@ -51,9 +53,13 @@ enum Command {
     /// (Re)create followers:{ID} as a list of N follower ids.
     Seed(seed::Args),
     /// Post a photo and fan it out to every follower, with progress and a summary.
-    Post(post::Args),
+    #[command(mut_arg("author", |a| a.help("The author posting")))]
+    #[command(mut_arg("photo", |a| a.help("The photo's id")))]
+    Post(PhotoArgs),
     /// Check that every follower's feed holds the photo exactly once.
-    Verify(verify::Args),
+    #[command(mut_arg("author", |a| a.help("The author whose followers are checked")))]
+    #[command(mut_arg("photo", |a| a.help("The photo that must be in each feed once")))]
+    Verify(PhotoArgs),
     /// Start a private redis-server, seed 1.5 M followers, post, verify, summarise.
     Demo(demo::Args),
     /// List unfinished and dead-lettered fan-outs with their progress.

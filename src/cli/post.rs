@@ -7,19 +7,10 @@ use fanout::{FanOut, JobState, JobStatus, PhotoPosted, Settings};
 use indicatif::HumanCount;
 
 use super::error::CliError;
+use super::photo::PhotoArgs;
 use super::progress::Progress;
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// The author posting.
-    #[arg(long)]
-    pub author: u64,
-    /// The photo's id.
-    #[arg(long)]
-    pub photo: u64,
-}
-
-pub async fn run(settings: Settings, args: Args) -> Result<ExitCode, CliError> {
+pub async fn run(settings: Settings, args: PhotoArgs) -> Result<ExitCode, CliError> {
     let status = post(settings, &args).await?;
     Ok(if status.state == JobState::Completed {
         ExitCode::SUCCESS
@@ -29,7 +20,7 @@ pub async fn run(settings: Settings, args: Args) -> Result<ExitCode, CliError> {
 }
 
 /// Posts, follows the progress, prints the summary; returns the final status.
-pub async fn post(settings: Settings, args: &Args) -> Result<JobStatus, CliError> {
+pub async fn post(settings: Settings, args: &PhotoArgs) -> Result<JobStatus, CliError> {
     let fanout = FanOut::builder(settings).start().await?;
     let accepted = fanout
         .post(PhotoPosted::now(args.author, args.photo))

@@ -7,18 +7,9 @@ use fanout::Settings;
 use indicatif::HumanCount;
 
 use super::error::CliError;
+use super::photo::PhotoArgs;
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// The author whose followers are checked.
-    #[arg(long)]
-    pub author: u64,
-    /// The photo that must be in each feed once.
-    #[arg(long)]
-    pub photo: u64,
-}
-
-pub async fn run(settings: Settings, args: Args) -> Result<ExitCode, CliError> {
+pub async fn run(settings: Settings, args: PhotoArgs) -> Result<ExitCode, CliError> {
     let report = verify(&settings, &args).await?;
     Ok(if report.is_exact() {
         ExitCode::SUCCESS
@@ -27,7 +18,7 @@ pub async fn run(settings: Settings, args: Args) -> Result<ExitCode, CliError> {
     })
 }
 
-pub async fn verify(settings: &Settings, args: &Args) -> Result<VerifyReport, CliError> {
+pub async fn verify(settings: &Settings, args: &PhotoArgs) -> Result<VerifyReport, CliError> {
     let mut operator = Operator::connect(settings.clone(), "fanout-verify").await?;
     let report = operator.verify(args.author, args.photo).await?;
     println!(

@@ -162,20 +162,50 @@ pub async fn start_fanout(redis: &LocalRedis, tweak: impl FnOnce(&mut Settings))
     start(settings(redis, tweak)).await
 }
 
+/// Starts a fan-out core like [`start_fanout`] that runs `fault` before each batch (a
+/// [`hook`], [`panic_if`] or [`gate_if`] hook).
+pub async fn start_with_fault(
+    redis: &LocalRedis,
+    fault: Option<FaultHook>,
+    tweak: impl FnOnce(&mut Settings),
+) -> FanOut {
+    start_fanout(redis, |s| {
+        tweak(s);
+        s.fault = fault;
+    })
+    .await
+}
+
 /// Starts a fan-out core like [`start_fanout`] whose writers hold every batch until the
 /// returned gate is opened (keep it bound, `_closed`, to hold them for the whole test).
 pub async fn start_held(redis: &LocalRedis, tweak: impl FnOnce(&mut Settings)) -> (FanOut, Gate) {
     let (gate, held) = gate();
-    let fanout = start_fanout(redis, |s| {
-        tweak(s);
-        s.fault = held;
-    })
-    .await;
-    (fanout, gate)
+    (start_with_fault(redis, held, tweak).await, gate)
+}
+
+/// A core holding every batch (see [`start_held`]) that has accepted `photo` of `author`,
+/// whose followers are `1..=n`: the job runs, and nothing of it is written until the gate
+/// opens. Returns the core, the gate and the job's id.
+pub async fn post_held(
+    redis: &LocalRedis,
+    c: &mut Conn,
+    (author, n, photo): (u64, u64, u64),
+) -> (FanOut, Gate, FanoutId) {
+    let (fanout, gate) = start_held(redis, as_is).await;
+    seed(c, author, 1, n).await;
+    let accepted = fanout.post(PhotoPosted::now(author, photo)).await.unwrap();
+    (fanout, gate, accepted.fanout_id)
 }
 
 /// No change to the test settings: `start_fanout(&redis, as_is)`.
 pub fn as_is(_: &mut Settings) {}
+
+/// Sorted-set feeds keeping at most `max_len` photos: `start_fanout(&redis, |s|
+/// zset_feeds(s, 2))`.
+pub fn zset_feeds(s: &mut Settings, max_len: u64) {
+    s.feed.layout = FeedLayout::Zset;
+    s.feed.max_len = max_len;
+}
 
 // ---------------------------------------------------------------------------------------
 // Seeding and checking, with plain Redis commands
@@ -310,6 +340,17 @@ pub async fn post_and_wait(fanout: &FanOut, author: u64, photo: u64) -> JobStatu
     wait(fanout, accepted.fanout_id).await
 }
 
+/// Seeds `followers:{author}` = `1..=n` (see [`seed`]), then posts `photo` and waits for
+/// the fan-out to finish.
+pub async fn seed_and_post(
+    fanout: &FanOut,
+    c: &mut Conn,
+    (author, n, photo): (u64, u64, u64),
+) -> JobStatus {
+    seed(c, author, 1, n).await;
+    post_and_wait(fanout, author, photo).await
+}
+
 /// Waits (at most a minute) for job `id` to finish.
 pub async fn wait(fanout: &FanOut, id: FanoutId) -> JobStatus {
     within(60, fanout.wait(id, Duration::from_millis(20), |_| {}))
@@ -414,7 +455,7 @@ pub fn fanout_cmd(args: &[&str]) -> Cli {
         cmd,
         global: Vec::new(),
         args: args.iter().map(|a| a.to_string()).collect(),
-        _cwd: cwd,
+        cwd,
     }
 }
 
@@ -435,7 +476,8 @@ pub struct Cli {
     /// Options before the subcommand (`--redis-url URL`).
     global: Vec<String>,
     args: Vec<String>,
-    _cwd: tempfile::TempDir,
+    /// The empty working directory, removed when the process is done.
+    cwd: tempfile::TempDir,
 }
 
 /// What a finished `fanout` process left.
@@ -492,7 +534,7 @@ impl Cli {
 
     fn command(mut self) -> (Command, tempfile::TempDir) {
         self.cmd.args(&self.global).args(&self.args);
-        (self.cmd, self._cwd)
+        (self.cmd, self.cwd)
     }
 
     /// Runs it to the end, capturing its output.
