@@ -44,7 +44,8 @@
 //!   retries, status, leases and take-over.
 //! - `feed_writer.rs`: the `FeedWriter` actor and its supervision (panics, restarts).
 //! - `messages.rs`: every message and its reply types.
-//! - `store.rs`: the Redis write path (connections, scripts in `scripts/`).
+//! - `store.rs`: the Redis write path and connections; `scripts.rs`: every Lua script
+//!   (sources in `scripts/`).
 //! - `ledger.rs`: the durable job ledger: acceptance, leases, take-over, outcomes.
 //! - `record.rs`: the bincode encoding of job records and outcomes.
 //! - `keys.rs`: every Redis key pattern.
@@ -67,6 +68,7 @@ mod messages;
 mod plan;
 mod record;
 mod retry;
+mod scripts;
 mod store;
 
 #[cfg(feature = "http")]

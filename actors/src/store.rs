@@ -2,18 +2,16 @@
 //! ledger (acceptance, leases, outcomes, dead letters) is in `ledger.rs`; all Lua lives
 //! next to these files in `scripts/`.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script};
+use redis::AsyncCommands;
 
 use crate::error::{BatchError, StoreError};
 use crate::keys::KeyPatterns;
 use crate::messages::BatchFanOut;
+use crate::scripts::WRITE_CHUNK;
 use crate::settings::{FeedLayout, RedisUrl, Settings};
-
-static WRITE_CHUNK: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/write_chunk.lua")));
 
 /// One Redis connection (a reconnecting `ConnectionManager`) plus what the write path needs
 /// to know. Cloning shares the connection; each writer connects its own.

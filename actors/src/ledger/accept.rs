@@ -2,20 +2,12 @@
 //! script before `PhotoPosted` is answered, and taking the job's follower snapshot right
 //! after, before any range runs.
 
-use std::sync::LazyLock;
-
-use redis::Script;
-
 use super::{now_ms, Acceptance, JobLedger};
 use crate::error::StoreError;
 use crate::messages::{FanoutId, PhotoPosted};
 use crate::record::{self, JobRecord};
+use crate::scripts::{ACCEPT, SNAPSHOT};
 use crate::store::resending;
-
-static ACCEPT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/accept.lua")));
-static SNAPSHOT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/snapshot.lua")));
 
 impl JobLedger {
     /// Accepts `post` as a new job planned with `batch_size`/`chunk_size`, or finds the

@@ -2,21 +2,13 @@
 //! renewing and releasing the leases of the jobs this instance runs, and moving jobs that
 //! cannot run safely to the quarantine.
 
-use std::sync::LazyLock;
-
-use redis::{AsyncCommands, Script};
+use redis::AsyncCommands;
 
 use super::{ClaimedJob, JobLedger, Unreadable};
 use crate::error::StoreError;
 use crate::messages::FanoutId;
 use crate::record::{self, JobRecord, RecordError};
-
-static CLAIM: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/claim.lua")));
-static RENEW: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/renew.lua")));
-static RELEASE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/release.lua")));
+use crate::scripts::{CLAIM, RELEASE, RENEW};
 
 impl JobLedger {
     /// Ids of unfinished jobs, oldest first, at most `limit`.

@@ -1,20 +1,15 @@
 //! How jobs end: recording a finished job's outcome, dead letters, reopening failed jobs
 //! (`fanout retry-dead`), and reading any job's status as stored, whoever runs it.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::{AsyncCommands, Script};
+use redis::AsyncCommands;
 
 use super::{age, JobLedger};
 use crate::error::StoreError;
 use crate::messages::{DeadRange, FanoutId, JobState, JobStatus};
 use crate::record::{self, JobOutcome, JobRecord};
-
-static FINISH: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/finish.lua")));
-static REOPEN: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../scripts/reopen.lua")));
+use crate::scripts::{FINISH, REOPEN};
 
 impl JobLedger {
     /// Records how job `id` ended. A completed job's snapshot is removed and its keys

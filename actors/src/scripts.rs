@@ -1,0 +1,33 @@
+//! Every Lua script fanout runs inside Redis, in one place. Each `.lua` file in `scripts/`
+//! starts with a header stating its contract: keys, arguments, return codes, and why.
+//! `redis::Script` sends a script by its SHA and loads it again when Redis has lost it (a
+//! restart), so nothing here needs loading at start.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// `PhotoPosted` → a new job (record, photo key, lease) or the photo's existing one.
+pub(crate) static ACCEPT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/accept.lua")));
+/// Copies the author's follower list to the job's snapshot (or reports the existing one).
+pub(crate) static SNAPSHOT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/snapshot.lua")));
+/// One chunk of one job: the photo into each follower's feed, guarded by the done-bitmap.
+pub(crate) static WRITE_CHUNK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/write_chunk.lua")));
+/// Takes over a job whose lease has lapsed.
+pub(crate) static CLAIM: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/claim.lua")));
+/// Renews this instance's leases; reports jobs finished or owned elsewhere.
+pub(crate) static RENEW: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/renew.lua")));
+/// Hands leases back on shutdown.
+pub(crate) static RELEASE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/release.lua")));
+/// Records a finished job's outcome.
+pub(crate) static FINISH: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/finish.lua")));
+/// Makes a failed job unfinished again (`fanout retry-dead`).
+pub(crate) static REOPEN: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/reopen.lua")));
