@@ -117,7 +117,7 @@ impl Coordinator {
     }
 }
 
-/// Why [`Coordinator::launch`] failed.
+/// Why a [`crate::FanOutBuilder::start`] (or an [`crate::operator::Operator`]) could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     /// A setting is out of range.

@@ -1,13 +1,13 @@
 //! `POST /photos`: validate the body, send `PhotoPosted`, answer 202 at once.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::answer::{error, AppState};
 use crate::error::PostError;
-use crate::messages::PhotoPosted;
+use crate::messages::{FanoutId, PhotoPosted};
 
 /// A valid upload notice.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,6 +73,7 @@ async fn read_body(payload: &mut web::Payload, limit: usize) -> Result<Vec<u8>, 
 
 pub(super) async fn post_photo(
     state: web::Data<AppState>,
+    http_request: HttpRequest,
     mut payload: web::Payload,
 ) -> HttpResponse {
     let body = match read_body(&mut payload, state.max_body_bytes).await {
@@ -92,7 +93,7 @@ pub(super) async fn post_photo(
             "fanout_id": accepted.fanout_id.0,
             "followers": accepted.followers,
             "already_posted": accepted.already_posted,
-            "status_url": format!("/fanouts/{}", accepted.fanout_id),
+            "status_url": status_url(http_request.path(), accepted.fanout_id),
         })),
         Err(PostError::Overloaded) => {
             let mut response = error(
@@ -115,9 +116,25 @@ pub(super) async fn post_photo(
     }
 }
 
+/// `/fanouts/{id}` beside the `/photos` that was called, so the link also holds when a
+/// host mounts the routes under a scope of its own (`/api/photos` → `/api/fanouts/7`).
+fn status_url(photos_path: &str, id: FanoutId) -> String {
+    let base = photos_path.strip_suffix("photos").unwrap_or("/");
+    format!("{base}fanouts/{id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_status_url_follows_the_mount_point() {
+        assert_eq!(status_url("/photos", FanoutId(7)), "/fanouts/7");
+        assert_eq!(
+            status_url("/api/v1/photos", FanoutId(7)),
+            "/api/v1/fanouts/7"
+        );
+    }
 
     fn parse(body: &str) -> Result<PhotoRequest, BadRequest> {
         PhotoRequest::parse(body.as_bytes())

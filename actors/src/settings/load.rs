@@ -16,6 +16,7 @@ use figment::{Figment, Metadata, Profile, Provider, Source};
 
 use super::env::{self, EnvProvider};
 use super::tree::Settings;
+use super::url::redact;
 
 pub use super::env::env_var_name;
 pub use super::error::ConfigError;
@@ -62,6 +63,26 @@ struct FileProvider {
     dict: Dict,
 }
 
+/// Every URL-like word of `text` with its password hidden (see `RedisUrl`'s `Display`).
+fn hide_passwords(text: &str) -> String {
+    let delimiter = |c: char| c.is_whitespace() || c == '"' || c == '\'';
+    text.split_inclusive(delimiter)
+        .map(|word| {
+            // The word without the delimiter that ends it, if any.
+            let end = match word.char_indices().last() {
+                Some((i, c)) if delimiter(c) => i,
+                _ => word.len(),
+            };
+            let (body, tail) = word.split_at(end);
+            if body.contains("://") {
+                format!("{}{tail}", redact(body))
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect()
+}
+
 impl FileProvider {
     fn read(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -70,7 +91,8 @@ impl FileProvider {
         })?;
         let dict = Toml::from_str::<Dict>(&text).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
-            message: e.to_string().trim().to_owned(),
+            // The parser quotes the offending line, which may hold a Redis password.
+            message: hide_passwords(e.to_string().trim()),
         })?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -103,7 +125,37 @@ fn attribute(figment: &Figment, setting: String, reason: String) -> ConfigError 
             setting,
             reason,
         },
-        _ => ConfigError::Invalid { setting, reason },
+        _ => ConfigError::Invalid {
+            reason: format!("{reason}{}", origins_of_others(figment, &setting, &reason)),
+            setting,
+        },
+    }
+}
+
+/// For a rule broken by a default at odds with another setting: where each other setting
+/// that `reason` names got its value, e.g. ` (fanout.mailbox_capacity comes from
+/// FANOUT_MAILBOX_CAPACITY)`; empty when they are defaults too.
+fn origins_of_others(figment: &Figment, setting: &str, reason: &str) -> String {
+    let mut origins = Vec::new();
+    let words = reason.split(|c: char| !(c.is_ascii_lowercase() || c == '_' || c == '.'));
+    for word in words.map(|w| w.trim_matches('.')) {
+        if !word.contains('.') || word == setting {
+            continue;
+        }
+        let from = match figment
+            .find_metadata(word)
+            .map(|m| (m.name.as_ref(), &m.source))
+        {
+            Some((env::SOURCE_NAME, _)) => env_var_name(word),
+            Some((_, Some(Source::File(path)))) => path.display().to_string(),
+            _ => continue,
+        };
+        origins.push(format!("{word} comes from {from}"));
+    }
+    if origins.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", origins.join(", "))
     }
 }
 

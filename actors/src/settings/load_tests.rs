@@ -169,6 +169,11 @@ fn read_and_syntax_errors_name_the_file() {
     let e = error("[fanout\nbatch_size = 5", &[]);
     assert!(e.starts_with("config file fanout.toml: "), "{e}");
     assert!(e.contains("line 1"), "{e}");
+    // The parser quotes the broken line: its password must not show.
+    let e = error("[redis]\nurl = \"redis://:hunter2@127.0.0.1:7000\n", &[]);
+    assert!(e.starts_with("config file fanout.toml: "), "{e}");
+    assert!(e.contains("redis://:***@127.0.0.1:7000"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
 }
 
 #[test]
@@ -177,8 +182,16 @@ fn defaults_at_odds_with_a_setting_are_named_plainly() {
     let e = error("", &[("FANOUT_MAILBOX_CAPACITY", "100")]);
     assert_eq!(
         e,
-        "fanout.max_pending_posts: must be between 1 and fanout.mailbox_capacity - 1 (99)"
+        "fanout.max_pending_posts: must be between 1 and fanout.mailbox_capacity - 1 (99) \
+         (fanout.mailbox_capacity comes from FANOUT_MAILBOX_CAPACITY)"
     );
+    let e = error("[jobs]\nlease_ms = 4000", &[]);
+    assert!(
+        e.starts_with("jobs.lease_renew_ms: 3000 ms must be at most half"),
+        "{e}"
+    );
+    assert!(e.contains("jobs.lease_ms comes from "), "{e}");
+    assert!(e.ends_with("fanout.toml)"), "{e}");
 }
 
 #[test]

@@ -169,7 +169,7 @@ impl Default for RetrySettings {
 
 impl RetrySettings {
     /// The delay between attempts of a range.
-    pub fn backoff(&self) -> Backoff {
+    pub(crate) fn backoff(&self) -> Backoff {
         Backoff {
             base: Duration::from_millis(self.base_delay_ms),
             max: Duration::from_millis(self.max_delay_ms),
@@ -206,7 +206,7 @@ impl Default for SupervisionSettings {
 
 impl SupervisionSettings {
     /// The delay before a restarted writer takes work again.
-    pub fn restart_backoff(&self) -> Backoff {
+    pub(crate) fn restart_backoff(&self) -> Backoff {
         Backoff {
             base: Duration::from_millis(self.restart_base_delay_ms),
             max: Duration::from_millis(self.restart_max_delay_ms),
@@ -225,9 +225,9 @@ pub struct JobSettings {
     /// How often (ms) an instance renews its leases and looks for jobs to take over. At
     /// most half of `lease_ms`.
     pub lease_renew_ms: u64,
-    /// Expiry (s) of a job's done-bitmap and follower snapshot, renewed by every chunk
-    /// written. Must outlast any attempt still running somewhere, or a late attempt could
-    /// write a chunk again.
+    /// How long (s) a completed job's done-bitmap is kept (it has no expiry while the job
+    /// is unfinished or failed). Must outlast any attempt still running somewhere, or a
+    /// late attempt could write a chunk again.
     pub done_marker_ttl_s: u64,
     /// How long (s) a completed job's record, outcome and idempotency key are kept: posting
     /// the same photo within this time returns the existing job.

@@ -84,7 +84,7 @@ impl fmt::Debug for RedisUrl {
 
 /// Hides the password of a URL (`redis://user:***@host/`, `redis+unix:///s.sock?pass=***`).
 /// A URL that does not parse is hidden whole when it could hold a password.
-fn redact(raw: &str) -> String {
+pub(super) fn redact(raw: &str) -> String {
     let Ok(mut url) = url::Url::parse(raw) else {
         return if raw.contains('@') || raw.contains("pass") {
             "<not shown: it may hold a password>".to_owned()

@@ -14,6 +14,7 @@ pub const MAX_FEED_LEN: u64 = 1_000_000;
 const MAX_CHUNK_SIZE: u64 = 10_000;
 
 const TEN_YEARS: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+const ONE_DAY: Duration = Duration::from_secs(24 * 3600);
 
 impl Settings {
     /// Checks every value the core cannot work with; the first problem found is returned.
@@ -106,6 +107,14 @@ impl Settings {
                     "must be at least fanout.batch_timeout_ms ({} s): an attempt that timed out may still be writing",
                     self.fanout.batch_timeout().as_secs()
                 ),
+            ));
+        }
+        // The lease goes to Redis as `SET ... PX`: a value Redis refuses would fail the
+        // acceptance script after it wrote the job.
+        if j.lease() > ONE_DAY {
+            return Err(SettingsError::new(
+                "jobs.lease_ms",
+                format!("{} ms is too long (at most a day, 86400000 ms): a dead owner's jobs wait this long to be taken over", j.lease_ms),
             ));
         }
         if j.finished_job_ttl() > TEN_YEARS {
@@ -218,6 +227,7 @@ mod tests {
     #[test]
     fn related_settings_are_checked_together() {
         assert!(error(|s| s.jobs.lease_renew_ms = 6_000).starts_with("jobs.lease_renew_ms: "));
+        assert!(error(|s| s.jobs.lease_ms = u64::MAX).starts_with("jobs.lease_ms: "));
         assert!(error(|s| s.jobs.done_marker_ttl_s = 59).starts_with("jobs.done_marker_ttl_s: "));
         assert_eq!(
             error(|s| s.retry.max_delay_ms = 50),
