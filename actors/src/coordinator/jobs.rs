@@ -48,6 +48,9 @@ pub(super) struct Jobs {
     /// The ids in `Finished`, oldest first: the oldest go beyond `keep`.
     finished_order: VecDeque<FanoutId>,
     keep: usize,
+    /// How many jobs are `Preparing` or `Running`, kept by the transitions: every post
+    /// asks, and scanning a table of up to `keep` finished jobs each time would not do.
+    active: usize,
     /// Counts job runs in this process: a retry scheduled for one run of a job must not
     /// land in a later run of the same job (after its lease was lost and won back).
     runs: u64,
@@ -60,6 +63,7 @@ impl Jobs {
             table: HashMap::new(),
             finished_order: VecDeque::new(),
             keep,
+            active: 0,
             runs: 0,
         }
     }
@@ -101,10 +105,7 @@ impl Jobs {
 
     /// How many jobs are preparing or running.
     pub(super) fn active(&self) -> usize {
-        self.table
-            .values()
-            .filter(|phase| matches!(phase, Phase::Preparing | Phase::Running(_)))
-            .count()
+        self.active
     }
 
     /// Whether job `id` is preparing, running, finishing or finished here: a post of its
@@ -122,6 +123,7 @@ impl Jobs {
             Some(_) => return false,
         }
         self.table.insert(id, Phase::Preparing);
+        self.active += 1;
         true
     }
 
@@ -146,6 +148,7 @@ impl Jobs {
             Some(Phase::Preparing | Phase::Running(_))
         ) {
             self.table.remove(&id);
+            self.active -= 1;
             return true;
         }
         false
@@ -158,7 +161,10 @@ impl Jobs {
             return None;
         }
         match self.table.insert(id, Phase::Finishing) {
-            Some(Phase::Running(job)) => Some(job),
+            Some(Phase::Running(job)) => {
+                self.active -= 1;
+                Some(job)
+            }
             _ => None,
         }
     }
@@ -238,6 +244,10 @@ mod tests {
         jobs.running_mut(id).unwrap().done = 3;
         let finished = jobs.begin_finishing(id).expect("every range done");
         assert_eq!(jobs.active(), 0, "finishing is not active");
+        assert!(jobs.begin_preparing(FanoutId(2)) && jobs.begin_preparing(FanoutId(3)));
+        assert!(jobs.drop_owned(FanoutId(2)));
+        assert!(!jobs.drop_owned(id), "a finishing job is not dropped");
+        assert_eq!(jobs.active(), 1, "only job 3 is left preparing");
         assert!(jobs.is_here(id));
         assert_eq!(jobs.lookup(id), Lookup::AskLedger { cached: None });
         jobs.finished(id, finished.status());
