@@ -158,8 +158,11 @@ impl FanOutBuilder {
     /// `System`.
     pub async fn start(self) -> Result<FanOut, LaunchError> {
         let settings = Arc::new(self.settings);
-        let coordinator = Coordinator::launch(Settings::clone(&settings)).await?;
+        settings.validate()?;
+        // Before the coordinator starts: once running, it takes jobs over, and a failed
+        // start must not leave it running without a handle.
         let feeds = FeedStore::connect(&settings).await?;
+        let coordinator = Coordinator::launch(Settings::clone(&settings)).await?;
         let finished = Arc::new(Notify::new());
         let bell = CompletionBell(finished.clone()).start();
         for subscriber in std::iter::once(bell.recipient()).chain(self.subscribers) {
