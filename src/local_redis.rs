@@ -51,6 +51,16 @@ pub struct LocalRedis {
 impl LocalRedis {
     /// Starts `redis-server` on a free loopback port with an empty data directory.
     pub fn start() -> Result<Self, LocalRedisError> {
+        Self::start_with(None)
+    }
+
+    /// Starts `redis-server` like [`LocalRedis::start`], loading the data file `rdb` (a copy
+    /// of it: the file itself is never written).
+    pub fn start_from(rdb: &Path) -> Result<Self, LocalRedisError> {
+        Self::start_with(Some(rdb))
+    }
+
+    fn start_with(rdb: Option<&Path>) -> Result<Self, LocalRedisError> {
         let mut last = None;
         // Another process may take the free port between our probe and redis-server's bind.
         for _ in 0..5 {
@@ -60,6 +70,9 @@ impl LocalRedis {
                 port,
                 dir: tempfile::Builder::new().prefix("fanout-redis-").tempdir()?,
             };
+            if let Some(rdb) = rdb {
+                std::fs::copy(rdb, redis.dir.path().join("dump.rdb"))?;
+            }
             match redis.spawn() {
                 Ok(()) => return Ok(redis),
                 Err(e @ LocalRedisError::NotInstalled) => return Err(e),
@@ -70,6 +83,11 @@ impl LocalRedis {
             port: 0,
             reason: "no free port".to_owned(),
         }))
+    }
+
+    /// Kills it at once (`SIGKILL`: no save, like a crash) and waits until it is gone.
+    pub fn kill_hard(&mut self) {
+        self.kill();
     }
 
     /// `redis://127.0.0.1:PORT`.

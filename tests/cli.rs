@@ -84,9 +84,10 @@ async fn post_to_a_wrong_type_follower_key() {
     assert_eq!(keys(&mut c).await, vec!["followers:343".to_owned()]);
 }
 
-/// A range that cannot be written: `post` names it and exits 1.
+/// A feed that cannot be written: `post` says so and exits 1; a range that cannot be
+/// written (a second bad feed past the job's bound) is named too.
 #[actix_rt::test]
-async fn post_exits_non_zero_when_a_range_is_dead_lettered() {
+async fn post_exits_non_zero_when_a_feed_or_a_range_is_dead() {
     let (redis, mut c) = redis_and_conn().await;
     seed(&mut c, 343, 1, 25_000).await;
     let _: () = c.sadd("homefeed:12345", "not a list").await.unwrap();
@@ -95,15 +96,28 @@ async fn post_exits_non_zero_when_a_range_is_dead_lettered() {
 
     assert_eq!(ran.code, Some(1), "{ran:?}");
     assert!(
-        ran.stderr.contains("dead range: followers 10000..=19999 after 1 attempts: homefeed:12345 is a set, expected a list"),
+        ran.stderr.contains("1 feed(s) of the wrong type skipped"),
         "{}",
         ran.stderr
     );
     assert!(
         ran.stdout
-            .contains("25,000 followers, 3 batches, 0 retries, 1 dead ranges"),
+            .contains("25,000 followers, 3 batches, 0 retries, 0 dead ranges, 1 dead feeds"),
         "{}",
         ran.stdout
+    );
+
+    let _: () = c.sadd("homefeed:12346", "not a list").await.unwrap();
+    let ran = fanout_post(343, 10)
+        .redis(&redis)
+        .env("FANOUT_JOBS_MAX_DEAD_FEEDS", "1")
+        .run();
+
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(
+        ran.stderr.contains("dead range: followers 10000..=19999 after 1 attempts: homefeed:12346 is a set, expected a list"),
+        "{}",
+        ran.stderr
     );
 }
 

@@ -24,7 +24,8 @@ async fn sigterm_drains_and_leaves_the_rest_resumable() {
 
     let accepted = http_post(&base, "/photos", r#"{"user_id": 1, "photo_id": 42}"#).await;
     assert_eq!(accepted.status, StatusCode::ACCEPTED);
-    wait_for_chunks(&mut c, 1, 100).await;
+    let id = job_of(&mut c, 42).await;
+    wait_for_chunks(&mut c, id, 100).await;
     let signalled = Instant::now();
     serve.signal(libc::SIGTERM);
     let stopped = serve.finish();
@@ -39,13 +40,13 @@ async fn sigterm_drains_and_leaves_the_rest_resumable() {
             .any(|l| l.contains("every batch in flight finished")),
         "{stopped:?}"
     );
-    let done_at_exit = chunks_done(&mut c, 1).await;
+    let done_at_exit = chunks_done(&mut c, id).await;
     assert!(
         done_at_exit < 2_000,
         "stopped mid-way ({done_at_exit} of 2,000 chunks)"
     );
-    assert_eq!(unfinished(&mut c).await, vec![1]);
-    let lease: bool = c.exists("fanout:job:1:lease").await.unwrap();
+    assert_eq!(unfinished(&mut c).await, vec![id]);
+    let lease: bool = c.exists(format!("fanout:job:{id}:lease")).await.unwrap();
     assert!(!lease, "the lease was released for an immediate take-over");
     // No chunk is half-written: every follower holds the photo once or not at all.
     let partial = tally(&mut c, 1..1_000_001, 42).await;

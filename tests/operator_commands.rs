@@ -4,16 +4,11 @@
 mod support;
 
 use fanout::{JobState, PhotoPosted};
-use redis::AsyncCommands;
 use support::*;
 
-/// Dead letters in Redis (`fanout:dead`).
-async fn dead_letters(c: &mut Conn) -> u64 {
-    c.llen("fanout:dead").await.unwrap()
-}
-
-/// A range dead-lettered by a feed of the wrong type is listed by `jobs`; after the feed is
-/// fixed, `retry-dead` completes the job and every follower holds the photo exactly once.
+/// A dead-lettered range (a chunk failing for good) is listed by `jobs`; after the feeds
+/// are fixed, `retry-dead` completes the job and every follower holds the photo exactly
+/// once.
 #[actix_rt::test]
 async fn dead_ranges_are_listed_and_retried_exactly_once() {
     let (redis, mut c) = redis_and_conn().await;
@@ -25,39 +20,41 @@ async fn dead_ranges_are_listed_and_retried_exactly_once() {
     let listing = &jobs.stdout;
     assert!(listing.contains("unfinished fan-outs: 0"), "{listing}");
     assert!(
-        listing.contains("fan-outs with dead-lettered ranges: 1"),
+        listing.contains("fan-outs with dead-lettered ranges or feeds: 1"),
         "{listing}"
     );
     assert!(
         listing.contains(
-            "followers 2000..=2999 after 1 attempts: homefeed:2550 is a string, expected a list"
+            "snapshot positions 2000..=2999 after 1 attempts: homefeed:2551 is a string, expected a list"
         ),
         "{listing}"
     );
 
     repair_feed(&mut c, 2_550).await;
+    repair_feed(&mut c, 2_551).await;
     let retried = fanout_cmd(&["retry-dead"]).redis(&redis).run();
 
     retried.assert_ok();
+    let id = failed.fanout_id;
     assert!(
         retried
             .stdout
-            .contains("fan-out 1: 1 dead range(s) reopened"),
+            .contains(&format!("fan-out {id}: 1 dead range(s) and 0 dead feed(s) reopened")),
         "{}",
         retried.stdout
     );
     assert!(
         retried
             .stdout
-            .contains("5,000 followers, 5 batches, 0 retries, 0 dead ranges"),
+            .contains("5,000 followers, 5 batches, 0 retries, 0 dead ranges, 0 dead feeds"),
         "{}",
         retried.stdout
     );
     assert_exactly_once(&mut c, 1..5_001, 64).await;
-    assert_eq!(dead_letters(&mut c).await, 0);
+    assert!(dead_letters_of(&mut c, id.0).await.is_empty());
     let listing = fanout_cmd(&["jobs"]).redis(&redis).run().stdout;
     assert!(
-        listing.contains("fan-outs with dead-lettered ranges: 0"),
+        listing.contains("fan-outs with dead-lettered ranges or feeds: 0"),
         "{listing}"
     );
 }
@@ -94,12 +91,15 @@ async fn retry_dead_waits_for_a_running_job_to_finish() {
         s.fanout.batch_size = 1_000;
         // Enough writers that held ranges cannot stand in front of range 2.
         s.fanout.writers = 4;
+        one_dead_feed_per_job(s);
     })
     .await;
     seed_with_a_broken_feed(&mut c, 8, 5_000, 2_550).await;
+    break_feed(&mut c, 2_551).await;
     let accepted = fanout.post(PhotoPosted::now(8, 64)).await.unwrap();
-    wait_until!(10, dead_letters(&mut c).await > 0);
+    wait_until!(10, !status(&fanout, accepted.fanout_id).await.dead_ranges.is_empty());
     repair_feed(&mut c, 2_550).await;
+    repair_feed(&mut c, 2_551).await;
 
     let too_early = fanout_cmd(&["retry-dead"]).redis(&redis).run();
 
@@ -109,7 +109,11 @@ async fn retry_dead_waits_for_a_running_job_to_finish() {
         "{}",
         too_early.stdout
     );
-    assert_eq!(dead_letters(&mut c).await, 1, "its dead letter stays");
+    assert_eq!(
+        unfinished(&mut c).await,
+        vec![accepted.fanout_id.0],
+        "the job is still running"
+    );
     open.open();
     assert_eq!(
         wait(&fanout, accepted.fanout_id).await.state,

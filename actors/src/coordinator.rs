@@ -24,7 +24,7 @@
 //!   dead letters; `finish.rs`: recording a finished job's outcome; `takeover.rs`: leases,
 //!   take-over, follower snapshots. Each adds `impl Coordinator` steps.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -65,6 +65,12 @@ pub(crate) struct Coordinator {
     scanning: bool,
     /// Where in the unfinished set the next look starts.
     scan_offset: usize,
+    /// Takes over any lapsed job (a service), or only the jobs it is asked to run (a
+    /// one-shot command: see `FanOutBuilder::take_over`).
+    take_over_lapsed: bool,
+    /// Jobs whose records are of a newer format: left for a newer instance, not looked at
+    /// again.
+    left_alone: HashSet<FanoutId>,
     /// Shutting down: no new posts, batches or take-overs.
     draining: bool,
     /// Told when, while draining, the last batch in flight has reported.
@@ -73,8 +79,12 @@ pub(crate) struct Coordinator {
 
 impl Coordinator {
     /// Validates `settings`, connects the coordinator and every writer to Redis (failing
-    /// fast when it is unreachable), and starts them. Must run inside an actix `System`.
-    pub(crate) async fn launch(settings: Settings) -> Result<Addr<Coordinator>, LaunchError> {
+    /// fast when it is unreachable, older than 6.2 or free to evict keys), and starts them;
+    /// `take_over_lapsed`: see the field. Must run inside an actix `System`.
+    pub(crate) async fn launch(
+        settings: Settings,
+        take_over_lapsed: bool,
+    ) -> Result<Addr<Coordinator>, LaunchError> {
         settings.validate()?;
         let instance = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
         let mut ledger = JobLedger::connect(&settings, &instance).await?;
@@ -110,6 +120,8 @@ impl Coordinator {
                 subscribers: Vec::new(),
                 scanning: false,
                 scan_offset: 0,
+                take_over_lapsed,
+                left_alone: HashSet::new(),
                 draining: false,
                 drained: None,
             }
@@ -171,9 +183,15 @@ impl Handler<BatchDone> for Coordinator {
         let landed = self
             .jobs
             .running_mut(id)
-            .and_then(|job| job.land(report.range.index, report.attempt).map(|_| job));
+            .and_then(|job| {
+                let flight = job.land(report.range.index, report.attempt)?;
+                Some((job, flight.timer))
+            });
         match landed {
-            Some(job) => {
+            Some((job, timer)) => {
+                if let Some(timer) = timer {
+                    ctx.cancel_future(timer);
+                }
                 // One landed report per range, covering all of it: the sum is exact.
                 job.done += 1;
                 job.written += report.written;
@@ -248,6 +266,14 @@ impl Handler<GetStatus> for Coordinator {
     }
 }
 
+impl Handler<Resume> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, Resume(id): Resume, ctx: &mut Self::Context) {
+        self.take_over_one(id, ctx);
+    }
+}
+
 impl Handler<Subscribe> for Coordinator {
     type Result = ();
 
@@ -278,7 +304,7 @@ impl Handler<Shutdown> for Coordinator {
         self.notify_if_drained();
         let in_time = async move { tokio::time::timeout(grace, wait).await.is_ok() };
         Box::pin(actix::fut::wrap_future(in_time).then(|drained_in_time, act: &mut Self, _ctx| {
-            let unfinished = act.jobs.owned();
+            let unfinished: Vec<FanoutId> = act.jobs.leases().into_iter().map(|(id, _)| id).collect();
             let mut ledger = act.ledger.clone();
             tracing::info!(drained_in_time, unfinished = unfinished.len(), "shutting down; releasing leases of unfinished fan-outs");
             actix::fut::wrap_future(async move {

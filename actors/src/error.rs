@@ -29,12 +29,28 @@ pub enum StoreError {
     Redis(String),
 }
 
+/// Refusals a Redis gives while it cannot serve writes for a while: loading its data
+/// after a restart, running a long script, a demoted or cut-off replica, too few replicas,
+/// a cluster resharding or down, out of memory. Like an unreachable Redis, they are an
+/// outage to wait out, not a failure of the work that met them.
+pub(crate) const TRANSIENT_REFUSALS: [&str; 8] = [
+    "LOADING",
+    "BUSY",
+    "READONLY",
+    "MASTERDOWN",
+    "NOREPLICAS",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "OOM",
+];
+
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
         if e.is_io_error()
             || e.is_timeout()
             || e.is_connection_dropped()
             || e.is_connection_refusal()
+            || e.code().is_some_and(|code| TRANSIENT_REFUSALS.contains(&code))
         {
             return StoreError::Unavailable(e.to_string());
         }
@@ -71,6 +87,19 @@ pub enum PostError {
     /// Redis refused the post, e.g. the author's follower key has the wrong type.
     #[error("{0}")]
     Store(StoreError),
+    /// The photo id was posted by another author (HTTP 409): a photo id belongs to one
+    /// author, and this post is not that one's.
+    #[error("photo {photo_id} was posted by author {owner} (fan-out {fanout_id}), not by author {author_id}: a photo id belongs to one author")]
+    Conflict {
+        /// The photo.
+        photo_id: u64,
+        /// The author of this post.
+        author_id: u64,
+        /// The author who posted the photo.
+        owner: u64,
+        /// The photo's fan-out.
+        fanout_id: crate::messages::FanoutId,
+    },
     /// The coordinator has stopped.
     #[error("fan-out coordinator has stopped")]
     Stopped,

@@ -131,6 +131,7 @@ impl Handler<BatchFanOut> for FeedWriter {
                 if let Some(fault) = fault {
                     let about = crate::settings::FaultBatch {
                         fanout_id: batch.fanout_id,
+                        photo_id: batch.record.photo_id,
                         range: batch.range,
                         attempt: batch.attempt,
                     };

@@ -12,7 +12,7 @@ use crate::coordinator::{Coordinator, LaunchError};
 use crate::error::{PostError, StoreError};
 use crate::messages::{
     Accepted, FanOutCompleted, FanoutId, GetStatus, GetWriterHealth, JobState, JobStatus,
-    PhotoPosted, Shutdown, ShutdownReport, Subscribe,
+    PhotoPosted, Resume, Shutdown, ShutdownReport, Subscribe,
 };
 use crate::settings::Settings;
 use crate::store::FeedStore;
@@ -37,6 +37,7 @@ pub struct FanOut {
 pub struct FanOutBuilder {
     settings: Settings,
     subscribers: Vec<Recipient<FanOutCompleted>>,
+    take_over: bool,
 }
 
 impl FanOut {
@@ -45,6 +46,7 @@ impl FanOut {
         FanOutBuilder {
             settings,
             subscribers: Vec::new(),
+            take_over: true,
         }
     }
 
@@ -73,6 +75,17 @@ impl FanOut {
         Ok(status?)
     }
 
+    /// Runs job `id` here if it is unfinished and nobody runs it (its lease has lapsed):
+    /// for a core built with `take_over(false)` that follows one job, such as a repost of a
+    /// photo whose fan-out was interrupted. Does nothing for a job running or finished
+    /// elsewhere; returns once the request is queued.
+    pub async fn resume(&self, id: FanoutId) -> Result<(), PostError> {
+        self.coordinator
+            .send(Resume(id))
+            .await
+            .map_err(|_| PostError::Stopped)
+    }
+
     /// Registers `subscriber` for `FanOutCompleted` notices.
     pub async fn subscribe(&self, subscriber: Recipient<FanOutCompleted>) -> Result<(), PostError> {
         self.coordinator
@@ -83,22 +96,41 @@ impl FanOut {
 
     /// Waits until job `id` has finished and returns its final status. A job run by this
     /// instance ends the wait as soon as it finishes; one running elsewhere is polled every
-    /// `poll`. `on_progress` sees every status read.
+    /// `poll`. `on_progress` sees every status read. Redis being unavailable for a while
+    /// (a restart, a failover) is waited out, for up to `retry.outage_budget_ms`; a job
+    /// Redis does not know (any more: it rolled back past the acceptance) ends the wait
+    /// with an error.
     pub async fn wait(
         &self,
         id: FanoutId,
         poll: Duration,
         mut on_progress: impl FnMut(&JobStatus),
     ) -> Result<JobStatus, PostError> {
+        let mut outage_since: Option<std::time::Instant> = None;
         loop {
             // Armed before the status is read, so a finish in between is not missed.
             let finished = self.finished.notified();
             tokio::pin!(finished);
             finished.as_mut().enable();
-            let status = self
-                .status(id)
-                .await?
-                .ok_or_else(|| PostError::Unavailable(format!("fan-out {id} is unknown")))?;
+            let status = match self.status(id).await {
+                Ok(status) => {
+                    outage_since = None;
+                    status.ok_or_else(|| {
+                        PostError::Unavailable(format!(
+                            "fan-out {id} is unknown to Redis (it may have lost data: posting the photo again is safe)"
+                        ))
+                    })?
+                }
+                Err(PostError::Unavailable(e)) => {
+                    let since = *outage_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() >= self.settings.retry.outage_budget() {
+                        return Err(PostError::Unavailable(e));
+                    }
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             on_progress(&status);
             if matches!(status.state, JobState::Completed | JobState::Failed) {
                 return Ok(status);
@@ -153,16 +185,26 @@ impl FanOutBuilder {
         self
     }
 
+    /// Whether the core takes over unfinished jobs whose lease has lapsed (default: true).
+    /// A service sharing Redis with other instances wants that: a dead instance's jobs are
+    /// resumed. A one-shot tool that posts one photo and exits does not: it would take
+    /// others' jobs and leave with them. Jobs it posts, and those it is asked to
+    /// [`FanOut::resume`], it runs either way.
+    pub fn take_over(mut self, enabled: bool) -> Self {
+        self.take_over = enabled;
+        self
+    }
+
     /// Validates the settings, connects to Redis (failing within seconds when it is
-    /// unreachable) and starts the coordinator and writers. Must run inside an actix
-    /// `System`.
+    /// unreachable, older than 6.2, or free to evict keys: see `redis.allow_eviction`) and
+    /// starts the coordinator and writers. Must run inside an actix `System`.
     pub async fn start(self) -> Result<FanOut, LaunchError> {
         let settings = Arc::new(self.settings);
         settings.validate()?;
         // Before the coordinator starts: once running, it takes jobs over, and a failed
         // start must not leave it running without a handle.
         let feeds = FeedStore::connect(&settings).await?;
-        let coordinator = Coordinator::launch(Settings::clone(&settings)).await?;
+        let coordinator = Coordinator::launch(Settings::clone(&settings), self.take_over).await?;
         let finished = Arc::new(Notify::new());
         let bell = CompletionBell(finished.clone()).start();
         for subscriber in std::iter::once(bell.recipient()).chain(self.subscribers) {

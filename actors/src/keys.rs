@@ -68,14 +68,10 @@ impl KeyPatterns {
         self.feed.key(user)
     }
 
-    /// `fanout:next_id`: counter that hands out fan-out ids, unique across processes and
-    /// restarts (done-markers are keyed by id, so a reused id would skip chunks).
-    pub fn next_id(&self) -> String {
-        format!("{}next_id", self.prefix)
-    }
-
-    /// `fanout:job:{id}`: hash of the job: `record` (see `record.rs`) and `followers` (the
-    /// snapshot's length at acceptance).
+    /// `fanout:job:{id}`: hash of the job: `record` (see `record.rs`), `followers` (the
+    /// snapshot's length) and `ident` (`author:photo`, which every script that writes for
+    /// the job checks). Ids are random, never a counter a Redis rollback could hand out
+    /// again.
     pub fn job(&self, id: FanoutId) -> String {
         self.job_key(id, "")
     }
@@ -102,10 +98,26 @@ impl KeyPatterns {
         self.job_key(id, ":outcome")
     }
 
-    /// `job` and `job_lease` with `{id}` left in, for the acceptance script, which
-    /// allocates the id.
-    pub(crate) fn job_templates(&self) -> [String; 2] {
-        ["", ":lease"].map(|suffix| self.job_key("{id}", suffix))
+    /// `fanout:job:{id}:dead`: the job's dead-lettered ranges, one JSON entry each, written
+    /// with its outcome; they live and expire with the job.
+    pub fn job_dead(&self, id: FanoutId) -> String {
+        self.job_key(id, ":dead")
+    }
+
+    /// `fanout:job:{id}:dead_feeds`: hash of the feeds a chunk skipped because they had the
+    /// wrong type: follower id → JSON (`key`, `found`, `expected`).
+    pub fn job_dead_feeds(&self, id: FanoutId) -> String {
+        self.job_key(id, ":dead_feeds")
+    }
+
+    /// `job` with `{id}` left in, for scripts that look at other jobs than their own.
+    pub(crate) fn job_template(&self) -> String {
+        self.job_key("{id}", "")
+    }
+
+    /// `job_lease` with `{id}` left in.
+    pub(crate) fn job_lease_template(&self) -> String {
+        self.job_key("{id}", ":lease")
     }
 
     fn job_key(&self, id: impl fmt::Display, suffix: &str) -> String {
@@ -138,15 +150,17 @@ impl KeyPatterns {
         format!("{}quarantine", self.prefix)
     }
 
-    /// The feed pattern split around `{user}`, e.g. `("homefeed:", "")`, for scripts that
-    /// build feed keys inside Redis.
-    pub(crate) fn feed_parts(&self) -> (&str, &str) {
-        (&self.feed.head, &self.feed.tail)
+    /// `fanout:dead`: where the first release kept every job's dead-lettered ranges (JSON,
+    /// oldest first). Read, and emptied of a job's entries when it is reopened; never
+    /// written any more (see `job_dead`).
+    pub fn legacy_dead(&self) -> String {
+        format!("{}dead", self.prefix)
     }
 
-    /// `fanout:dead`: dead-lettered ranges, one JSON entry each, oldest first.
-    pub fn dead(&self) -> String {
-        format!("{}dead", self.prefix)
+    /// `fanout:dropped`: hash of counters of what the bounds dropped: `failed_expired`
+    /// (failed jobs whose keys expired), `quarantine_trimmed`.
+    pub fn dropped(&self) -> String {
+        format!("{}dropped", self.prefix)
     }
 }
 
@@ -173,13 +187,12 @@ mod tests {
         assert_eq!(k.job_outcome(FanoutId(12)), "fanout:job:12:outcome");
         assert_eq!(k.photo(777), "fanout:photo:777");
         assert_eq!(k.jobs(), "fanout:jobs");
-        assert_eq!(
-            k.job_templates(),
-            ["fanout:job:{id}", "fanout:job:{id}:lease"]
-        );
-        assert_eq!(k.followers(343), "followers:343");
-        assert_eq!(k.feed(343), "homefeed:343");
-        assert_eq!(k.dead(), "fanout:dead");
+        assert_eq!(k.job_template(), "fanout:job:{id}");
+        assert_eq!(k.job_lease_template(), "fanout:job:{id}:lease");
+        assert_eq!(k.job_dead(FanoutId(12)), "fanout:job:12:dead");
+        assert_eq!(k.job_dead_feeds(FanoutId(12)), "fanout:job:12:dead_feeds");
+        assert_eq!(k.legacy_dead(), "fanout:dead");
+        assert_eq!(k.dropped(), "fanout:dropped");
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! The durable job ledger in Redis: what makes a fan-out survive the death of the process
 //! running it.
 //!
-//! - Acceptance writes the job (record, follower count, idempotency key, lease) in one
-//!   script before `PhotoPosted` is answered; a photo already posted gets its existing job.
-//!   The job's snapshot of the follower list is taken right after, before any range runs.
+//! - Acceptance writes the job (record with its write settings, follower count, identity,
+//!   idempotency key, lease) in one script before `PhotoPosted` is answered; a photo already
+//!   posted gets its existing job (a different author's post of it is a conflict). Job ids
+//!   are random: a counter would be handed out again after a Redis rollback. The job's
+//!   snapshot of the follower list is taken right after, before any range runs.
 //! - Finished chunks are the done-bitmap bits, set by the same script that writes the
-//!   feeds, so the ledger can never claim a chunk that was not written, nor miss one.
+//!   feeds, so the ledger can never claim a chunk that was not written, nor miss one. Every
+//!   script that writes for a job first checks the job hash's identity (`author:photo`).
 //! - A job is run by the instance holding its lease (`fanout:job:{id}:lease`, renewed by
 //!   its owner). Any instance claims unfinished jobs whose lease has lapsed.
-//! - A finished job records its outcome; a completed one lets its keys expire.
+//! - A job is finished when the finish script, reading the done-bitmap, says so: not when
+//!   the process's counters do. A completed job lets its keys expire; a failed one keeps
+//!   them (and its dead letters) for `jobs.failed_job_ttl_s`.
 //!
 //! This file holds the ledger's connection and the types its answers use; the operations
 //! are beside it in `ledger/`: `accept.rs` (acceptance, snapshots), `leases.rs` (leases,
@@ -22,13 +27,16 @@ use redis::aio::ConnectionManager;
 use crate::error::StoreError;
 use crate::keys::KeyPatterns;
 use crate::messages::FanoutId;
-use crate::record::{JobRecord, RecordError};
+use crate::record::{JobRecord, RecordError, WriteSpec};
 use crate::settings::Settings;
 use crate::store::connect_manager;
 
 mod accept;
 mod leases;
 mod outcomes;
+
+pub(crate) use outcomes::Finish;
+pub use outcomes::Dropped;
 
 /// The ledger, over one connection of its own.
 #[derive(Clone)]
@@ -39,10 +47,16 @@ pub(crate) struct JobLedger {
     lease_ms: u64,
     done_ttl_secs: u64,
     finished_ttl_secs: u64,
+    failed_ttl_secs: u64,
+    max_quarantined: usize,
+    /// What this instance's settings write: the write settings of the jobs it accepts, and
+    /// of first-release jobs it resumes (their records have none).
+    write: WriteSpec,
+    allow_eviction: bool,
 }
 
 /// What acceptance found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Acceptance {
     /// A new job, leased to this instance.
     New {
@@ -51,6 +65,13 @@ pub(crate) enum Acceptance {
         /// Followers in the author's list at acceptance (the snapshot, taken right after,
         /// may differ by the follows of those milliseconds).
         followers: u64,
+    },
+    /// The photo was posted by another author: nothing was written.
+    Conflict {
+        /// The photo's fan-out.
+        id: FanoutId,
+        /// The author who posted it.
+        author: u64,
     },
     /// The photo already has a job (running, finished, or waiting to be resumed).
     Existing {
@@ -75,6 +96,22 @@ pub(crate) struct ClaimedJob {
     pub done: Vec<u8>,
 }
 
+/// What a claim found.
+#[derive(Clone, Debug)]
+pub(crate) enum Claim {
+    /// The job, now leased to this instance.
+    Job(ClaimedJob),
+    /// Its record cannot be read: to be moved to the quarantine.
+    Unreadable(Unreadable),
+    /// Its record is of a newer format: left alone, unleased, for a newer instance.
+    Newer {
+        /// The job.
+        id: FanoutId,
+        /// Its record's format version.
+        version: u8,
+    },
+}
+
 /// A claimed job whose record cannot be read.
 #[derive(Clone, Debug)]
 pub(crate) struct Unreadable {
@@ -84,6 +121,13 @@ pub(crate) struct Unreadable {
     pub raw: Vec<u8>,
     /// Why they cannot be read.
     pub error: RecordError,
+}
+
+/// The value of `field` in an `INFO` reply.
+fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(str::trim)
 }
 
 pub(super) fn now_ms() -> u64 {
@@ -113,6 +157,10 @@ impl JobLedger {
             lease_ms: settings.jobs.lease_ms,
             done_ttl_secs: settings.jobs.done_marker_ttl_s.max(1),
             finished_ttl_secs: settings.jobs.finished_job_ttl_s.max(1),
+            failed_ttl_secs: settings.jobs.failed_job_ttl_s.max(1),
+            max_quarantined: settings.jobs.max_quarantined.max(1),
+            write: settings.write_spec(),
+            allow_eviction: settings.redis.allow_eviction,
         })
     }
 
@@ -123,18 +171,26 @@ impl JobLedger {
             .arg("server")
             .query_async(&mut self.conn)
             .await?;
-        let version = info
-            .lines()
-            .find_map(|l| l.strip_prefix("redis_version:"))
-            .unwrap_or("")
-            .trim()
-            .to_owned();
+        let version = info_field(&info, "redis_version").unwrap_or("").to_owned();
         let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
         let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
         if (major, minor) < (6, 2) {
             return Err(StoreError::Redis(format!(
                 "Redis 6.2 or newer is needed (for COPY and RPOP with a count); this server is version '{version}'"
             )));
+        }
+        let memory: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut self.conn)
+            .await?;
+        let policy = info_field(&memory, "maxmemory_policy").unwrap_or("noeviction");
+        if policy != "noeviction" && !self.allow_eviction {
+            return Err(StoreError::Redis(format!(
+                "Redis's maxmemory-policy is '{policy}': Redis may evict keys, and an evicted photo key fans a photo out a second time, an evicted done-bitmap writes chunks twice. Set maxmemory-policy to noeviction (CONFIG SET maxmemory-policy noeviction, and in redis.conf), or set redis.allow_eviction = true to accept the risk"
+            )));
+        }
+        if policy != "noeviction" {
+            tracing::warn!(policy, "Redis may evict keys (redis.allow_eviction is set): exactly-once is not guaranteed");
         }
         Ok(())
     }

@@ -81,7 +81,7 @@ pub use coordinator::LaunchError;
 pub use error::{PostError, StoreError};
 pub use handle::{FanOut, FanOutBuilder};
 pub use messages::{
-    Accepted, DeadRange, FanOutCompleted, FanoutId, JobState, JobStatus, PhotoPosted,
+    Accepted, DeadFeed, DeadRange, FanOutCompleted, FanoutId, JobState, JobStatus, PhotoPosted,
     ShutdownReport,
 };
 pub use plan::FollowerRange;

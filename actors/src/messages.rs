@@ -79,10 +79,9 @@ pub struct Accepted {
 pub(crate) struct BatchFanOut {
     /// The job.
     pub fanout_id: FanoutId,
-    /// Photo to write (the followers are read from the job's snapshot, by `fanout_id`).
-    pub photo_id: u64,
-    /// Score for the zset layout.
-    pub posted_at_ms: u64,
+    /// Its record: the photo, its score, and what a chunk writes (the followers are read
+    /// from the job's snapshot, by `fanout_id`).
+    pub record: std::sync::Arc<crate::record::JobRecord>,
     /// How the job was cut up (chunk numbering depends on it).
     pub plan: Plan,
     /// The follower-list indices to cover.
@@ -195,6 +194,21 @@ pub struct DeadRange {
     pub error: String,
 }
 
+/// A follower's feed that a chunk skipped because it had the wrong type; the rest of the
+/// chunk was written. `fanout retry-dead` writes it again once the key is fixed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeadFeed {
+    /// The follower.
+    pub follower: u64,
+    /// The feed key.
+    pub key: String,
+    /// Its type when it was skipped.
+    pub found: String,
+    /// The type the job writes (`list` or `zset`).
+    pub expected: String,
+}
+
 /// A job's progress.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -219,6 +233,9 @@ pub struct JobStatus {
     pub retries: u64,
     /// Ranges given up.
     pub dead_ranges: Vec<DeadRange>,
+    /// Feeds skipped because they had the wrong type (see [`DeadFeed`]; listed by
+    /// `operator::Operator::failed`). Known once the job has finished.
+    pub dead_feeds: u64,
     /// Since acceptance (frozen at completion).
     pub elapsed: Duration,
 }
@@ -230,6 +247,12 @@ pub struct FanOutCompleted {
     /// The job's final status.
     pub status: JobStatus,
 }
+
+/// Run job `id` here if it is unfinished and nobody holds its lease (what a one-shot
+/// command does for the one job it follows).
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "()")]
+pub(crate) struct Resume(pub FanoutId);
 
 /// Register a subscriber for `FanOutCompleted`.
 #[derive(Message)]

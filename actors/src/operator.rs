@@ -10,11 +10,12 @@ use crate::admin;
 use crate::error::StoreError;
 use crate::keys::KeyPatterns;
 use crate::ledger::JobLedger;
-use crate::messages::{DeadRange, FanoutId, JobStatus};
+use crate::messages::{DeadFeed, DeadRange, FanoutId, JobStatus};
 use crate::settings::Settings;
 use crate::store::connect_manager;
 
 pub use crate::admin::VerifyReport;
+pub use crate::ledger::Dropped;
 
 /// A connection to the ledger and the feeds for operator commands. It runs no fan-outs:
 /// jobs it reopens are resumed by a running [`crate::FanOut`] (or the next one started).
@@ -25,7 +26,7 @@ pub struct Operator {
     keys: KeyPatterns,
 }
 
-/// A failed fan-out and the dead-lettered ranges it holds.
+/// A failed fan-out and the dead-lettered ranges and dead feeds it holds.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct FailedJob {
@@ -35,6 +36,8 @@ pub struct FailedJob {
     pub status: Option<JobStatus>,
     /// Its dead-lettered ranges.
     pub dead: Vec<DeadRange>,
+    /// Its feeds skipped for their type.
+    pub dead_feeds: Vec<DeadFeed>,
 }
 
 impl Operator {
@@ -67,37 +70,50 @@ impl Operator {
         Ok(jobs)
     }
 
-    /// Up to `limit` fan-outs that finished with dead-lettered ranges.
+    /// Up to `limit` fan-outs that finished with dead-lettered ranges or dead feeds. Those
+    /// whose keys have expired (`jobs.failed_job_ttl_s`) are dropped from the list here,
+    /// and counted in [`Operator::dropped`].
     pub async fn failed(&mut self, limit: usize) -> Result<Vec<FailedJob>, StoreError> {
-        let mut dead: BTreeMap<FanoutId, Vec<DeadRange>> = BTreeMap::new();
-        for (_, range) in self.ledger.dead_letters().await? {
-            dead.entry(range.fanout_id).or_default().push(range);
-        }
         let mut jobs = Vec::new();
         for id in self.ledger.failed(limit).await? {
+            if self.ledger.forget_if_expired(id).await? {
+                continue;
+            }
             jobs.push(FailedJob {
                 fanout_id: id,
                 status: self.ledger.status(id).await?,
-                dead: dead.remove(&id).unwrap_or_default(),
+                dead: self.ledger.dead_ranges(id).await?,
+                dead_feeds: self.ledger.dead_feeds(id).await?,
             });
         }
         Ok(jobs)
     }
 
+    /// What the bounds have dropped so far: failed jobs expired before a retry, quarantine
+    /// entries trimmed.
+    pub async fn dropped(&mut self) -> Result<Dropped, StoreError> {
+        self.ledger.dropped().await
+    }
+
     /// Reopens every failed fan-out: its dead letters are removed and the job is unfinished
-    /// again, to be resumed by a running core (only its unwritten chunks run, so
-    /// exactly-once holds). Returns the reopened jobs with how many dead ranges each had; a
-    /// job running again meanwhile is left alone.
-    pub async fn reopen_failed(&mut self) -> Result<Vec<(FanoutId, usize)>, StoreError> {
-        let mut letters: BTreeMap<FanoutId, Vec<String>> = BTreeMap::new();
-        for (raw, dead) in self.ledger.dead_letters().await? {
-            letters.entry(dead.fanout_id).or_default().push(raw);
+    /// again, to be resumed by a running core (only its unwritten chunks and its dead feeds
+    /// run, so exactly-once holds). Returns the reopened jobs with how many dead ranges and
+    /// dead feeds each had; a job running again meanwhile, or expired, is left alone.
+    pub async fn reopen_failed(&mut self) -> Result<Vec<(FanoutId, usize, usize)>, StoreError> {
+        let mut legacy: BTreeMap<FanoutId, Vec<String>> = BTreeMap::new();
+        for (raw, dead) in self.ledger.legacy_dead_letters().await? {
+            legacy.entry(dead.fanout_id).or_default().push(raw);
         }
         let mut reopened = Vec::new();
         for id in self.ledger.failed(usize::MAX).await? {
-            let entries = letters.remove(&id).unwrap_or_default();
+            if self.ledger.forget_if_expired(id).await? {
+                continue;
+            }
+            let ranges = self.ledger.dead_ranges(id).await?.len();
+            let feeds = self.ledger.dead_feeds(id).await?.len();
+            let entries = legacy.remove(&id).unwrap_or_default();
             if self.ledger.reopen(id, &entries).await? {
-                reopened.push((id, entries.len()));
+                reopened.push((id, ranges, feeds));
             }
         }
         Ok(reopened)

@@ -111,6 +111,20 @@ pub(crate) fn bit_is_set(bitmap: &[u8], bit: u64) -> bool {
 }
 
 impl Plan {
+    /// Chunks in the whole job: the bits its done-bitmap has once the job is complete.
+    pub fn chunk_count(&self) -> u64 {
+        let full = self.followers / self.batch_size;
+        let per_range = self.batch_size.div_ceil(self.chunk_size);
+        let last = (self.followers % self.batch_size).div_ceil(self.chunk_size);
+        full * per_range + last
+    }
+
+    /// The first bit of `range`'s chunks and how many chunks it has (they are consecutive).
+    pub fn chunk_bits(&self, range: FollowerRange) -> (u64, u64) {
+        let per_range = self.batch_size.div_ceil(self.chunk_size);
+        (range.index * per_range, range.size().div_ceil(self.chunk_size))
+    }
+
     /// Whether every chunk of `range` is marked done in `bitmap`.
     pub fn range_done(&self, range: FollowerRange, bitmap: &[u8]) -> bool {
         self.chunks(range).all(|c| bit_is_set(bitmap, c.bit))
@@ -180,6 +194,21 @@ mod tests {
         let ranges: Vec<_> = p.ranges().collect();
         assert_eq!(ranges.len(), 3);
         assert_eq!((ranges[2].start, ranges[2].stop), (20_000, 20_006));
+    }
+
+    #[test]
+    fn chunk_counts_and_bits_agree_with_the_chunks() {
+        for (followers, batch, chunk) in [(0, 10, 5), (1, 10, 5), (25, 10, 5), (1_500_000, 10_000, 500), (1_001, 1_000, 300), (7, 3, 10)] {
+            let plan = Plan::new(followers, batch, chunk);
+            let mut all = 0;
+            for range in plan.ranges() {
+                let bits: Vec<u64> = plan.chunks(range).map(|c| c.bit).collect();
+                let (first, count) = plan.chunk_bits(range);
+                assert_eq!(bits, (first..first + count).collect::<Vec<_>>());
+                all += count;
+            }
+            assert_eq!(plan.chunk_count(), all, "{followers}/{batch}/{chunk}");
+        }
     }
 
     #[test]

@@ -7,11 +7,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Plan;
+use crate::settings::FeedLayout;
 
-/// The format version written first in every record and outcome.
-pub(crate) const FORMAT_VERSION: u8 = 1;
+/// The format version written first in every job record. Version 1 (the first release)
+/// had no write settings; it is still read (see [`decode_job`]). A record of a version
+/// above this one was written by a newer fanout and is left alone, not quarantined.
+pub(crate) const RECORD_VERSION: u8 = 2;
+/// The format version written first in every outcome (unchanged since the first release).
+pub(crate) const OUTCOME_VERSION: u8 = 1;
 
-/// What is needed to resume a job in another process: the post and how it was cut up.
+/// What is needed to resume a job in another process: the post, how it was cut up, and
+/// what its chunks write.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct JobRecord {
     /// The photo.
@@ -26,12 +32,70 @@ pub(crate) struct JobRecord {
     pub chunk_size: u64,
     /// When the job was accepted (ms since the Unix epoch).
     pub accepted_at_ms: u64,
+    /// What a chunk writes, fixed by the accepting instance: whoever resumes the job
+    /// writes exactly that, whatever its own settings say.
+    pub write: WriteSpec,
+}
+
+/// The settings that decide what a chunk writes, as the accepting instance had them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WriteSpec {
+    /// `feed.layout`, by name (`list`, `zset`): bincode writes an enum as a bare index,
+    /// which a reordered enum would silently reinterpret.
+    layout: String,
+    /// `keys.feed` split around `{user}`.
+    pub feed_head: String,
+    /// See `feed_head`.
+    pub feed_tail: String,
+    /// `feed.max_len`.
+    pub max_len: u64,
+}
+
+impl WriteSpec {
+    /// The spec for `layout`, the feed pattern's two parts and `max_len`.
+    pub fn new(layout: FeedLayout, (head, tail): (&str, &str), max_len: u64) -> Self {
+        Self {
+            layout: layout.as_str().to_owned(),
+            feed_head: head.to_owned(),
+            feed_tail: tail.to_owned(),
+            max_len,
+        }
+    }
+
+    /// The layout (checked when the record was decoded).
+    pub fn layout(&self) -> FeedLayout {
+        self.layout.parse().unwrap_or_default()
+    }
+}
+
+/// The first release's record: no write settings.
+#[derive(Deserialize)]
+struct JobRecordV1 {
+    photo_id: u64,
+    author_id: u64,
+    posted_at_ms: u64,
+    batch_size: u64,
+    chunk_size: u64,
+    accepted_at_ms: u64,
+}
+
+/// A decoded job record, and whether it was of an older format (and should be rewritten).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Decoded {
+    pub record: JobRecord,
+    pub legacy: bool,
 }
 
 impl JobRecord {
     /// The job's plan, given the snapshot's length.
     pub fn plan(&self, followers: u64) -> Plan {
         Plan::new(followers, self.batch_size, self.chunk_size)
+    }
+
+    /// `author:photo`: what every script that writes for the job compares with the job
+    /// hash's `ident` field, so a stale process never writes into another job.
+    pub fn ident(&self) -> String {
+        format!("{}:{}", self.author_id, self.photo_id)
     }
 }
 
@@ -62,29 +126,100 @@ pub(crate) enum RecordError {
     /// Nothing stored.
     #[error("empty record")]
     Empty,
-    /// Written by a version of fanout this one does not know.
-    #[error("unknown record format version {0} (this build reads version {FORMAT_VERSION})")]
+    /// Written by a newer version of fanout: left for an instance that reads it.
+    #[error("record format version {found} is newer than this build reads ({known})")]
+    Newer {
+        /// The version found.
+        found: u8,
+        /// The newest this build reads.
+        known: u8,
+    },
+    /// A version no fanout ever wrote (0).
+    #[error("unknown record format version {0}")]
     UnknownVersion(u8),
     /// The bytes do not decode.
     #[error("corrupt record: {0}")]
     Corrupt(String),
 }
 
-/// Encodes `value` with its format version in front.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut bytes = vec![FORMAT_VERSION];
+/// Encodes a job record behind its format version.
+pub(crate) fn encode_job(record: &JobRecord) -> Vec<u8> {
+    encode_as(RECORD_VERSION, record)
+}
+
+/// Encodes an outcome behind its format version.
+pub(crate) fn encode_outcome(outcome: &JobOutcome) -> Vec<u8> {
+    encode_as(OUTCOME_VERSION, outcome)
+}
+
+fn encode_as<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
+    let mut bytes = vec![version];
     let body = bincode::serde::encode_to_vec(value, bincode::config::standard())
-        .expect("records are plain integers and bools, which always encode");
+        .expect("records are plain integers, strings and bools, which always encode");
     bytes.extend(body);
     bytes
 }
 
-/// Decodes what `encode` wrote, refusing other versions and trailing bytes.
-pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, RecordError> {
+/// Decodes a job record of any version this build knows. A version-1 record (no write
+/// settings) gets `legacy_write`: the settings of the instance resuming it, which is what
+/// the first release did for every chunk.
+pub(crate) fn decode_job(
+    bytes: &[u8],
+    legacy_write: impl FnOnce() -> WriteSpec,
+) -> Result<Decoded, RecordError> {
     let (&version, body) = bytes.split_first().ok_or(RecordError::Empty)?;
-    if version != FORMAT_VERSION {
-        return Err(RecordError::UnknownVersion(version));
+    match version {
+        1 => {
+            let v1: JobRecordV1 = decode_body(body)?;
+            Ok(Decoded {
+                record: JobRecord {
+                    photo_id: v1.photo_id,
+                    author_id: v1.author_id,
+                    posted_at_ms: v1.posted_at_ms,
+                    batch_size: v1.batch_size,
+                    chunk_size: v1.chunk_size,
+                    accepted_at_ms: v1.accepted_at_ms,
+                    write: legacy_write(),
+                },
+                legacy: true,
+            })
+        }
+        RECORD_VERSION => {
+            let record: JobRecord = decode_body(body)?;
+            if record.write.layout.parse::<FeedLayout>().is_err() {
+                return Err(RecordError::Corrupt(format!(
+                    "unknown feed layout '{}'",
+                    record.write.layout
+                )));
+            }
+            Ok(Decoded {
+                record,
+                legacy: false,
+            })
+        }
+        0 => Err(RecordError::UnknownVersion(0)),
+        found => Err(RecordError::Newer {
+            found,
+            known: RECORD_VERSION,
+        }),
     }
+}
+
+/// Decodes an outcome.
+pub(crate) fn decode_outcome(bytes: &[u8]) -> Result<JobOutcome, RecordError> {
+    let (&version, body) = bytes.split_first().ok_or(RecordError::Empty)?;
+    match version {
+        OUTCOME_VERSION => decode_body(body),
+        0 => Err(RecordError::UnknownVersion(0)),
+        found => Err(RecordError::Newer {
+            found,
+            known: OUTCOME_VERSION,
+        }),
+    }
+}
+
+/// Decodes a bincode body, refusing trailing bytes.
+fn decode_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, RecordError> {
     let (value, read) = bincode::serde::decode_from_slice(body, bincode::config::standard())
         .map_err(|e| RecordError::Corrupt(e.to_string()))?;
     if read != body.len() {
@@ -100,6 +235,10 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Re
 mod tests {
     use super::*;
 
+    fn write() -> WriteSpec {
+        WriteSpec::new(FeedLayout::Zset, ("homefeed:", ""), 800)
+    }
+
     fn record() -> JobRecord {
         JobRecord {
             photo_id: 777,
@@ -108,40 +247,90 @@ mod tests {
             batch_size: 10_000,
             chunk_size: 500,
             accepted_at_ms: 1_700_000_000_001,
+            write: write(),
         }
+    }
+
+    fn no_fallback() -> WriteSpec {
+        panic!("a current record needs no fallback")
     }
 
     #[test]
     fn records_round_trip_behind_their_version() {
-        let bytes = encode(&record());
-        assert_eq!(bytes[0], FORMAT_VERSION);
-        assert_eq!(decode::<JobRecord>(&bytes), Ok(record()));
+        let bytes = encode_job(&record());
+        assert_eq!(bytes[0], RECORD_VERSION);
+        let decoded = decode_job(&bytes, no_fallback).unwrap();
+        assert_eq!(decoded.record, record());
+        assert!(!decoded.legacy);
+        assert_eq!(decoded.record.write.layout(), FeedLayout::Zset);
         assert!(
-            bytes.len() < 40,
+            bytes.len() < 60,
             "varint encoding keeps records small: {}",
             bytes.len()
         );
     }
 
+    /// The bytes the first release wrote for photo 777 by 343 (its `encode` of the six
+    /// integers behind version byte 1).
+    fn first_release_bytes() -> Vec<u8> {
+        let v1 = (777u64, 343u64, 1_700_000_000_000u64, 10_000u64, 500u64, 1u64);
+        let mut bytes = vec![1];
+        bytes.extend(bincode::serde::encode_to_vec(v1, bincode::config::standard()).unwrap());
+        bytes
+    }
+
     #[test]
-    fn unknown_versions_empty_and_garbage_are_refused() {
-        let mut bytes = encode(&record());
+    fn first_release_records_are_read_with_the_resumers_write_settings() {
+        let decoded = decode_job(&first_release_bytes(), write).unwrap();
+        assert!(decoded.legacy);
+        assert_eq!(decoded.record.photo_id, 777);
+        assert_eq!(decoded.record.author_id, 343);
+        assert_eq!(decoded.record.write, write());
+        assert_eq!(decoded.record.ident(), "343:777");
+    }
+
+    #[test]
+    fn newer_unknown_empty_and_garbage_are_refused_apart() {
+        let mut bytes = encode_job(&record());
         bytes[0] = 9;
         assert_eq!(
-            decode::<JobRecord>(&bytes),
-            Err(RecordError::UnknownVersion(9))
+            decode_job(&bytes, no_fallback),
+            Err(RecordError::Newer {
+                found: 9,
+                known: RECORD_VERSION
+            })
         );
-        assert_eq!(decode::<JobRecord>(&[]), Err(RecordError::Empty));
+        bytes[0] = 0;
+        assert_eq!(
+            decode_job(&bytes, no_fallback),
+            Err(RecordError::UnknownVersion(0))
+        );
+        assert_eq!(decode_job(&[], no_fallback), Err(RecordError::Empty));
         assert!(matches!(
-            decode::<JobRecord>(&[FORMAT_VERSION, 0xff]),
+            decode_job(&[RECORD_VERSION, 0xff], no_fallback),
             Err(RecordError::Corrupt(_))
         ));
-        let mut long = encode(&record());
+        let mut long = encode_job(&record());
         long.push(0);
         assert!(matches!(
-            decode::<JobRecord>(&long),
+            decode_job(&long, no_fallback),
             Err(RecordError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn outcomes_round_trip() {
+        let outcome = JobOutcome {
+            completed: true,
+            followers: 3,
+            ranges_total: 1,
+            ranges_done: 1,
+            feeds_written: 3,
+            retries: 0,
+            dead_ranges: 0,
+            elapsed_ms: 5,
+        };
+        assert_eq!(decode_outcome(&encode_outcome(&outcome)), Ok(outcome));
     }
 
     #[test]

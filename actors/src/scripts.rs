@@ -25,9 +25,12 @@ pub(crate) static RENEW: LazyLock<Script> =
 /// Hands leases back on shutdown.
 pub(crate) static RELEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/release.lua")));
-/// Records a finished job's outcome.
+/// Decides from the done-bitmap whether a job is finished, and records its outcome.
 pub(crate) static FINISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/finish.lua")));
+/// Writes a resumed job's dead feeds (skipped for their type) again.
+pub(crate) static RETRY_DEAD_FEEDS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/retry_dead_feeds.lua")));
 /// Makes a failed job unfinished again (`fanout retry-dead`).
 pub(crate) static REOPEN: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/reopen.lua")));

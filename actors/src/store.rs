@@ -19,8 +19,10 @@ use crate::settings::{FeedLayout, RedisUrl, Settings};
 pub(crate) struct FeedStore {
     conn: ConnectionManager,
     keys: Arc<KeyPatterns>,
+    /// For reading feeds: written ones follow each job's record, not these settings.
     layout: FeedLayout,
-    max_len: u64,
+    /// `jobs.max_dead_feeds`.
+    max_dead_feeds: usize,
 }
 
 /// Connects to `url`, failing within about `connect_timeout × (retries + 1)` when Redis is
@@ -79,32 +81,38 @@ impl FeedStore {
                     .map_err(|e| StoreError::Redis(format!("invalid settings: {e}")))?,
             ),
             layout: settings.feed.layout,
-            max_len: settings.feed.max_len,
+            max_dead_feeds: settings.jobs.max_dead_feeds,
         })
     }
 
     /// Writes the photo into the feeds of every follower in the batch's range, one atomic
-    /// script per chunk; chunks already done (by an earlier attempt, or by this one before a
-    /// reply was lost) are skipped. Returns the number of feeds in the range that hold the
-    /// photo now.
+    /// script per chunk, as the job's record says (layout, feed pattern, cap); chunks
+    /// already done (by an earlier attempt, or by this one before a reply was lost) are
+    /// skipped. Returns the number of feeds in the range that hold the photo now.
     pub async fn write_batch(&mut self, batch: &BatchFanOut) -> Result<u64, BatchError> {
-        let snapshot = self.keys.job_followers(batch.fanout_id);
-        let done_key = self.keys.job_done(batch.fanout_id);
-        let (head, tail) = self.keys.feed_parts();
+        let id = batch.fanout_id;
+        let (snapshot, done_key) = (self.keys.job_followers(id), self.keys.job_done(id));
+        let (job_key, dead_feeds) = (self.keys.job(id), self.keys.job_dead_feeds(id));
+        let (job, write) = (&batch.record, &batch.record.write);
+        let ident = job.ident();
         let mut written = 0;
         for chunk in batch.plan.chunks(batch.range) {
             // The script reads the chunk's followers from the snapshot itself.
             let mut call = WRITE_CHUNK.key(&done_key);
             call.key(&snapshot)
+                .key(&job_key)
+                .key(&dead_feeds)
                 .arg(chunk.bit)
                 .arg(chunk.start)
                 .arg(chunk.stop)
-                .arg(batch.photo_id)
-                .arg(self.max_len)
-                .arg(self.layout.as_str())
-                .arg(batch.posted_at_ms)
-                .arg(head)
-                .arg(tail);
+                .arg(job.photo_id)
+                .arg(write.max_len)
+                .arg(write.layout().as_str())
+                .arg(job.posted_at_ms)
+                .arg(&write.feed_head)
+                .arg(&write.feed_tail)
+                .arg(&ident)
+                .arg(self.max_dead_feeds);
             // Safe to send again: the done-marker makes a repeated chunk a no-op.
             let result: Result<i64, _> = resending(&self.conn, |mut conn| {
                 let call = &call;
@@ -112,8 +120,9 @@ impl FeedStore {
             })
             .await;
             match result {
-                // The snapshot is gone or short: the job has finished (this is a late
-                // attempt) or someone deleted it. Nothing of this chunk was written.
+                // The snapshot is gone or short, or the job is not this one: it has finished
+                // (this is a late attempt), Redis rolled back past it, or someone deleted
+                // it. Nothing of this chunk was written.
                 Ok(-2) => {
                     return Err(BatchError {
                         written,
@@ -121,7 +130,8 @@ impl FeedStore {
                     })
                 }
                 // -1: done before; its followers hold the photo all the same.
-                Ok(_) => written += chunk.size(),
+                Ok(-1) => written += chunk.size(),
+                Ok(n) => written += n.unsigned_abs(),
                 Err(e) => {
                     return Err(BatchError {
                         written,

@@ -34,26 +34,38 @@ pub async fn run(settings: Settings) -> Result<ExitCode, CliError> {
         );
     }
     let failed = operator.failed(LIMIT).await?;
-    println!("fan-outs with dead-lettered ranges: {}", failed.len());
+    println!("fan-outs with dead-lettered ranges or feeds: {}", failed.len());
     for job in failed {
         let id = job.fanout_id;
         match job.status {
             Some(s) => println!(
-                "  fan-out {id}: photo {} by {}, {}/{} ranges written, {} dead range(s)",
+                "  fan-out {id}: photo {} by {}, {}/{} ranges written, {} dead range(s), {} dead feed(s)",
                 s.photo_id,
                 s.author_id,
                 s.ranges_done,
                 s.ranges_total,
-                job.dead.len()
+                job.dead.len(),
+                job.dead_feeds.len()
             ),
             None => println!("  fan-out {id}: record missing"),
         }
         for r in job.dead {
             println!(
-                "    followers {}..={} after {} attempts: {}",
+                "    snapshot positions {}..={} after {} attempts: {}",
                 r.range.start, r.range.stop, r.attempts, r.error
             );
         }
+        for f in job.dead_feeds {
+            println!(
+                "    follower {}: {} is a {}, expected a {}",
+                f.follower, f.key, f.found, f.expected
+            );
+        }
     }
+    let dropped = operator.dropped().await?;
+    println!(
+        "dropped by the bounds: {} failed fan-out(s) expired before a retry (jobs.failed_job_ttl_s), {} quarantine entries trimmed (jobs.max_quarantined)",
+        dropped.failed_expired, dropped.quarantine_trimmed
+    );
     Ok(ExitCode::SUCCESS)
 }

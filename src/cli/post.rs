@@ -21,16 +21,19 @@ pub async fn run(settings: Settings, args: PhotoArgs) -> Result<ExitCode, CliErr
 
 /// Posts, follows the progress, prints the summary; returns the final status.
 pub async fn post(settings: Settings, args: &PhotoArgs) -> Result<JobStatus, CliError> {
-    let fanout = FanOut::builder(settings).start().await?;
+    // This command runs its own fan-out, never other instances' lapsed jobs.
+    let fanout = FanOut::builder(settings).take_over(false).start().await?;
     let accepted = fanout
         .post(PhotoPosted::now(args.author, args.photo))
         .await?;
     if accepted.already_posted {
-        // Running here or elsewhere, finished, or resumed by this process: follow it.
+        // Running elsewhere, finished, or interrupted: run it here if nobody does, and
+        // follow it.
         eprintln!(
             "photo {} was already posted: following its fan-out {}",
             args.photo, accepted.fanout_id
         );
+        fanout.resume(accepted.fanout_id).await?;
     }
     let progress = Progress::new(accepted.followers, "fan-out");
     let status = fanout
@@ -45,6 +48,14 @@ pub async fn post(settings: Settings, args: &PhotoArgs) -> Result<JobStatus, Cli
             dead.range.start, dead.range.stop, dead.attempts, dead.error
         );
     }
+    if status.dead_feeds > 0 {
+        eprintln!(
+            "{} feed(s) of the wrong type skipped (listed by `fanout jobs`; `fanout retry-dead` writes them once fixed)",
+            status.dead_feeds
+        );
+    }
+    // Hands back the lease of anything left unfinished (nothing, once the job is done).
+    fanout.shutdown(Duration::from_secs(5)).await?;
     println!("{}", summary(&status));
     Ok(status)
 }
@@ -57,7 +68,7 @@ pub fn summary(s: &JobStatus) -> String {
         0
     };
     format!(
-        "fan-out {} of photo {} by {}: {} followers, {} batches, {} retries, {} dead ranges, {:.2} s, {} followers/s",
+        "fan-out {} of photo {} by {}: {} followers, {} batches, {} retries, {} dead ranges, {} dead feeds, {:.2} s, {} followers/s",
         s.fanout_id,
         s.photo_id,
         s.author_id,
@@ -65,6 +76,7 @@ pub fn summary(s: &JobStatus) -> String {
         s.ranges_total,
         s.retries,
         s.dead_ranges.len(),
+        s.dead_feeds,
         secs,
         HumanCount(rate),
     )

@@ -17,17 +17,22 @@ pub async fn run(settings: Settings) -> Result<ExitCode, CliError> {
         println!("no failed fan-outs");
         return Ok(ExitCode::SUCCESS);
     }
-    for (id, ranges) in &reopened {
-        println!("fan-out {id}: {ranges} dead range(s) reopened");
+    for (id, ranges, feeds) in &reopened {
+        println!("fan-out {id}: {ranges} dead range(s) and {feeds} dead feed(s) reopened");
     }
-    // Starting takes over every unfinished job, the reopened ones included.
-    let fanout = FanOut::builder(settings).start().await?;
+    // Only the reopened jobs: other instances' lapsed jobs are not this command's to take.
+    let fanout = FanOut::builder(settings).take_over(false).start().await?;
+    for (id, _, _) in &reopened {
+        fanout.resume(*id).await?;
+    }
     let mut all_completed = true;
-    for (id, _) in reopened {
+    for (id, _, _) in reopened {
         let status = fanout.wait(id, Duration::from_millis(100), |_| {}).await?;
         all_completed &= status.state == JobState::Completed;
         println!("{}", summary(&status));
     }
+    // Nothing of ours is left unfinished, but hand back anything that is, at once.
+    fanout.shutdown(Duration::from_secs(5)).await?;
     Ok(if all_completed {
         ExitCode::SUCCESS
     } else {

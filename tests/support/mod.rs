@@ -115,6 +115,32 @@ pub async fn unfinished(c: &mut Conn) -> Vec<u64> {
     c.zrange("fanout:jobs", 0, -1).await.unwrap()
 }
 
+/// The id of the fan-out of `photo` (`fanout:photo:{photo}`), once it is accepted (waits up
+/// to a minute). Ids are random, so tests look them up.
+pub async fn job_of(c: &mut Conn, photo: u64) -> u64 {
+    wait_for!(60, {
+        let id: Option<u64> = c.get(format!("fanout:photo:{photo}")).await.unwrap();
+        id
+    })
+}
+
+/// Every job hash in Redis (`fanout:job:{id}`, not its other keys), by id.
+pub async fn job_ids(c: &mut Conn) -> Vec<u64> {
+    let keys: Vec<String> = c.keys("fanout:job:*").await.unwrap();
+    let mut ids: Vec<u64> = keys
+        .iter()
+        .filter_map(|k| k.strip_prefix("fanout:job:")?.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Job `id`'s dead letters as stored with its outcome (`fanout:job:{id}:dead`).
+pub async fn dead_letters_of(c: &mut Conn, id: u64) -> Vec<fanout::DeadRange> {
+    let entries: Vec<String> = c.lrange(format!("fanout:job:{id}:dead"), 0, -1).await.unwrap();
+    entries.iter().map(|e| serde_json::from_str(e).unwrap()).collect()
+}
+
 /// Chunks of job `id` marked done in Redis (`fanout:job:{id}:done`).
 pub async fn chunks_done(c: &mut Conn, id: u64) -> u64 {
     c.bitcount(format!("fanout:job:{id}:done")).await.unwrap()
@@ -242,16 +268,26 @@ pub async fn seed_with_a_broken_feed(c: &mut Conn, author: u64, n: u64, bad: u64
     break_feed(c, bad).await;
 }
 
-/// The dead-range scenario: author 8 has followers 1..=5,000 and follower 2,550's feed is
-/// broken; photo 64 is fanned out in ranges of 1,000 and chunks of 100, so range 2
-/// (followers 2,001..=3,000) is dead-lettered. Returns the core and the job's final status.
+/// A job may record one feed of the wrong type by itself (`jobs.max_dead_feeds = 1`): a
+/// second one fails its chunk, which is undone and dead-letters its range at once.
+pub fn one_dead_feed_per_job(s: &mut Settings) {
+    s.jobs.max_dead_feeds = 1;
+}
+
+/// The dead-range scenario: author 8 has followers 1..=5,000 and the feeds of followers
+/// 2,550 and 2,551 are broken, with one dead feed allowed per job
+/// ([`one_dead_feed_per_job`]); photo 64 is fanned out in ranges of 1,000 and chunks of
+/// 100, so the chunk 2,501..=2,600 fails on 2,551 and range 2 (followers 2,001..=3,000) is
+/// dead-lettered. Returns the core and the job's final status.
 pub async fn fan_out_with_a_dead_range(redis: &LocalRedis, c: &mut Conn) -> (FanOut, JobStatus) {
     let fanout = start_fanout(redis, |s| {
         s.fanout.batch_size = 1_000;
         s.fanout.chunk_size = 100;
+        one_dead_feed_per_job(s);
     })
     .await;
     seed_with_a_broken_feed(c, 8, 5_000, 2_550).await;
+    break_feed(c, 2_551).await;
     let status = post_and_wait(&fanout, 8, 64).await;
     (fanout, status)
 }

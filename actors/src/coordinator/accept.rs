@@ -4,26 +4,30 @@
 //! whose first reply was lost, or answer with the existing fan-out.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
 
 use super::job::Pending;
 use super::Coordinator;
-use crate::error::{PostError, StoreError};
-use crate::ledger::{Acceptance, ClaimedJob, Unreadable};
+use crate::error::PostError;
+use crate::ledger::{Acceptance, Claim};
 use crate::messages::{Accepted, FanoutId, JobStatus, PhotoPosted};
 use crate::plan::Plan;
+use crate::record::JobRecord;
 use crate::telemetry;
 
 /// What the ledger said about a post: carried from the Redis round trips to the actor.
 pub(super) struct LedgerAnswer {
     post: PhotoPosted,
     acceptance: Acceptance,
+    /// The record of a new job.
+    record: JobRecord,
     /// For a photo already posted: its status as stored.
     existing: Option<JobStatus>,
     /// For a photo already posted whose lease this instance holds: the job, claimed.
-    ours: Option<Result<ClaimedJob, Unreadable>>,
+    ours: Option<Claim>,
 }
 
 /// Whether a post may be accepted now: not while shutting down, not beyond
@@ -63,26 +67,36 @@ impl Coordinator {
     pub(super) fn ask_ledger(
         &self,
         post: PhotoPosted,
-    ) -> impl Future<Output = Result<LedgerAnswer, StoreError>> + 'static {
+    ) -> impl Future<Output = Result<LedgerAnswer, PostError>> + 'static {
         let mut ledger = self.ledger.clone();
         let (batch_size, chunk_size) = (
             self.settings.fanout.batch_size,
             self.settings.fanout.chunk_size,
         );
         async move {
-            let acceptance = ledger.accept(&post, batch_size, chunk_size).await?;
+            let (acceptance, record) = ledger.accept(&post, batch_size, chunk_size).await?;
             let (existing, ours) = match acceptance {
-                Acceptance::New { .. } => (None, None),
+                Acceptance::New { .. } | Acceptance::Conflict { .. } => (None, None),
                 Acceptance::Existing { id, ours } => {
+                    let existing = ledger.status(id).await?;
+                    // A first-release job has no identity for the script to compare: its
+                    // record's author is compared here.
+                    if let Some(status) = existing.as_ref().filter(|s| s.author_id != post.author_id) {
+                        return Err(conflict(&post, id, status.author_id));
+                    }
                     // Ours: the first reply was lost; load the job to run it (unless it is
                     // already running here, when this is a genuine repeat).
                     let ours = if ours { ledger.claim(id).await? } else { None };
-                    (ledger.status(id).await?, ours)
+                    (existing, ours)
                 }
             };
+            if let Acceptance::Conflict { id, author } = acceptance {
+                return Err(conflict(&post, id, author));
+            }
             Ok(LedgerAnswer {
                 post,
                 acceptance,
+                record,
                 existing,
                 ours,
             })
@@ -97,7 +111,7 @@ impl Coordinator {
     ) -> Accepted {
         match answer.acceptance {
             Acceptance::New { id, followers } => {
-                self.start_new(id, followers, answer.post, ctx);
+                self.start_new(id, followers, answer.record, ctx);
                 Accepted {
                     fanout_id: id,
                     followers,
@@ -107,6 +121,12 @@ impl Coordinator {
             Acceptance::Existing { id, .. } => {
                 self.answer_repeat(id, answer.post, answer.existing, answer.ours, ctx)
             }
+            // Turned into an error by `ask_ledger`.
+            Acceptance::Conflict { id, .. } => Accepted {
+                fanout_id: id,
+                followers: 0,
+                already_posted: true,
+            },
         }
     }
 
@@ -115,23 +135,18 @@ impl Coordinator {
         &mut self,
         id: FanoutId,
         followers: u64,
-        post: PhotoPosted,
+        record: JobRecord,
         ctx: &mut Context<Self>,
     ) {
-        let (batch_size, chunk_size) = (
-            self.settings.fanout.batch_size,
-            self.settings.fanout.chunk_size,
-        );
-        let ranges = Plan::new(followers, batch_size, chunk_size).range_count();
-        tracing::info!(fanout_id = %id, author = post.author_id, photo = post.photo_id, followers, ranges, "fan-out accepted");
+        let ranges = Plan::new(followers, record.batch_size, record.chunk_size).range_count();
+        tracing::info!(fanout_id = %id, author = record.author_id, photo = record.photo_id, followers, ranges, "fan-out accepted");
         telemetry::accepted();
         let pending = Pending {
             id,
-            post,
-            batch_size,
-            chunk_size,
+            record: Arc::new(record),
             accepted_at: Instant::now(),
             done: Vec::new(),
+            resumed: false,
         };
         self.prepare(pending, ctx);
     }
@@ -143,17 +158,21 @@ impl Coordinator {
         id: FanoutId,
         post: PhotoPosted,
         existing: Option<JobStatus>,
-        ours: Option<Result<ClaimedJob, Unreadable>>,
+        ours: Option<Claim>,
         ctx: &mut Context<Self>,
     ) -> Accepted {
         // Preparing, running, finishing, or finished here moments ago (its lease not yet
         // released): a genuine repeat, not our own lost reply.
         let here = self.jobs.is_here(id);
         let resumed = match ours {
-            Some(Ok(job)) if !here => {
+            Some(Claim::Job(job)) if !here => {
                 telemetry::accepted();
                 self.resume(job, ctx);
                 true
+            }
+            Some(claim @ (Claim::Newer { .. } | Claim::Unreadable(_))) => {
+                self.apply_claim(claim, ctx);
+                false
             }
             _ => false,
         };
@@ -171,6 +190,16 @@ impl Coordinator {
             followers,
             already_posted: !resumed,
         }
+    }
+}
+
+/// The error for a post of a photo that another author posted.
+fn conflict(post: &PhotoPosted, id: FanoutId, owner: u64) -> PostError {
+    PostError::Conflict {
+        photo_id: post.photo_id,
+        author_id: post.author_id,
+        owner,
+        fanout_id: id,
     }
 }
 

@@ -77,25 +77,42 @@ impl Coordinator {
             return;
         };
         job.dispatched = true;
-        let (index, number) = (attempt.range.index, attempt.number);
-        job.in_flight.insert(index, Flight { attempt, writer });
+        let (index, number, run) = (attempt.range.index, attempt.number, job.run);
         let batch = BatchFanOut {
             fanout_id: id,
-            photo_id: job.post.photo_id,
-            posted_at_ms: job.post.posted_at_ms,
+            record: job.record.clone(),
             plan: job.plan,
             range: attempt.range,
             attempt: number,
             span: job.span.clone(),
         };
+        job.in_flight.insert(
+            index,
+            Flight {
+                attempt,
+                writer,
+                timer: None,
+            },
+        );
         let slot = &mut self.writers[writer];
         match slot.addr.try_send(batch) {
             Ok(()) => {
                 slot.in_flight += 1;
                 let timeout = self.settings.fanout.batch_timeout();
-                ctx.run_later(timeout, move |act, ctx| {
-                    act.fail_flight(id, index, number, BatchFailure::TimedOut(timeout), ctx);
+                // Cancelled when the report lands; tied to this run of the job, whose
+                // attempt numbers a later run would reuse.
+                let timer = ctx.run_later(timeout, move |act, ctx| {
+                    if act.jobs.running(id).is_some_and(|job| job.run == run) {
+                        act.fail_flight(id, index, number, BatchFailure::TimedOut(timeout), ctx);
+                    }
                 });
+                if let Some(flight) = self
+                    .jobs
+                    .running_mut(id)
+                    .and_then(|job| job.in_flight.get_mut(&index))
+                {
+                    flight.timer = Some(timer);
+                }
             }
             Err(e) => {
                 // Cannot happen while `in_flight_per_writer` bounds what we send; if it does,
@@ -122,6 +139,9 @@ impl Coordinator {
         let Some(flight) = job.land(index, number) else {
             return;
         };
+        if let Some(timer) = flight.timer {
+            ctx.cancel_future(timer);
+        }
         let failed = flight.attempt;
         match after_failure(&failed, &failure, &policy, Instant::now(), &mut rand::rng()) {
             Verdict::Dead => {
@@ -130,8 +150,8 @@ impl Coordinator {
             }
             Verdict::Abandon => {
                 telemetry::batch_failed(false);
-                tracing::warn!(fanout_id = %id, error = %failure, "job finished elsewhere or removed; no longer running it");
-                self.jobs.drop_owned(id);
+                tracing::warn!(fanout_id = %id, error = %failure, "job finished elsewhere, removed, or no longer this job in Redis; no longer running it");
+                self.drop_job(id, ctx);
             }
             Verdict::Retry { next, delay } => {
                 telemetry::batch_failed(true);
@@ -185,8 +205,9 @@ impl Coordinator {
         }
     }
 
-    /// Gives the range up: kept in the job's status, logged, and appended to `fanout:dead`.
-    /// The job finishes only once the dead letter is recorded.
+    /// Gives the range up: kept in the job's status and logged; stored in Redis with the
+    /// job's outcome, by the same script (nothing to lose in between: until then the job is
+    /// unfinished in Redis, and whoever resumes it runs the range again).
     fn dead_letter(
         &mut self,
         id: FanoutId,
@@ -200,8 +221,8 @@ impl Coordinator {
         let range = attempt.range;
         let dead = DeadRange {
             fanout_id: id,
-            photo_id: job.post.photo_id,
-            author_id: job.post.author_id,
+            photo_id: job.record.photo_id,
+            author_id: job.record.author_id,
             range,
             attempts: attempt.number,
             error,
@@ -209,19 +230,8 @@ impl Coordinator {
         job.span.in_scope(|| {
             tracing::error!(fanout_id = %id, author = dead.author_id, photo = dead.photo_id, range = range.index, start = range.start, stop = range.stop, attempts = dead.attempts, error = %dead.error, "range dead-lettered");
         });
-        job.dead.push(dead.clone());
-        job.recording += 1;
-        let mut ledger = self.ledger.clone();
-        let record = async move { ledger.record_dead(&dead).await };
-        ctx.spawn(record.into_actor(self).map(move |result, act, ctx| {
-            if let Err(e) = result {
-                tracing::error!(fanout_id = %id, range = range.index, error = %e, "could not record dead letter in Redis");
-            }
-            if let Some(job) = act.jobs.running_mut(id) {
-                job.recording -= 1;
-            }
-            act.finish_if_done(id, ctx);
-        }));
+        job.dead.push(dead);
+        self.finish_if_done(id, ctx);
     }
 
     /// A batch of writer `writer` reported (or will never be waited for again).

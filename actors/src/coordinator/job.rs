@@ -3,34 +3,40 @@
 //! for 20 followers as for 1.5 million.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::messages::{DeadRange, FanoutId, JobState, JobStatus, PhotoPosted};
+use actix::SpawnHandle;
+
+use crate::messages::{DeadRange, FanoutId, JobState, JobStatus};
 use crate::plan::Plan;
-use crate::record::JobOutcome;
+use crate::record::{JobOutcome, JobRecord};
 use crate::retry::Attempt;
 
 /// A job accepted or claimed, waiting for its follower snapshot.
 pub(super) struct Pending {
     pub(super) id: FanoutId,
-    pub(super) post: PhotoPosted,
-    pub(super) batch_size: u64,
-    pub(super) chunk_size: u64,
+    /// Its record: the post, its plan sizes, what its chunks write.
+    pub(super) record: Arc<JobRecord>,
     pub(super) accepted_at: Instant,
     /// Its done-bitmap when taken over; empty when new.
     pub(super) done: Vec<u8>,
+    /// Taken over (not accepted here just now): its dead feeds, if any, are retried.
+    pub(super) resumed: bool,
 }
 
-/// A range being written: its attempt and the writer holding it.
+/// A range being written: its attempt, the writer holding it, and the timer that fails it
+/// if no report comes (cancelled when one does).
 pub(super) struct Flight {
     pub(super) attempt: Attempt,
     pub(super) writer: usize,
+    pub(super) timer: Option<SpawnHandle>,
 }
 
 /// An unfinished job. Its ranges are derived from `plan`, never stored in full.
 pub(super) struct Job {
     pub(super) id: FanoutId,
-    pub(super) post: PhotoPosted,
+    pub(super) record: Arc<JobRecord>,
     pub(super) plan: Plan,
     /// Ranges found complete when the job was taken over (empty for a new job).
     pub(super) already_done: Vec<bool>,
@@ -47,9 +53,9 @@ pub(super) struct Job {
     pub(super) done: u64,
     pub(super) written: u64,
     pub(super) retries: u64,
+    /// Given up here; written to Redis with the outcome (the finish script keeps only those
+    /// still missing chunks).
     pub(super) dead: Vec<DeadRange>,
-    /// Dead letters still being recorded in Redis; the job finishes after they are.
-    pub(super) recording: u64,
     pub(super) accepted_at: Instant,
     /// `fanout` span (fanout_id, author, photo): the parent of its batches' spans.
     pub(super) span: tracing::Span,
@@ -61,7 +67,7 @@ impl Job {
     /// A job to run: new (`done` empty), or taken over with its done-bitmap.
     pub(super) fn new(
         id: FanoutId,
-        post: PhotoPosted,
+        record: Arc<JobRecord>,
         plan: Plan,
         done: &[u8],
         accepted_at: Instant,
@@ -90,10 +96,9 @@ impl Job {
             already_done,
             retries: 0,
             dead: Vec::new(),
-            recording: 0,
             accepted_at,
-            span: tracing::info_span!("fanout", fanout_id = %id, author = post.author_id, photo = post.photo_id),
-            post,
+            span: tracing::info_span!("fanout", fanout_id = %id, author = record.author_id, photo = record.photo_id),
+            record,
             run: 0,
         }
     }
@@ -136,7 +141,7 @@ impl Job {
     }
 
     pub(super) fn is_finished(&self) -> bool {
-        self.done + self.dead.len() as u64 == self.plan.range_count() && self.recording == 0
+        self.done + self.dead.len() as u64 == self.plan.range_count()
     }
 
     pub(super) fn status(&self) -> JobStatus {
@@ -153,8 +158,8 @@ impl Job {
         };
         JobStatus {
             fanout_id: self.id,
-            photo_id: self.post.photo_id,
-            author_id: self.post.author_id,
+            photo_id: self.record.photo_id,
+            author_id: self.record.author_id,
             state,
             followers: self.plan.followers(),
             ranges_total: self.plan.range_count(),
@@ -162,13 +167,35 @@ impl Job {
             feeds_written: self.written,
             retries: self.retries,
             dead_ranges: self.dead.clone(),
+            dead_feeds: 0,
             elapsed: self.accepted_at.elapsed(),
         }
     }
 }
 
 impl JobStatus {
-    pub(super) fn outcome(&self) -> JobOutcome {
+    /// The outcome to store if Redis finds the job complete after all (every chunk done,
+    /// dead ranges included: their last attempt wrote, its report was lost).
+    pub(super) fn completed_outcome(&self) -> JobOutcome {
+        JobOutcome {
+            completed: true,
+            ranges_done: self.ranges_total,
+            feeds_written: self.followers,
+            dead_ranges: 0,
+            ..self.outcome()
+        }
+    }
+
+    /// The outcome to store if Redis finds the job failed: dead ranges still missing
+    /// chunks, or dead feeds (which only Redis knows of).
+    pub(super) fn failed_outcome(&self) -> JobOutcome {
+        JobOutcome {
+            completed: false,
+            ..self.outcome()
+        }
+    }
+
+    fn outcome(&self) -> JobOutcome {
         JobOutcome {
             completed: self.state == JobState::Completed,
             followers: self.followers,

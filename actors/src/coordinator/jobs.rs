@@ -11,10 +11,13 @@
 //!                                                                         `finished_jobs_kept` newer
 //! ```
 //!
-//! A finished job that is claimed again (its outcome could not be recorded, or `fanout
-//! retry-dead` reopened it) goes back to `Preparing`.
+//! A finished job that is claimed again (its outcome could not be recorded, Redis rolled
+//! back, or `fanout retry-dead` reopened it) goes back to `Preparing`; so does a finishing
+//! one whose finish script found chunks missing (a rollback), through `abandon_finishing`.
 
 use std::collections::{HashMap, VecDeque};
+
+use actix::SpawnHandle;
 
 use super::job::Job;
 use crate::messages::{FanoutId, JobState, JobStatus};
@@ -22,12 +25,14 @@ use crate::messages::{FanoutId, JobState, JobStatus};
 /// Where a job is in this instance.
 pub(super) enum Phase {
     /// Accepted or claimed; its follower snapshot is being taken. Its lease is renewed.
-    Preparing,
+    /// `ident` is the job's identity, which renewing checks.
+    Preparing { ident: String },
     /// Ranges being dispatched, retried, dead-lettered. Its lease is renewed.
     Running(Job),
-    /// Every range done or dead; `finish.lua` is recording the outcome. Not yet reported
+    /// Every range done or dead here; `finish.lua` is deciding from Redis and recording the
+    /// outcome (retried while Redis refuses). Its lease is renewed. Not yet reported
     /// finished (see `Coordinator::finish_if_done`).
-    Finishing,
+    Finishing { ident: String },
     /// Final status, kept for `GetStatus` and for repeated posts.
     Finished(JobStatus),
 }
@@ -90,16 +95,25 @@ impl Jobs {
     }
 
     pub(super) fn is_preparing(&self, id: FanoutId) -> bool {
-        matches!(self.table.get(&id), Some(Phase::Preparing))
+        matches!(self.table.get(&id), Some(Phase::Preparing { .. }))
     }
 
-    /// Jobs this instance holds the lease of (preparing or running): their leases are
-    /// renewed, they count against `max_active_jobs`, and they are released on shutdown.
-    pub(super) fn owned(&self) -> Vec<FanoutId> {
+    pub(super) fn is_finishing(&self, id: FanoutId) -> bool {
+        matches!(self.table.get(&id), Some(Phase::Finishing { .. }))
+    }
+
+    /// Jobs this instance holds the lease of (preparing, running or finishing), with their
+    /// identities: their leases are renewed, and released on shutdown.
+    pub(super) fn leases(&self) -> Vec<(FanoutId, String)> {
         self.table
             .iter()
-            .filter(|(_, phase)| matches!(phase, Phase::Preparing | Phase::Running(_)))
-            .map(|(id, _)| *id)
+            .filter_map(|(id, phase)| match phase {
+                Phase::Preparing { ident } | Phase::Finishing { ident } => {
+                    Some((*id, ident.clone()))
+                }
+                Phase::Running(job) => Some((*id, job.record.ident())),
+                Phase::Finished(_) => None,
+            })
             .collect()
     }
 
@@ -116,13 +130,13 @@ impl Jobs {
 
     /// Accepted or claimed → `Preparing`. False (nothing changes) when the job is already
     /// preparing, running or finishing here.
-    pub(super) fn begin_preparing(&mut self, id: FanoutId) -> bool {
+    pub(super) fn begin_preparing(&mut self, id: FanoutId, ident: String) -> bool {
         match self.table.get(&id) {
             None => {}
             Some(Phase::Finished(_)) => self.finished_order.retain(|old| *old != id),
             Some(_) => return false,
         }
-        self.table.insert(id, Phase::Preparing);
+        self.table.insert(id, Phase::Preparing { ident });
         self.active += 1;
         true
     }
@@ -141,14 +155,24 @@ impl Jobs {
 
     /// Leaves a preparing or running job without finishing it: its lease went to another
     /// instance, it finished elsewhere, or it was set aside. Its writes so far are safe.
-    /// A job finishing or finished here is left alone.
-    pub(super) fn drop_owned(&mut self, id: FanoutId) -> bool {
-        if matches!(
-            self.table.get(&id),
-            Some(Phase::Preparing | Phase::Running(_))
-        ) {
+    /// Returns the timers of its batches in flight (to cancel), or `None`, changing
+    /// nothing, for a job finishing or finished here (or unknown).
+    pub(super) fn drop_owned(&mut self, id: FanoutId) -> Option<Vec<SpawnHandle>> {
+        let timers = match self.table.get_mut(&id)? {
+            Phase::Preparing { .. } => Vec::new(),
+            Phase::Running(job) => job.in_flight.values_mut().filter_map(|f| f.timer.take()).collect(),
+            Phase::Finishing { .. } | Phase::Finished(_) => return None,
+        };
+        self.table.remove(&id);
+        self.active -= 1;
+        Some(timers)
+    }
+
+    /// Leaves a finishing job whose finish found chunks missing, or that finished
+    /// elsewhere: it can be prepared again (claimed, to run what is missing) or forgotten.
+    pub(super) fn abandon_finishing(&mut self, id: FanoutId) -> bool {
+        if self.is_finishing(id) {
             self.table.remove(&id);
-            self.active -= 1;
             return true;
         }
         false
@@ -160,7 +184,8 @@ impl Jobs {
         if !self.running(id).is_some_and(Job::is_finished) {
             return None;
         }
-        match self.table.insert(id, Phase::Finishing) {
+        let ident = self.running(id)?.record.ident();
+        match self.table.insert(id, Phase::Finishing { ident }) {
             Some(Phase::Running(job)) => {
                 self.active -= 1;
                 Some(job)
@@ -172,7 +197,7 @@ impl Jobs {
     /// `Finishing` → `Finished(status)`: the outcome is recorded (or could not be). Keeps
     /// the last `keep` finished jobs.
     pub(super) fn finished(&mut self, id: FanoutId, status: JobStatus) {
-        if !matches!(self.table.get(&id), Some(Phase::Finishing)) {
+        if !self.is_finishing(id) {
             return;
         }
         self.table.insert(id, Phase::Finished(status));
@@ -195,7 +220,9 @@ impl Jobs {
             Some(Phase::Finished(status)) => Lookup::AskLedger {
                 cached: Some(status.clone()),
             },
-            Some(Phase::Preparing | Phase::Finishing) | None => Lookup::AskLedger { cached: None },
+            Some(Phase::Preparing { .. } | Phase::Finishing { .. }) | None => {
+                Lookup::AskLedger { cached: None }
+            }
         }
     }
 }
@@ -205,13 +232,30 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::messages::PhotoPosted;
     use crate::plan::Plan;
+    use crate::record::{JobRecord, WriteSpec};
+    use crate::settings::FeedLayout;
+
+    fn record(id: u64) -> JobRecord {
+        JobRecord {
+            photo_id: 100 + id,
+            author_id: 1,
+            posted_at_ms: 0,
+            batch_size: 10,
+            chunk_size: 5,
+            accepted_at_ms: 0,
+            write: WriteSpec::new(FeedLayout::List, ("homefeed:", ""), 800),
+        }
+    }
+
+    fn ident(id: u64) -> String {
+        record(id).ident()
+    }
 
     fn job(id: u64, followers: u64) -> Job {
         Job::new(
             FanoutId(id),
-            PhotoPosted::at(1, 100 + id, 0),
+            std::sync::Arc::new(record(id)),
             Plan::new(followers, 10, 5),
             &[],
             Instant::now(),
@@ -226,7 +270,7 @@ mod tests {
     }
 
     fn finish(jobs: &mut Jobs, id: u64) {
-        assert!(jobs.begin_preparing(FanoutId(id)));
+        assert!(jobs.begin_preparing(FanoutId(id), ident(id)));
         assert!(jobs.start(done_job(id)));
         let job = jobs.begin_finishing(FanoutId(id)).expect("finishes");
         jobs.finished(FanoutId(id), job.status());
@@ -236,17 +280,18 @@ mod tests {
     fn a_job_goes_through_every_phase() {
         let mut jobs = Jobs::new(10);
         let id = FanoutId(1);
-        assert!(jobs.begin_preparing(id));
-        assert_eq!((jobs.active(), jobs.owned()), (1, vec![id]));
+        assert!(jobs.begin_preparing(id, ident(1)));
+        assert_eq!((jobs.active(), jobs.leases()), (1, vec![(id, ident(1))]));
         assert!(jobs.start(job(1, 25)));
         assert_eq!(jobs.running(id).map(|j| j.run), Some(1));
         assert!(jobs.begin_finishing(id).is_none(), "ranges are left");
         jobs.running_mut(id).unwrap().done = 3;
         let finished = jobs.begin_finishing(id).expect("every range done");
         assert_eq!(jobs.active(), 0, "finishing is not active");
-        assert!(jobs.begin_preparing(FanoutId(2)) && jobs.begin_preparing(FanoutId(3)));
-        assert!(jobs.drop_owned(FanoutId(2)));
-        assert!(!jobs.drop_owned(id), "a finishing job is not dropped");
+        assert!(jobs.begin_preparing(FanoutId(2), ident(2)) && jobs.begin_preparing(FanoutId(3), ident(3)));
+        assert!(jobs.drop_owned(FanoutId(2)).is_some());
+        assert!(jobs.drop_owned(id).is_none(), "a finishing job is not dropped");
+        assert_eq!(jobs.leases().len(), 2, "finishing and preparing jobs keep their leases");
         assert_eq!(jobs.active(), 1, "only job 3 is left preparing");
         assert!(jobs.is_here(id));
         assert_eq!(jobs.lookup(id), Lookup::AskLedger { cached: None });
@@ -258,23 +303,23 @@ mod tests {
     fn a_job_prepares_once_and_starts_only_from_preparing() {
         let mut jobs = Jobs::new(10);
         assert!(!jobs.start(job(1, 10)), "not preparing");
-        assert!(jobs.begin_preparing(FanoutId(1)));
-        assert!(!jobs.begin_preparing(FanoutId(1)), "already preparing");
+        assert!(jobs.begin_preparing(FanoutId(1), ident(1)));
+        assert!(!jobs.begin_preparing(FanoutId(1), ident(1)), "already preparing");
         assert!(jobs.start(job(1, 10)));
-        assert!(!jobs.begin_preparing(FanoutId(1)), "running");
+        assert!(!jobs.begin_preparing(FanoutId(1), ident(1)), "running");
         jobs.running_mut(FanoutId(1)).unwrap().done = 1;
         jobs.begin_finishing(FanoutId(1)).unwrap();
-        assert!(!jobs.begin_preparing(FanoutId(1)), "finishing");
+        assert!(!jobs.begin_preparing(FanoutId(1), ident(1)), "finishing");
     }
 
     #[test]
     fn every_run_of_a_job_has_a_new_number() {
         let mut jobs = Jobs::new(10);
-        jobs.begin_preparing(FanoutId(1));
+        jobs.begin_preparing(FanoutId(1), ident(1));
         jobs.start(job(1, 10));
-        assert!(jobs.drop_owned(FanoutId(1)), "lease lost");
+        assert!(jobs.drop_owned(FanoutId(1)).is_some(), "lease lost");
         assert!(jobs.running(FanoutId(1)).is_none());
-        jobs.begin_preparing(FanoutId(1));
+        jobs.begin_preparing(FanoutId(1), ident(1));
         jobs.start(job(1, 10));
         assert_eq!(jobs.running(FanoutId(1)).unwrap().run, 2);
     }
@@ -282,11 +327,11 @@ mod tests {
     #[test]
     fn a_lost_lease_drops_only_preparing_or_running_jobs() {
         let mut jobs = Jobs::new(10);
-        jobs.begin_preparing(FanoutId(1));
-        assert!(jobs.drop_owned(FanoutId(1)));
+        jobs.begin_preparing(FanoutId(1), ident(1));
+        assert!(jobs.drop_owned(FanoutId(1)).is_some());
         assert!(!jobs.is_here(FanoutId(1)));
         finish(&mut jobs, 2);
-        assert!(!jobs.drop_owned(FanoutId(2)));
+        assert!(jobs.drop_owned(FanoutId(2)).is_none());
         assert!(jobs.is_here(FanoutId(2)));
     }
 
@@ -299,7 +344,7 @@ mod tests {
         assert!(!jobs.is_here(FanoutId(1)));
         assert!(jobs.is_here(FanoutId(2)) && jobs.is_here(FanoutId(3)));
         // Claimed again: no longer among the finished, so it is not evicted while it runs.
-        assert!(jobs.begin_preparing(FanoutId(2)));
+        assert!(jobs.begin_preparing(FanoutId(2), ident(2)));
         finish(&mut jobs, 4);
         finish(&mut jobs, 5);
         assert!(jobs.is_preparing(FanoutId(2)));
@@ -309,9 +354,22 @@ mod tests {
     }
 
     #[test]
+    fn a_finishing_job_can_be_abandoned_to_run_again() {
+        let mut jobs = Jobs::new(10);
+        jobs.begin_preparing(FanoutId(1), ident(1));
+        jobs.start(done_job(1));
+        assert!(!jobs.abandon_finishing(FanoutId(1)), "running, not finishing");
+        jobs.begin_finishing(FanoutId(1)).unwrap();
+        assert_eq!(jobs.leases(), vec![(FanoutId(1), ident(1))]);
+        assert!(jobs.abandon_finishing(FanoutId(1)));
+        assert!(jobs.begin_preparing(FanoutId(1), ident(1)), "claimed again");
+        assert_eq!(jobs.active(), 1);
+    }
+
+    #[test]
     fn a_failed_job_is_looked_up_in_redis_with_its_last_status_cached() {
         let mut jobs = Jobs::new(10);
-        jobs.begin_preparing(FanoutId(1));
+        jobs.begin_preparing(FanoutId(1), ident(1));
         let mut failed = job(1, 10);
         failed.dead.push(crate::messages::DeadRange {
             fanout_id: FanoutId(1),

@@ -4,6 +4,7 @@
 //! `Running`).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
@@ -11,35 +12,45 @@ use actix::prelude::*;
 use super::job::{Job, Pending};
 use super::Coordinator;
 use crate::error::StoreError;
-use crate::ledger::ClaimedJob;
-use crate::messages::{FanoutId, PhotoPosted};
+use crate::ledger::{Claim, ClaimedJob, JobLedger};
+use crate::messages::FanoutId;
 use crate::plan::Plan;
 
 impl Coordinator {
-    /// Renews the leases of the jobs this instance runs and drops those taken by another.
+    /// Renews the leases of the jobs this instance runs and drops those it must stop
+    /// running (taken by another, finished, or no longer the job it knows).
     pub(super) fn renew_leases(&mut self, ctx: &mut Context<Self>) {
-        let ids: Vec<FanoutId> = self.jobs.owned();
+        let jobs = self.jobs.leases();
         // Once shutting down, the leases are being handed back, not kept.
-        if ids.is_empty() || self.draining {
+        if jobs.is_empty() || self.draining {
             return;
         }
         let mut ledger = self.ledger.clone();
-        let renew = async move { ledger.renew(&ids).await };
-        ctx.spawn(renew.into_actor(self).map(|result, act, _ctx| match result {
+        let renew = async move { ledger.renew(&jobs).await };
+        ctx.spawn(renew.into_actor(self).map(|result, act, ctx| match result {
             Ok(lost) => {
                 for id in lost {
                     // Its writes so far are safe; the new owner skips the chunks done.
-                    tracing::warn!(fanout_id = %id, "lease lost to another instance; no longer running this job");
-                    act.jobs.drop_owned(id);
+                    tracing::warn!(fanout_id = %id, "lease lost, or the job finished or changed in Redis; no longer running it");
+                    act.drop_job(id, ctx);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not renew leases"),
         }));
     }
 
-    /// Takes over unfinished jobs whose lease has lapsed, as many as there is room for.
-    /// Each look reads one page of the unfinished set, the next look the next page, so a
-    /// lapsed job behind many live ones is reached too.
+    /// Leaves job `id` (preparing or running) without finishing it, cancelling the
+    /// timers of its batches in flight.
+    pub(super) fn drop_job(&mut self, id: FanoutId, ctx: &mut Context<Self>) {
+        for timer in self.jobs.drop_owned(id).unwrap_or_default() {
+            ctx.cancel_future(timer);
+        }
+    }
+
+    /// Takes over unfinished jobs whose lease has lapsed, as many as there is room for
+    /// (unless this instance runs only its own jobs: a one-shot command). Each look reads
+    /// one page of the unfinished set, the next look the next page, so a lapsed job behind
+    /// many live ones is reached too.
     pub(super) fn take_over(&mut self, ctx: &mut Context<Self>) {
         const PAGE: usize = 1_000;
         let room = self
@@ -47,33 +58,26 @@ impl Coordinator {
             .fanout
             .max_active_jobs
             .saturating_sub(self.jobs.active() + self.accepting);
-        if self.scanning || room == 0 || self.draining {
+        if !self.take_over_lapsed || self.scanning || room == 0 || self.draining {
             return;
         }
         self.scanning = true;
-        let running: HashSet<FanoutId> = self.jobs.owned().into_iter().collect();
+        let mut skip: HashSet<FanoutId> = self.jobs.leases().into_iter().map(|(id, _)| id).collect();
+        skip.extend(self.left_alone.iter().copied());
         let (mut ledger, offset) = (self.ledger.clone(), self.scan_offset);
         let scan = async move {
             let page = ledger.unfinished_page(offset, PAGE).await?;
             let next_offset = if page.len() < PAGE { 0 } else { offset + PAGE };
-            let candidates: Vec<FanoutId> = page
-                .into_iter()
-                .filter(|id| !running.contains(id))
-                .collect();
+            let candidates: Vec<FanoutId> =
+                page.into_iter().filter(|id| !skip.contains(id)).collect();
             let mut claimed = Vec::new();
             for id in ledger.unleased(&candidates).await? {
-                if claimed.len() == room {
+                if claimed.iter().filter(|c| matches!(c, Claim::Job(_))).count() == room {
                     break;
                 }
                 // One job's trouble must not cost the jobs already claimed.
-                match ledger.claim(id).await {
-                    Ok(Some(Ok(job))) => claimed.push(job),
-                    Ok(Some(Err(unreadable))) => {
-                        tracing::error!(fanout_id = %id, error = %unreadable.error, "unreadable job record moved to quarantine");
-                        if let Err(e) = ledger.quarantine(&unreadable).await {
-                            tracing::warn!(fanout_id = %id, error = %e, "could not quarantine");
-                        }
-                    }
+                match claim_one(&mut ledger, id).await {
+                    Ok(Some(claim)) => claimed.push(claim),
                     Ok(None) => {}
                     Err(e) => {
                         tracing::warn!(fanout_id = %id, error = %e, "could not claim");
@@ -88,13 +92,43 @@ impl Coordinator {
             match result {
                 Ok((claimed, next_offset)) => {
                     act.scan_offset = next_offset;
-                    for job in claimed {
-                        act.resume(job, ctx);
+                    for claim in claimed {
+                        act.apply_claim(claim, ctx);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not look for jobs to take over"),
             }
         }));
+    }
+
+    /// Takes over job `id` if it is unfinished and its lease has lapsed (or is ours): what
+    /// a one-shot command does for the one job it was asked to run.
+    pub(super) fn take_over_one(&mut self, id: FanoutId, ctx: &mut Context<Self>) {
+        if self.jobs.leases().iter().any(|(job, _)| *job == id) || self.draining {
+            return;
+        }
+        let mut ledger = self.ledger.clone();
+        let claim = async move { claim_one(&mut ledger, id).await };
+        ctx.spawn(claim.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(Some(claim)) => act.apply_claim(claim, ctx),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(fanout_id = %id, error = %e, "could not claim"),
+        }));
+    }
+
+    /// Runs a claimed job, or records why not.
+    pub(super) fn apply_claim(&mut self, claim: Claim, ctx: &mut Context<Self>) {
+        match claim {
+            Claim::Job(job) => self.resume(job, ctx),
+            Claim::Newer { id, version } => {
+                // Logged once: the take-over loop skips it from now on.
+                if self.left_alone.insert(id) {
+                    tracing::warn!(fanout_id = %id, version, known = crate::record::RECORD_VERSION, "job record written by a newer fanout; left for an instance that reads it");
+                }
+            }
+            // Already moved to the quarantine by `claim_one`.
+            Claim::Unreadable(_) => {}
+        }
     }
 
     pub(super) fn resume(&mut self, claimed: ClaimedJob, ctx: &mut Context<Self>) {
@@ -104,11 +138,10 @@ impl Coordinator {
         self.prepare(
             Pending {
                 id: claimed.id,
-                post: PhotoPosted::at(r.author_id, r.photo_id, r.posted_at_ms),
-                batch_size: r.batch_size,
-                chunk_size: r.chunk_size,
+                record: Arc::new(r),
                 accepted_at: Instant::now().checked_sub(age).unwrap_or_else(Instant::now),
                 done: claimed.done,
+                resumed: true,
             },
             ctx,
         );
@@ -117,7 +150,7 @@ impl Coordinator {
     /// Takes the job's follower snapshot (unless it has one), then starts it. The job stays
     /// `Preparing` (its lease renewed) until then, through any retries.
     pub(super) fn prepare(&mut self, pending: Pending, ctx: &mut Context<Self>) {
-        if !self.jobs.begin_preparing(pending.id) {
+        if !self.jobs.begin_preparing(pending.id, pending.record.ident()) {
             return;
         }
         self.take_snapshot(pending, ctx);
@@ -135,8 +168,20 @@ impl Coordinator {
     }
 
     fn take_snapshot(&mut self, pending: Pending, ctx: &mut Context<Self>) {
-        let (mut ledger, id, author) = (self.ledger.clone(), pending.id, pending.post.author_id);
-        let snapshot = async move { ledger.snapshot(id, author).await };
+        let (mut ledger, id, record) = (self.ledger.clone(), pending.id, pending.record.clone());
+        let resumed = pending.resumed;
+        let snapshot = async move {
+            let followers = ledger.snapshot(id, &record).await?;
+            // A resumed job may hold dead feeds that `fanout retry-dead` wants written.
+            if followers.is_some() && resumed {
+                if let Some((written, still)) = ledger.retry_dead_feeds(id, &record).await? {
+                    if written + still > 0 {
+                        tracing::info!(fanout_id = %id, written, still_dead = still, "dead feeds retried");
+                    }
+                }
+            }
+            Ok::<_, StoreError>(followers)
+        };
         ctx.spawn(snapshot.into_actor(self).map(move |result, act, ctx| {
             // No longer preparing: its lease was lost meanwhile.
             if !act.jobs.is_preparing(id) {
@@ -144,29 +189,30 @@ impl Coordinator {
             }
             match result {
                 Ok(Some(followers)) => {
-                    let plan = Plan::new(followers, pending.batch_size, pending.chunk_size);
-                    let job = Job::new(id, pending.post, plan, &pending.done, pending.accepted_at);
+                    let r = &pending.record;
+                    let plan = Plan::new(followers, r.batch_size, r.chunk_size);
+                    let job = Job::new(id, pending.record.clone(), plan, &pending.done, pending.accepted_at);
                     tracing::debug!(fanout_id = %id, followers, ranges = plan.range_count(), ranges_done = job.done, "snapshot taken; starting");
                     act.start_job(job, ctx);
                 }
                 Ok(None) => {
-                    act.jobs.drop_owned(id);
+                    act.drop_job(id, ctx);
                     tracing::info!(fanout_id = %id, "fan-out finished or taken over elsewhere; not running it");
                 }
-                // Anything but Redis being unreachable will not clear by retrying.
+                // Anything but an outage will not clear by retrying.
                 Err(e) if !matches!(e, StoreError::Unavailable(_)) => {
-                    act.jobs.drop_owned(id);
+                    act.drop_job(id, ctx);
                     tracing::error!(fanout_id = %id, error = %e, "cannot run this fan-out safely; set aside in the quarantine");
-                    let mut ledger = act.ledger.clone();
+                    let (mut ledger, photo) = (act.ledger.clone(), pending.record.photo_id);
                     let reason = e.to_string();
                     ctx.spawn(actix::fut::wrap_future(async move {
-                        if let Err(e) = ledger.set_aside(id, &reason).await {
+                        if let Err(e) = ledger.set_aside(id, photo, &reason).await {
                             tracing::warn!(fanout_id = %id, error = %e, "could not set the fan-out aside");
                         }
                     }));
                 }
                 Err(e) => {
-                    // Redis trouble: try again; the lease is renewed meanwhile.
+                    // An outage: try again; the lease is renewed meanwhile.
                     tracing::warn!(fanout_id = %id, error = %e, "could not take the follower snapshot; retrying");
                     let delay = act.settings.retry.backoff().max;
                     ctx.run_later(delay, move |act, ctx| {
@@ -178,4 +224,17 @@ impl Coordinator {
             }
         }));
     }
+}
+
+/// Claims job `id`; an unreadable record is moved to the quarantine on the spot (and
+/// reported as such), a newer one is left alone.
+async fn claim_one(ledger: &mut JobLedger, id: FanoutId) -> Result<Option<Claim>, StoreError> {
+    let claim = ledger.claim(id).await?;
+    if let Some(Claim::Unreadable(unreadable)) = &claim {
+        tracing::error!(fanout_id = %id, error = %unreadable.error, "unreadable job record moved to quarantine");
+        if let Err(e) = ledger.quarantine(unreadable).await {
+            tracing::warn!(fanout_id = %id, error = %e, "could not quarantine");
+        }
+    }
+    Ok(claim)
 }

@@ -110,6 +110,11 @@ pub(super) async fn post_photo(
         Err(e @ (PostError::Unavailable(_) | PostError::Stopped)) => {
             error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), None)
         }
+        // Another author's photo id: the request conflicts with what exists; nothing was
+        // written.
+        Err(e @ PostError::Conflict { .. }) => {
+            error(StatusCode::CONFLICT, &e.to_string(), Some("photo_id"))
+        }
         // E.g. the author's follower key has the wrong type: the data is at fault, not the
         // request.
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), None),

@@ -1,6 +1,6 @@
-//! Acceptance: writing a new job (record, follower count, idempotency key, lease) in one
-//! script before `PhotoPosted` is answered, and taking the job's follower snapshot right
-//! after, before any range runs.
+//! Acceptance: writing a new job (record, follower count, identity, idempotency key, lease)
+//! in one script before `PhotoPosted` is answered, and taking the job's follower snapshot
+//! right after, before any range runs.
 
 use super::{now_ms, Acceptance, JobLedger};
 use crate::error::StoreError;
@@ -9,40 +9,72 @@ use crate::record::{self, JobRecord};
 use crate::scripts::{ACCEPT, SNAPSHOT};
 use crate::store::resending;
 
+/// A fresh job id: random, below 2^53 (exact in JSON numbers and in Lua) and above 2^32
+/// (never one the first release's counter handed out). A counter would be handed out again
+/// after Redis rolls back.
+pub(crate) fn random_id(rng: &mut impl rand::Rng) -> FanoutId {
+    FanoutId(rng.random_range((1u64 << 32)..(1u64 << 53)))
+}
+
 impl JobLedger {
-    /// Accepts `post` as a new job planned with `batch_size`/`chunk_size`, or finds the
-    /// photo's existing job. Writes nothing when the follower key has the wrong type.
+    /// Accepts `post` as a new job planned with `batch_size`/`chunk_size` and this
+    /// instance's write settings, or finds the photo's existing job. Writes nothing when the
+    /// follower key has the wrong type or the photo is another author's.
     pub async fn accept(
         &mut self,
         post: &PhotoPosted,
         batch_size: u64,
         chunk_size: u64,
-    ) -> Result<Acceptance, StoreError> {
-        let record = record::encode(&JobRecord {
+    ) -> Result<(Acceptance, JobRecord), StoreError> {
+        let job = JobRecord {
             photo_id: post.photo_id,
             author_id: post.author_id,
             posted_at_ms: post.posted_at_ms,
             batch_size,
             chunk_size,
             accepted_at_ms: now_ms(),
-        });
-        let [job, lease] = self.keys.job_templates();
+            write: self.write.clone(),
+        };
+        // A taken id (one in 2^21 after a billion jobs) only costs another draw.
+        for _ in 0..5 {
+            let id = random_id(&mut rand::rng());
+            if let Some(acceptance) = self.try_accept(&job, id).await? {
+                return Ok((acceptance, job));
+            }
+        }
+        Err(StoreError::Redis(
+            "could not draw a free job id in 5 tries".to_owned(),
+        ))
+    }
+
+    /// One acceptance with job id `id`; `None` when that id is taken.
+    async fn try_accept(
+        &mut self,
+        job: &JobRecord,
+        id: FanoutId,
+    ) -> Result<Option<Acceptance>, StoreError> {
         let mut call = ACCEPT.prepare_invoke();
-        call.key(self.keys.followers(post.author_id))
-            .key(self.keys.next_id())
-            .key(self.keys.photo(post.photo_id))
+        call.key(self.keys.followers(job.author_id))
+            .key(self.keys.photo(job.photo_id))
             .key(self.keys.jobs())
-            .arg(record)
-            .arg(job)
-            .arg(lease)
+            .key(self.keys.job(id))
+            .key(self.keys.job_lease(id))
+            .key(self.keys.job_done(id))
+            .key(self.keys.job_followers(id))
+            .arg(record::encode_job(job))
+            .arg(self.keys.job_template())
+            .arg(self.keys.job_lease_template())
             .arg(&*self.instance)
-            .arg(self.lease_ms);
+            .arg(self.lease_ms)
+            .arg(id.0)
+            .arg(job.ident())
+            .arg(job.accepted_at_ms);
         // Sending it again after a dropped connection finds the job the first one made. If
         // no answer comes back at all after a drop (or a timeout), the script may have run:
         // the error must not claim that nothing was written.
         let mut maybe_ran = false;
         let mut resends_left = 2;
-        let reply: Vec<u64> = loop {
+        let reply: (u8, String, u64) = loop {
             let mut conn = self.conn.clone();
             match call.invoke_async(&mut conn).await {
                 Ok(reply) => break reply,
@@ -63,37 +95,61 @@ impl JobLedger {
                     let detail = e.detail().unwrap_or("this photo's fan-out was set aside");
                     return Err(StoreError::Redis(detail.to_owned()));
                 }
+                Err(e) if e.code() == Some("CONFLICT") => {
+                    let mut parts = e.detail().unwrap_or("").split(' ');
+                    let (author, existing) = (parts.next(), parts.next());
+                    let parse = |s: Option<&str>| s.and_then(|s| s.parse::<u64>().ok());
+                    return match (parse(author), parse(existing)) {
+                        (Some(author), Some(existing)) => Ok(Some(Acceptance::Conflict {
+                            id: FanoutId(existing),
+                            author,
+                        })),
+                        _ => Err(StoreError::Redis(e.to_string())),
+                    };
+                }
                 Err(e) => return Err(e.into()),
             }
         };
-        match reply[..] {
-            [0, id, followers] => Ok(Acceptance::New {
-                id: FanoutId(id),
+        let parse_id = |raw: &str| {
+            raw.parse::<u64>()
+                .map(FanoutId)
+                .map_err(|_| StoreError::Redis(format!("unexpected job id from accept: '{raw}'")))
+        };
+        match reply {
+            (0, raw, followers) => Ok(Some(Acceptance::New {
+                id: parse_id(&raw)?,
                 followers,
-            }),
-            [1, id, ours] => Ok(Acceptance::Existing {
-                id: FanoutId(id),
+            })),
+            (1, raw, ours) => Ok(Some(Acceptance::Existing {
+                id: parse_id(&raw)?,
                 ours: ours == 1,
-            }),
-            _ => Err(StoreError::Redis(format!(
-                "unexpected reply from accept: {reply:?}"
+            })),
+            (2, _, _) => Ok(None),
+            other => Err(StoreError::Redis(format!(
+                "unexpected reply from accept: {other:?}"
             ))),
         }
     }
 
-    /// Takes job `id`'s snapshot of `author`'s follower list unless it has one; returns the
-    /// snapshot's length (the job's follower count from now on), or `None` when the job
-    /// must not run here: it finished, or another instance holds its lease.
-    pub async fn snapshot(&mut self, id: FanoutId, author: u64) -> Result<Option<u64>, StoreError> {
+    /// Takes job `id`'s snapshot of `job.author_id`'s follower list unless it has one;
+    /// returns the snapshot's length (the job's follower count from now on), or `None` when
+    /// the job must not run here: it finished, it is no longer this job, or another
+    /// instance holds its lease.
+    pub async fn snapshot(
+        &mut self,
+        id: FanoutId,
+        job: &JobRecord,
+    ) -> Result<Option<u64>, StoreError> {
         let mut call = SNAPSHOT.prepare_invoke();
-        call.key(self.keys.followers(author))
+        call.key(self.keys.followers(job.author_id))
             .key(self.keys.job_followers(id))
             .key(self.keys.job(id))
             .key(self.keys.job_done(id))
             .key(self.keys.jobs())
             .key(self.keys.job_lease(id))
             .arg(id.0)
-            .arg(&*self.instance);
+            .arg(&*self.instance)
+            .arg(job.ident());
         let taken: Result<i64, redis::RedisError> = resending(&self.conn, |mut conn| {
             let call = &call;
             async move { call.invoke_async(&mut conn).await }
@@ -105,6 +161,21 @@ impl JobLedger {
                 key: self.keys.job_followers(id),
             }),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn random_ids_stay_clear_of_counter_ids_and_json_precision() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..10_000 {
+            let FanoutId(id) = random_id(&mut rng);
+            assert!(id >= 1 << 32 && id < 1 << 53, "{id}");
         }
     }
 }

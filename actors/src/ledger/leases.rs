@@ -4,10 +4,10 @@
 
 use redis::AsyncCommands;
 
-use super::{ClaimedJob, JobLedger, Unreadable};
+use super::{Claim, ClaimedJob, JobLedger, Unreadable};
 use crate::error::StoreError;
 use crate::messages::FanoutId;
-use crate::record::{self, JobRecord, RecordError};
+use crate::record::{self, RecordError, RECORD_VERSION};
 use crate::scripts::{CLAIM, RELEASE, RENEW};
 
 impl JobLedger {
@@ -61,12 +61,13 @@ impl JobLedger {
         Ok(ids.into_iter().map(FanoutId).collect())
     }
 
-    /// Takes over job `id` if it is unfinished and nobody else holds its lease.
-    pub async fn claim(
-        &mut self,
-        id: FanoutId,
-    ) -> Result<Option<Result<ClaimedJob, Unreadable>>, StoreError> {
-        let reply: Option<(Vec<u8>, String, Vec<u8>)> = CLAIM
+    /// Takes over job `id` if it is unfinished and nobody else holds its lease. A record
+    /// of the first release is rewritten in the current format, with this instance's write
+    /// settings and an identity, before the job runs: from then on whoever resumes it
+    /// writes the same.
+    pub async fn claim(&mut self, id: FanoutId) -> Result<Option<Claim>, StoreError> {
+        type Reply = (String, Vec<u8>, Option<String>, Option<Vec<u8>>, Option<String>);
+        let reply: Option<Reply> = CLAIM
             .key(self.keys.jobs())
             .key(self.keys.job_lease(id))
             .key(self.keys.job(id))
@@ -74,43 +75,91 @@ impl JobLedger {
             .arg(id.0)
             .arg(&*self.instance)
             .arg(self.lease_ms)
+            .arg(RECORD_VERSION)
             .invoke_async(&mut self.conn)
             .await?;
-        let Some((raw, followers, done)) = reply else {
+        let Some((kind, raw, followers, done, ident)) = reply else {
             return Ok(None);
         };
-        let decoded = record::decode::<JobRecord>(&raw).and_then(|record| {
+        if kind == "newer" {
+            let version = String::from_utf8_lossy(&raw).parse().unwrap_or(u8::MAX);
+            return Ok(Some(Claim::Newer { id, version }));
+        }
+        let followers = followers.unwrap_or_default();
+        let write = self.write.clone();
+        let decoded = record::decode_job(&raw, || write).and_then(|decoded| {
             let followers = followers
                 .parse::<u64>()
                 .map_err(|_| RecordError::Corrupt(format!("follower count '{followers}'")))?;
-            Ok((record, followers))
+            Ok((decoded, followers))
         });
-        Ok(Some(match decoded {
-            Ok((record, followers)) => Ok(ClaimedJob {
-                id,
-                record,
-                followers,
-                done,
-            }),
-            Err(error) => Err(Unreadable { id, raw, error }),
-        }))
+        let (decoded, followers) = match decoded {
+            Ok(found) => found,
+            Err(error) => return Ok(Some(Claim::Unreadable(Unreadable { id, raw, error }))),
+        };
+        let record = decoded.record;
+        match ident.filter(|ident| !ident.is_empty()) {
+            Some(ident) if ident != record.ident() => {
+                let error = RecordError::Corrupt(format!(
+                    "identity '{ident}' does not match the record's '{}'",
+                    record.ident()
+                ));
+                return Ok(Some(Claim::Unreadable(Unreadable { id, raw, error })));
+            }
+            Some(_) if !decoded.legacy => {}
+            _ => self.pin(id, &record).await?,
+        }
+        Ok(Some(Claim::Job(ClaimedJob {
+            id,
+            record,
+            followers,
+            done: done.unwrap_or_default(),
+        })))
     }
 
-    /// Sets job `id` aside when it cannot run safely (its snapshot vanished while chunks were
-    /// done): like `quarantine`, with the reason and no bytes.
-    pub async fn set_aside(&mut self, id: FanoutId, reason: &str) -> Result<(), StoreError> {
+    /// Rewrites a first-release job's record in the current format, with the write
+    /// settings it will run with and the identity the scripts check.
+    async fn pin(&mut self, id: FanoutId, record: &crate::record::JobRecord) -> Result<(), StoreError> {
+        // Called with the lease held, so nobody else runs the job meanwhile.
+        let _: () = redis::cmd("HSET")
+            .arg(self.keys.job(id))
+            .arg("record")
+            .arg(record::encode_job(record))
+            .arg("ident")
+            .arg(record.ident())
+            .query_async(&mut self.conn)
+            .await?;
+        tracing::info!(fanout_id = %id, "first-release job record rewritten in the current format");
+        Ok(())
+    }
+
+    /// Sets job `id` (of photo `photo_id`) aside when it cannot run safely (its snapshot
+    /// vanished while chunks were done): like `quarantine`, with the reason and no bytes;
+    /// the photo key expires with the rest.
+    pub async fn set_aside(
+        &mut self,
+        id: FanoutId,
+        photo_id: u64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
         self.quarantine(&Unreadable {
             id,
             raw: Vec::new(),
             error: RecordError::Corrupt(reason.to_owned()),
         })
-        .await
+        .await?;
+        let _: () = self
+            .conn
+            .expire(self.keys.photo(photo_id), self.failed_ttl_secs as i64)
+            .await?;
+        Ok(())
     }
 
     /// Moves an unreadable job aside so that recovery of the others goes on: an entry in
-    /// `fanout:quarantine` (JSON, the bytes in hex), the hash renamed to
-    /// `fanout:quarantine:job:{id}`, out of the unfinished set; its snapshot and bitmap
-    /// expire after `jobs.finished_job_ttl_s`.
+    /// `fanout:quarantine` (JSON, the bytes in hex; the list keeps the newest
+    /// `jobs.max_quarantined`, the dropped ones are counted), the hash copied to
+    /// `fanout:quarantine:job:{id}`, out of the unfinished set; all of its keys expire after
+    /// `jobs.failed_job_ttl_s`.
     pub async fn quarantine(&mut self, job: &Unreadable) -> Result<(), StoreError> {
         let hex: String = job.raw.iter().map(|b| format!("{b:02x}")).collect();
         let entry = serde_json::json!({
@@ -119,45 +168,64 @@ impl JobLedger {
             "record_hex": hex,
         })
         .to_string();
-        let _: () = redis::pipe()
+        let ttl = self.failed_ttl_secs as i64;
+        let (length,): (u64,) = redis::pipe()
             .atomic()
             .rpush(self.keys.quarantine(), entry)
             .zrem(self.keys.jobs(), job.id.0)
+            .ignore()
             .del(self.keys.job_lease(job.id))
-            .expire(
-                self.keys.job_followers(job.id),
-                self.finished_ttl_secs as i64,
-            )
-            .expire(self.keys.job_done(job.id), self.finished_ttl_secs as i64)
+            .ignore()
+            .expire(self.keys.job_followers(job.id), ttl)
+            .ignore()
+            .expire(self.keys.job_done(job.id), ttl)
+            .ignore()
+            .expire(self.keys.job_dead_feeds(job.id), ttl)
+            .ignore()
             .cmd("COPY")
             .arg(self.keys.job(job.id))
             .arg(self.keys.quarantined_job(job.id))
             .arg("REPLACE")
+            .ignore()
+            .expire(self.keys.quarantined_job(job.id), ttl)
+            .ignore()
             .del(self.keys.job(job.id))
+            .ignore()
             .query_async(&mut self.conn)
             .await?;
+        let over = length.saturating_sub(self.max_quarantined as u64);
+        if over > 0 {
+            let keep = -(self.max_quarantined as isize);
+            let _: () = redis::pipe()
+                .atomic()
+                .ltrim(self.keys.quarantine(), keep, -1)
+                .hincr(self.keys.dropped(), "quarantine_trimmed", over)
+                .query_async(&mut self.conn)
+                .await?;
+        }
         Ok(())
     }
 
-    /// Renews the leases of the jobs this instance runs; returns those another instance
-    /// has taken (this one must stop running them).
-    pub async fn renew(&mut self, ids: &[FanoutId]) -> Result<Vec<FanoutId>, StoreError> {
-        if ids.is_empty() {
+    /// Renews the leases of the jobs this instance runs (each with its identity); returns
+    /// those it must stop running: taken by another instance, finished, or no longer the
+    /// job it knows (Redis rolled back past it).
+    pub async fn renew(&mut self, jobs: &[(FanoutId, String)]) -> Result<Vec<FanoutId>, StoreError> {
+        if jobs.is_empty() {
             return Ok(Vec::new());
         }
         let mut call = RENEW.prepare_invoke();
         call.key(self.keys.jobs());
-        for id in ids {
-            call.key(self.keys.job_lease(*id));
+        for (id, _) in jobs {
+            call.key(self.keys.job_lease(*id)).key(self.keys.job(*id));
         }
         call.arg(&*self.instance).arg(self.lease_ms);
-        for id in ids {
-            call.arg(id.0);
+        for (id, ident) in jobs {
+            call.arg(id.0).arg(ident);
         }
         let lost: Vec<usize> = call.invoke_async(&mut self.conn).await?;
         Ok(lost
             .into_iter()
-            .filter_map(|i| ids.get(i.checked_sub(1)?).copied())
+            .filter_map(|i| jobs.get(i.checked_sub(1)?).map(|(id, _)| *id))
             .collect())
     }
 

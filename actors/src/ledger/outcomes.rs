@@ -1,56 +1,135 @@
-//! How jobs end: recording a finished job's outcome, dead letters, reopening failed jobs
+//! How jobs end: deciding from Redis whether a job is finished and recording its outcome
+//! (with its dead letters), dead feeds and their retry, reopening failed jobs
 //! (`fanout retry-dead`), and reading any job's status as stored, whoever runs it.
 
 use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use super::{age, JobLedger};
+use super::{age, now_ms, JobLedger};
 use crate::error::StoreError;
-use crate::messages::{DeadRange, FanoutId, JobState, JobStatus};
+use crate::messages::{DeadFeed, DeadRange, FanoutId, JobState, JobStatus};
+use crate::plan::Plan;
 use crate::record::{self, JobOutcome, JobRecord};
-use crate::scripts::{FINISH, REOPEN};
+use crate::scripts::{FINISH, REOPEN, RETRY_DEAD_FEEDS};
+use crate::store::resending;
+
+/// What the finish script decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// The outcome is recorded: `completed` when every chunk is done and no feed was
+    /// skipped.
+    Recorded {
+        completed: bool,
+        /// Feeds skipped for their type.
+        dead_feeds: u64,
+        /// Dead ranges still missing chunks.
+        dead_ranges: u64,
+    },
+    /// Chunks outside the dead ranges are not marked done (Redis lost them: a rollback):
+    /// nothing recorded, the job must run them again.
+    Missing(u64),
+    /// The job is not unfinished, or not this job, in Redis: finished elsewhere.
+    NotHere,
+}
+
+/// What the bounds have dropped so far (`fanout:dropped`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Dropped {
+    /// Failed jobs whose keys expired (`jobs.failed_job_ttl_s`) before a retry.
+    pub failed_expired: u64,
+    /// Quarantine entries trimmed beyond `jobs.max_quarantined`.
+    pub quarantine_trimmed: u64,
+}
 
 impl JobLedger {
-    /// Records how job `id` ended. A completed job's snapshot is removed and its keys
-    /// expire; a job with dead ranges keeps them and joins `fanout:failed` for
-    /// `fanout retry-dead`. Does nothing when another instance finished it already.
+    /// Records how job `id` (planned as `plan`, with `dead` ranges given up) ended, if
+    /// Redis agrees that it has: see [`Finish`]. `completed` and `failed` are the outcome
+    /// to store either way. A completed job's snapshot, dead letters and dead feeds are
+    /// removed and its keys expire; a failed one keeps them for `jobs.failed_job_ttl_s` and
+    /// joins `fanout:failed` for `fanout retry-dead`.
     pub async fn finish(
         &mut self,
         id: FanoutId,
-        photo_id: u64,
-        outcome: &JobOutcome,
-    ) -> Result<(), StoreError> {
-        let _: i64 = FINISH
-            .key(self.keys.jobs())
+        job: &JobRecord,
+        plan: &Plan,
+        outcomes: (&JobOutcome, &JobOutcome),
+        dead: &[DeadRange],
+    ) -> Result<Finish, StoreError> {
+        let mut call = FINISH.prepare_invoke();
+        call.key(self.keys.jobs())
             .key(self.keys.job_lease(id))
             .key(self.keys.job(id))
             .key(self.keys.job_done(id))
             .key(self.keys.job_followers(id))
             .key(self.keys.job_outcome(id))
-            .key(self.keys.photo(photo_id))
+            .key(self.keys.photo(job.photo_id))
             .key(self.keys.failed())
+            .key(self.keys.job_dead(id))
+            .key(self.keys.job_dead_feeds(id))
+            .key(self.keys.dropped())
             .arg(id.0)
-            .arg(record::encode(outcome))
-            .arg(if outcome.completed { "1" } else { "0" })
+            .arg(job.ident())
+            .arg(&*self.instance)
+            .arg(plan.chunk_count())
+            .arg(record::encode_outcome(outcomes.0))
+            .arg(record::encode_outcome(outcomes.1))
             .arg(self.done_ttl_secs)
             .arg(self.finished_ttl_secs)
-            .arg(&*self.instance)
+            .arg(self.failed_ttl_secs)
+            .arg(now_ms())
+            .arg(self.keys.job_template())
+            .arg(dead.len());
+        for range in dead {
+            let (first, count) = plan.chunk_bits(range.range);
+            let entry =
+                serde_json::to_string(range).map_err(|e| StoreError::Redis(e.to_string()))?;
+            call.arg(first).arg(count).arg(entry);
+        }
+        let reply: Vec<u64> = call.invoke_async(&mut self.conn).await?;
+        match reply[..] {
+            [0] => Ok(Finish::NotHere),
+            [2, missing] => Ok(Finish::Missing(missing)),
+            [1, completed, dead_feeds, dead_ranges] => Ok(Finish::Recorded {
+                completed: completed == 1,
+                dead_feeds,
+                dead_ranges,
+            }),
+            _ => Err(StoreError::Redis(format!(
+                "unexpected reply from finish: {reply:?}"
+            ))),
+        }
+    }
+
+    /// Writes job `id`'s dead feeds again (after `fanout retry-dead`); returns how many took
+    /// the photo and how many are still of the wrong type, or `None` when the job is not
+    /// this one any more.
+    pub async fn retry_dead_feeds(
+        &mut self,
+        id: FanoutId,
+        job: &JobRecord,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let w = &job.write;
+        let reply: redis::Value = RETRY_DEAD_FEEDS
+            .key(self.keys.job_dead_feeds(id))
+            .key(self.keys.job(id))
+            .arg(job.ident())
+            .arg(job.photo_id)
+            .arg(w.max_len)
+            .arg(w.layout().as_str())
+            .arg(job.posted_at_ms)
+            .arg(&w.feed_head)
+            .arg(&w.feed_tail)
             .invoke_async(&mut self.conn)
             .await?;
-        Ok(())
+        Ok(redis::from_redis_value::<(u64, u64)>(reply).ok())
     }
 
-    /// Appends a dead-lettered range to `fanout:dead`.
-    pub async fn record_dead(&mut self, dead: &DeadRange) -> Result<(), StoreError> {
-        let entry = serde_json::to_string(dead).map_err(|e| StoreError::Redis(e.to_string()))?;
-        let _: () = self.conn.rpush(self.keys.dead(), entry).await?;
-        Ok(())
-    }
-
-    /// Every dead letter, with its stored text (needed to remove it).
-    pub async fn dead_letters(&mut self) -> Result<Vec<(String, DeadRange)>, StoreError> {
-        let entries: Vec<String> = self.conn.lrange(self.keys.dead(), 0, -1).await?;
+    /// The first release's shared dead letters (`fanout:dead`), with their stored text
+    /// (needed to remove them).
+    pub async fn legacy_dead_letters(&mut self) -> Result<Vec<(String, DeadRange)>, StoreError> {
+        let entries: Vec<String> = self.conn.lrange(self.keys.legacy_dead(), 0, -1).await?;
         Ok(entries
             .into_iter()
             .filter_map(|raw| {
@@ -60,28 +139,112 @@ impl JobLedger {
             .collect())
     }
 
-    /// Failed jobs (finished with dead-lettered ranges), oldest first, at most `limit`.
+    /// Job `id`'s dead letters: its own, and any the first release left in `fanout:dead`.
+    pub async fn dead_ranges(&mut self, id: FanoutId) -> Result<Vec<DeadRange>, StoreError> {
+        let own: Vec<String> = self.conn.lrange(self.keys.job_dead(id), 0, -1).await?;
+        let mut dead: Vec<DeadRange> = own
+            .iter()
+            .filter_map(|raw| serde_json::from_str(raw).ok())
+            .collect();
+        for (_, range) in self.legacy_dead_letters().await? {
+            if range.fanout_id == id {
+                dead.push(range);
+            }
+        }
+        Ok(dead)
+    }
+
+    /// Job `id`'s dead feeds, by follower.
+    pub async fn dead_feeds(&mut self, id: FanoutId) -> Result<Vec<DeadFeed>, StoreError> {
+        let entries: Vec<(u64, String)> = self.conn.hgetall(self.keys.job_dead_feeds(id)).await?;
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            key: String,
+            found: String,
+            expected: String,
+        }
+        let mut feeds: Vec<DeadFeed> = entries
+            .into_iter()
+            .filter_map(|(follower, raw)| {
+                let e: Entry = serde_json::from_str(&raw).ok()?;
+                Some(DeadFeed {
+                    follower,
+                    key: e.key,
+                    found: e.found,
+                    expected: e.expected,
+                })
+            })
+            .collect();
+        feeds.sort_by_key(|f| f.follower);
+        Ok(feeds)
+    }
+
+    /// Failed jobs (finished with dead ranges or dead feeds), oldest first, at most `limit`.
     pub async fn failed(&mut self, limit: usize) -> Result<Vec<FanoutId>, StoreError> {
         self.ids(&self.keys.failed(), 0, limit).await
     }
 
-    /// Puts failed job `id` back among the unfinished jobs and removes `entries` (its dead
-    /// letters). False, changing nothing, unless the job is failed: a job still running is
-    /// left alone.
-    pub async fn reopen(&mut self, id: FanoutId, entries: &[String]) -> Result<bool, StoreError> {
-        let reopened: i64 = REOPEN
-            .key(self.keys.jobs())
+    /// What the bounds have dropped.
+    pub async fn dropped(&mut self) -> Result<Dropped, StoreError> {
+        let (failed_expired, quarantine_trimmed): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
+            .arg(self.keys.dropped())
+            .arg("failed_expired")
+            .arg("quarantine_trimmed")
+            .query_async(&mut self.conn)
+            .await?;
+        Ok(Dropped {
+            failed_expired: failed_expired.unwrap_or(0),
+            quarantine_trimmed: quarantine_trimmed.unwrap_or(0),
+        })
+    }
+
+    /// Drops failed job `id` from `fanout:failed` when its keys have expired (counted);
+    /// true when it did.
+    pub async fn forget_if_expired(&mut self, id: FanoutId) -> Result<bool, StoreError> {
+        let exists: bool = self.conn.exists(self.keys.job(id)).await?;
+        if exists {
+            return Ok(false);
+        }
+        let (removed,): (u64,) = redis::pipe()
+            .zrem(self.keys.failed(), id.0)
+            .query_async(&mut self.conn)
+            .await?;
+        if removed > 0 {
+            let _: () = self.conn.hincr(self.keys.dropped(), "failed_expired", 1).await?;
+        }
+        Ok(true)
+    }
+
+    /// Puts failed job `id` back among the unfinished jobs; its dead letters are removed
+    /// (`legacy`: its entries in the first release's shared list) and its keys kept
+    /// again. False, changing nothing, unless the job is failed and still there: a job
+    /// running again is left alone.
+    pub async fn reopen(&mut self, id: FanoutId, legacy: &[String]) -> Result<bool, StoreError> {
+        let record: Option<Vec<u8>> = self.conn.hget(self.keys.job(id), "record").await?;
+        let photo = record
+            .and_then(|raw| record::decode_job(&raw, || self.write.clone()).ok())
+            .map(|d| d.record.photo_id);
+        let mut call = REOPEN.prepare_invoke();
+        call.key(self.keys.jobs())
             .key(self.keys.failed())
             .key(self.keys.job_outcome(id))
-            .key(self.keys.dead())
+            .key(self.keys.legacy_dead())
+            .key(self.keys.job(id))
+            .key(self.keys.job_followers(id))
+            .key(self.keys.job_done(id))
+            // A record that cannot be read still reopens: the take-over quarantines it.
+            .key(photo.map_or_else(|| self.keys.job(id), |p| self.keys.photo(p)))
+            .key(self.keys.job_dead(id))
+            .key(self.keys.job_dead_feeds(id))
             .arg(id.0)
-            .arg(entries)
-            .invoke_async(&mut self.conn)
-            .await?;
+            .arg(now_ms())
+            .arg(legacy);
+        let reopened: i64 = call.invoke_async(&mut self.conn).await?;
         Ok(reopened == 1)
     }
 
-    /// Job `id`'s status as stored in Redis, whoever runs it; `None` when unknown.
+    /// Job `id`'s status as stored in Redis, whoever runs it; `None` when unknown (or of a
+    /// newer format than this build reads).
     pub async fn status(&mut self, id: FanoutId) -> Result<Option<JobStatus>, StoreError> {
         type Stored = (
             Option<Vec<u8>>,
@@ -89,32 +252,38 @@ impl JobLedger {
             Option<Vec<u8>>,
             Option<Vec<u8>>,
             bool,
+            u64,
         );
-        let (raw, followers, outcome, done, leased): Stored = redis::pipe()
-            .hget(self.keys.job(id), "record")
+        let mut read = redis::pipe();
+        read.hget(self.keys.job(id), "record")
             .hget(self.keys.job(id), "followers")
             .get(self.keys.job_outcome(id))
             .get(self.keys.job_done(id))
             .exists(self.keys.job_lease(id))
-            .query_async(&mut self.conn)
+            .hlen(self.keys.job_dead_feeds(id));
+        // Reads only: safe to send again on a reconnected connection.
+        let (raw, followers, outcome, done, leased, dead_feeds): Stored =
+            resending(&self.conn, |mut conn| {
+                let read = &read;
+                async move { read.query_async(&mut conn).await }
+            })
             .await?;
-        let Some(record) = raw.and_then(|raw| record::decode::<JobRecord>(&raw).ok()) else {
+        let write = self.write.clone();
+        let Some(record) = raw
+            .and_then(|raw| record::decode_job(&raw, || write).ok())
+            .map(|d| d.record)
+        else {
             return Ok(None);
         };
         let followers = followers.unwrap_or(0);
         let plan = record.plan(followers);
-        let outcome = outcome.and_then(|raw| record::decode::<JobOutcome>(&raw).ok());
+        let outcome = outcome.and_then(|raw| record::decode_outcome(&raw).ok());
         let status = match outcome {
             Some(o) => {
-                let dead_ranges = if o.dead_ranges > 0 {
-                    self.dead_letters()
-                        .await?
-                        .into_iter()
-                        .map(|(_, dead)| dead)
-                        .filter(|dead| dead.fanout_id == id)
-                        .collect()
-                } else {
+                let dead_ranges = if o.completed {
                     Vec::new()
+                } else {
+                    self.dead_ranges(id).await?
                 };
                 JobStatus {
                     fanout_id: id,
@@ -131,6 +300,7 @@ impl JobLedger {
                     feeds_written: o.feeds_written,
                     retries: o.retries,
                     dead_ranges,
+                    dead_feeds,
                     elapsed: Duration::from_millis(o.elapsed_ms),
                 }
             }
@@ -151,6 +321,7 @@ impl JobLedger {
                     feeds_written,
                     retries: 0,
                     dead_ranges: Vec::new(),
+                    dead_feeds,
                     elapsed: age(record.accepted_at_ms),
                 }
             }

@@ -1,36 +1,48 @@
 -- Accepts a fan-out, atomically, or finds the photo's existing one.
--- A new job gets: an id, its record, the follower count, a place in the set of unfinished
--- jobs, and a lease held by the accepting instance. Constant time whatever the follower
--- count: the snapshot of the list is taken right after (snapshot.lua).
--- KEYS[1]: the author's follower list; KEYS[2]: the job id counter; KEYS[3]: the photo's
---          idempotency key; KEYS[4]: the set of unfinished jobs.
--- ARGV[1]: the encoded job record; ARGV[2..3]: the job and lease keys with '{id}' for the
---          id; ARGV[4]: this instance's id; ARGV[5]: lease length (ms).
--- Returns { 0, id, followers } for a new job, { 1, id, ours } when the photo already has
--- one (ours = 1 when this instance holds its lease).
--- Writes nothing when the follower key has the wrong type.
-local existing = redis.call('GET', KEYS[3])
+-- A new job gets: its record, the follower count, its identity, a place in the set of
+-- unfinished jobs, and a lease held by the accepting instance. Constant time whatever the
+-- follower count: the snapshot of the list is taken right after (snapshot.lua).
+-- KEYS[1]: the author's follower list; KEYS[2]: the photo's idempotency key; KEYS[3]: the
+--          set of unfinished jobs; KEYS[4..7]: the new job's hash, lease, done-bitmap and
+--          snapshot.
+-- ARGV[1]: the encoded job record; ARGV[2]: the job hash key with '{id}' for the id (to
+--          look at the photo's existing job); ARGV[3]: the same for its lease; ARGV[4]:
+--          this instance's id; ARGV[5]: lease length (ms); ARGV[6]: the new job's id
+--          (random, chosen by the caller: a counter would be handed out again after a Redis
+--          rollback); ARGV[7]: its identity 'author:photo'; ARGV[8]: its score in the set
+--          of unfinished jobs (accepted at, ms).
+-- Returns { 0, id, followers } for a new job; { 1, id, ours } when the photo already has
+-- one by the same author (ours = 1 when this instance holds its lease); { 2, '', 0 } when
+-- the random id is taken (the caller draws another).
+-- Every check comes before the first write: a refusal writes nothing.
+local existing = redis.call('GET', KEYS[2])
 if existing then
-  if redis.call('EXISTS', (string.gsub(ARGV[2], '{id}', existing))) == 0 then
+  local job = (string.gsub(ARGV[2], '{id}', existing))
+  if redis.call('EXISTS', job) == 0 then
     -- Set aside (quarantined), or its record expired: the photo keeps its one fan-out.
     return redis.error_reply('GONE fan-out ' .. existing .. ' of this photo was set aside or has expired; see fanout:quarantine')
   end
+  -- A job of the first release has no identity; the caller compares its record instead.
+  local ident = redis.call('HGET', job, 'ident')
+  if ident and ident ~= ARGV[7] then
+    local author = string.match(ident, '^([^:]*)')
+    return redis.error_reply('CONFLICT ' .. author .. ' ' .. existing)
+  end
   -- Ours when this instance holds its lease: a resent request whose first reply was lost.
-  local lease = string.gsub(ARGV[3], '{id}', existing)
+  local lease = (string.gsub(ARGV[3], '{id}', existing))
   local ours = redis.call('GET', lease) == ARGV[4] and 1 or 0
-  return { 1, tonumber(existing), ours }
+  return { 1, existing, ours }
 end
 local found = redis.call('TYPE', KEYS[1]).ok
 if found ~= 'list' and found ~= 'none' then
   return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' is a ' .. found .. ', expected a list')
 end
-local id = redis.call('INCR', KEYS[2])
-local function key(template)
-  return (string.gsub(template, '{id}', id))
+if redis.call('EXISTS', KEYS[4], KEYS[5], KEYS[6], KEYS[7]) > 0 then
+  return { 2, '', 0 }
 end
 local followers = redis.call('LLEN', KEYS[1])
-redis.call('HSET', key(ARGV[2]), 'record', ARGV[1], 'followers', followers)
-redis.call('SET', KEYS[3], id)
-redis.call('ZADD', KEYS[4], id, id)
-redis.call('SET', key(ARGV[3]), ARGV[4], 'PX', ARGV[5])
-return { 0, id, followers }
+redis.call('HSET', KEYS[4], 'record', ARGV[1], 'followers', followers, 'ident', ARGV[7])
+redis.call('SET', KEYS[2], ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6])
+redis.call('SET', KEYS[5], ARGV[4], 'PX', ARGV[5])
+return { 0, ARGV[6], followers }

@@ -4,10 +4,11 @@
 -- 5 ms, which the upload request should not wait for), and again when a job is resumed.
 -- KEYS[1]: the author's follower list; KEYS[2]: the snapshot; KEYS[3]: the job hash;
 -- KEYS[4]: the job's done-bitmap; KEYS[5]: the set of unfinished jobs; KEYS[6]: its lease.
--- ARGV[1]: the job id; ARGV[2]: this instance's id.
+-- ARGV[1]: the job id; ARGV[2]: this instance's id; ARGV[3]: the job's identity.
 -- Returns the snapshot's length (taking it again returns the existing one's), -1 when the
--- job is no longer unfinished, -2 when another instance holds it: then it must not run here.
-if not redis.call('ZSCORE', KEYS[5], ARGV[1]) then
+-- job is no longer unfinished or no longer this job, -2 when another instance holds it:
+-- then it must not run here.
+if not redis.call('ZSCORE', KEYS[5], ARGV[1]) or redis.call('HGET', KEYS[3], 'ident') ~= ARGV[3] then
   return -1
 end
 if redis.call('GET', KEYS[6]) ~= ARGV[2] then

@@ -17,6 +17,7 @@
 
 mod error;
 mod layout;
+mod overlap;
 mod sections;
 mod tree;
 mod url;

@@ -29,6 +29,10 @@ pub struct RedisSettings {
     pub response_timeout_ms: u64,
     /// Reconnection attempts per failed request before the request fails.
     pub reconnect_retries: usize,
+    /// Start even when Redis may evict keys (`maxmemory-policy` other than `noeviction`).
+    /// Evicting a photo key fans a photo out twice, evicting a done-bitmap writes chunks
+    /// twice: only for those who accept that risk.
+    pub allow_eviction: bool,
 }
 
 impl Default for RedisSettings {
@@ -38,6 +42,7 @@ impl Default for RedisSettings {
             connect_timeout_ms: 1_000,
             response_timeout_ms: 5_000,
             reconnect_retries: 2,
+            allow_eviction: false,
         }
     }
 }
@@ -232,8 +237,16 @@ pub struct JobSettings {
     /// How long (s) a completed job's record, outcome and idempotency key are kept: posting
     /// the same photo within this time returns the existing job.
     pub finished_job_ttl_s: u64,
+    /// How long (s) a failed job (one with dead ranges or dead feeds) keeps its record,
+    /// snapshot, done-bitmap, dead letters and idempotency key for `fanout retry-dead`.
+    pub failed_job_ttl_s: u64,
     /// Finished jobs whose status is kept in memory (older ones are read from Redis).
     pub finished_jobs_kept: usize,
+    /// Entries kept in `<prefix>quarantine`; older ones are dropped (and counted).
+    pub max_quarantined: usize,
+    /// Feeds of the wrong type skipped and recorded per job; past this a chunk with one
+    /// more is dead-lettered whole instead.
+    pub max_dead_feeds: usize,
 }
 
 impl Default for JobSettings {
@@ -243,7 +256,10 @@ impl Default for JobSettings {
             lease_renew_ms: 3_000,
             done_marker_ttl_s: 3_600,
             finished_job_ttl_s: 7 * 24 * 3_600,
+            failed_job_ttl_s: 30 * 24 * 3_600,
             finished_jobs_kept: 10_000,
+            max_quarantined: 1_000,
+            max_dead_feeds: 10_000,
         }
     }
 }
@@ -318,6 +334,7 @@ durations! {
         lease_renew: lease_renew_ms in from_millis,
         done_marker_ttl: done_marker_ttl_s in from_secs,
         finished_job_ttl: finished_job_ttl_s in from_secs,
+        failed_job_ttl: failed_job_ttl_s in from_secs,
     }
     HttpSettings {
         shutdown_timeout: shutdown_timeout_ms in from_millis,

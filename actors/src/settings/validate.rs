@@ -1,9 +1,12 @@
 //! Every rule a setting must satisfy, written once: `Settings::validate`. Errors name the
-//! setting as `config.toml` spells it (`fanout.batch_size: must be at least 1`).
+//! setting as `config.toml` spells it (`fanout.batch_size: must be at least 1`); a rule
+//! about several settings names the one at fault and, in its reason, the others.
 
 use std::time::Duration;
 
 use super::error::SettingsError;
+use super::overlap::Family;
+use super::sections::KeySettings;
 use super::tree::Settings;
 
 /// Largest `feed.max_len` accepted.
@@ -22,7 +25,7 @@ impl Settings {
         self.check_counts()?;
         self.check_times()?;
         self.check_limits()?;
-        self.keys.patterns()?;
+        self.check_keys()?;
         self.http.bind_addr()?;
         Ok(())
     }
@@ -30,7 +33,7 @@ impl Settings {
     /// Counts that must be at least 1, and upper bounds on sizes.
     fn check_counts(&self) -> Result<(), SettingsError> {
         let (f, h) = (&self.fanout, &self.http);
-        let positive: [(&'static str, u64); 10] = [
+        let positive: [(&'static str, u64); 12] = [
             ("fanout.batch_size", f.batch_size),
             ("fanout.chunk_size", f.chunk_size),
             ("fanout.writers", f.writers as u64),
@@ -42,6 +45,8 @@ impl Settings {
                 "jobs.finished_jobs_kept",
                 self.jobs.finished_jobs_kept as u64,
             ),
+            ("jobs.max_quarantined", self.jobs.max_quarantined as u64),
+            ("jobs.max_dead_feeds", self.jobs.max_dead_feeds as u64),
             ("http.workers", h.workers as u64),
             ("http.max_body_bytes", h.max_body_bytes as u64),
         ];
@@ -74,7 +79,7 @@ impl Settings {
     /// Durations: positive, ordered where one depends on another, and bounded.
     fn check_times(&self) -> Result<(), SettingsError> {
         let (j, r, s) = (&self.jobs, &self.retry, &self.supervision);
-        let nonzero: [(&'static str, u64); 10] = [
+        let nonzero: [(&'static str, u64); 11] = [
             ("redis.connect_timeout_ms", self.redis.connect_timeout_ms),
             ("redis.response_timeout_ms", self.redis.response_timeout_ms),
             ("fanout.batch_timeout_ms", self.fanout.batch_timeout_ms),
@@ -83,6 +88,7 @@ impl Settings {
             ("jobs.lease_ms", j.lease_ms),
             ("jobs.lease_renew_ms", j.lease_renew_ms),
             ("jobs.finished_job_ttl_s", j.finished_job_ttl_s),
+            ("jobs.failed_job_ttl_s", j.failed_job_ttl_s),
             ("supervision.restart_window_ms", s.restart_window_ms),
             ("http.shutdown_timeout_ms", self.http.shutdown_timeout_ms),
         ];
@@ -117,17 +123,15 @@ impl Settings {
                 format!("{} ms is too long (at most a day, 86400000 ms): a dead owner's jobs wait this long to be taken over", j.lease_ms),
             ));
         }
-        if j.finished_job_ttl() > TEN_YEARS {
-            return Err(SettingsError::new(
-                "jobs.finished_job_ttl_s",
-                "must be at most ten years",
-            ));
-        }
-        if j.done_marker_ttl() > TEN_YEARS {
-            return Err(SettingsError::new(
-                "jobs.done_marker_ttl_s",
-                "must be at most ten years",
-            ));
+        let ttls = [
+            ("jobs.finished_job_ttl_s", j.finished_job_ttl()),
+            ("jobs.failed_job_ttl_s", j.failed_job_ttl()),
+            ("jobs.done_marker_ttl_s", j.done_marker_ttl()),
+        ];
+        for (setting, ttl) in ttls {
+            if ttl > TEN_YEARS {
+                return Err(SettingsError::new(setting, "must be at most ten years"));
+            }
         }
         let backoffs = [
             ("retry.max_delay_ms", r.base_delay_ms, r.max_delay_ms),
@@ -170,6 +174,57 @@ impl Settings {
         }
         Ok(())
     }
+
+    /// The `[keys]` patterns, the prefix, and that no key belongs to two families.
+    fn check_keys(&self) -> Result<(), SettingsError> {
+        let (k, d) = (&self.keys, KeySettings::default());
+        k.patterns()?;
+        check_prefix(&k.prefix)?;
+        let prefix = Family::prefixed(
+            "keys.prefix",
+            &k.prefix,
+            &d.prefix,
+            "one of fanout's own keys",
+        );
+        let feed = Family::users("keys.feed", &k.feed, &d.feed, "a home feed");
+        let followers = Family::users(
+            "keys.followers",
+            &k.followers,
+            &d.followers,
+            "a follower list",
+        );
+        // First in each pair: the one named when both or neither were changed. The prefix
+        // is fanout's to choose, and a feed is what a fan-out writes over.
+        for (a, b) in [(&feed, &followers), (&prefix, &feed), (&prefix, &followers)] {
+            if let Some(clash) = a.clash(b) {
+                return Err(clash);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `keys.prefix` by itself: fanout's own keys are `<prefix>` followed by anything.
+fn check_prefix(prefix: &str) -> Result<(), SettingsError> {
+    let refuse = |reason: String| Err(SettingsError::new("keys.prefix", reason));
+    if prefix.is_empty() {
+        return refuse(
+            "must not be empty: fanout's own keys (such as 'jobs') would share every name with keys.followers and keys.feed".to_owned(),
+        );
+    }
+    // Braces are otherwise fine: `{fanout}` is a Redis Cluster hash tag.
+    if prefix.contains("{user}") {
+        return refuse(format!(
+            "'{prefix}' must not contain {{user}}, the placeholder of keys.followers and keys.feed: fanout's own keys take no user id, so '{prefix}jobs' would be used as written"
+        ));
+    }
+    if prefix.contains("{id}") {
+        return refuse(format!(
+            "'{prefix}' must not contain {{id}}: scripts replace every {{id}} in the job keys built from it, so '{prefix}job:{{id}}' would become '{}job:7'",
+            prefix.replace("{id}", "7")
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -193,8 +248,20 @@ mod tests {
         bad.fanout.writers = 0;
         assert_eq!(bad.validate().unwrap_err().setting, "fanout.writers");
         type Change = fn(&mut Settings);
-        let cases: [(Change, &str); 4] = [
+        let cases: [(Change, &str); 7] = [
             (|s| s.http.workers = 0, "http.workers: must be at least 1"),
+            (
+                |s| s.jobs.max_dead_feeds = 0,
+                "jobs.max_dead_feeds: must be at least 1",
+            ),
+            (
+                |s| s.jobs.max_quarantined = 0,
+                "jobs.max_quarantined: must be at least 1",
+            ),
+            (
+                |s| s.jobs.failed_job_ttl_s = 0,
+                "jobs.failed_job_ttl_s: must be greater than 0",
+            ),
             (
                 |s| s.http.max_body_bytes = 0,
                 "http.max_body_bytes: must be at least 1",
@@ -222,6 +289,17 @@ mod tests {
         bad.feed.max_len = MAX_FEED_LEN + 1;
         assert_eq!(bad.validate().unwrap_err().setting, "feed.max_len");
         assert!(error(|s| s.fanout.chunk_size = 10_001).starts_with("fanout.chunk_size: 10001"));
+    }
+
+    #[test]
+    fn failed_jobs_are_kept_at_most_ten_years() {
+        let mut ok = Settings::default();
+        ok.jobs.failed_job_ttl_s = TEN_YEARS.as_secs();
+        ok.validate().unwrap();
+        assert_eq!(
+            error(|s| s.jobs.failed_job_ttl_s = TEN_YEARS.as_secs() + 1),
+            "jobs.failed_job_ttl_s: must be at most ten years"
+        );
     }
 
     #[test]
@@ -257,5 +335,59 @@ mod tests {
         );
         assert!(error(|s| s.http.bind = "localhost".into())
             .starts_with("http.bind: 'localhost' is not an address:port"));
+    }
+
+    /// Validates `[keys]` given as "followers feed prefix".
+    fn keys(config: &str) -> Result<(), SettingsError> {
+        let mut parts = config.split(' ').map(str::to_owned);
+        let mut s = Settings::default();
+        s.keys.followers = parts.next().unwrap();
+        s.keys.feed = parts.next().unwrap();
+        s.keys.prefix = parts.next().unwrap();
+        s.validate()
+    }
+
+    #[test]
+    fn key_families_that_share_a_key_are_refused() {
+        // "followers feed prefix => error"; the prefix of the first case is empty.
+        let cases = [
+            "followers:{user} homefeed:{user}  => keys.prefix: must not be empty: fanout's own keys (such as 'jobs') would share every name with keys.followers and keys.feed",
+            "followers:{user} homefeed:{user} a{user}: => keys.prefix: 'a{user}:' must not contain {user}, the placeholder of keys.followers and keys.feed: fanout's own keys take no user id, so 'a{user}:jobs' would be used as written",
+            "followers:{user} homefeed:{user} a{id}: => keys.prefix: 'a{id}:' must not contain {id}: scripts replace every {id} in the job keys built from it, so 'a{id}:job:{id}' would become 'a7:job:7'",
+            "followers:{user} followers:{user} fanout: => keys.feed: 'followers:{user}' overlaps keys.followers ('followers:{user}'): a key such as 'followers:1' would be both a home feed and a follower list",
+            "f:{user} f:{user} fanout: => keys.feed: 'f:{user}' overlaps keys.followers ('f:{user}'): a key such as 'f:1' would be both a home feed and a follower list",
+            "x1{user} x{user} fanout: => keys.feed: 'x{user}' overlaps keys.followers ('x1{user}'): a key such as 'x11' would be both a home feed and a follower list",
+            "followers:{user} fanout:feed:{user} fanout: => keys.feed: 'fanout:feed:{user}' overlaps keys.prefix ('fanout:'): a key such as 'fanout:feed:1' would be both a home feed and one of fanout's own keys",
+            "followers:{user} homefeed:{user} home => keys.prefix: 'home' overlaps keys.feed ('homefeed:{user}'): a key such as 'homefeed:1' would be both one of fanout's own keys and a home feed",
+            "followers:{user} homefeed:{user} homefeed:1 => keys.prefix: 'homefeed:1' overlaps keys.feed ('homefeed:{user}'): a key such as 'homefeed:1' would be both one of fanout's own keys and a home feed",
+            "followers:{user} fanoutfeed:{user} fanout => keys.prefix: 'fanout' overlaps keys.feed ('fanoutfeed:{user}'): a key such as 'fanoutfeed:1' would be both one of fanout's own keys and a home feed",
+            "fanout:f:{user} homefeed:{user} fanout: => keys.followers: 'fanout:f:{user}' overlaps keys.prefix ('fanout:'): a key such as 'fanout:f:1' would be both a follower list and one of fanout's own keys",
+            "homefeed:{user} homefeed:{user} fanout: => keys.followers: 'homefeed:{user}' overlaps keys.feed ('homefeed:{user}'): a key such as 'homefeed:1' would be both a follower list and a home feed",
+        ];
+        for case in cases {
+            let (config, expected) = case.split_once(" => ").unwrap();
+            let (setting, reason) = expected.split_once(": ").unwrap();
+            let e = keys(config).unwrap_err();
+            assert_eq!(
+                (e.setting, e.reason.as_str()),
+                (setting, reason),
+                "{config}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_families_kept_apart_are_accepted() {
+        let cases = [
+            "followers:{user} homefeed:{user} fanout:",
+            "u:{user}:followers {user}.feed fanout:",
+            "followers:{user} feed:{user} fanout:",
+            "homefeed:{user}:y homefeed:{user}:x fanout:",
+            "followers:{user} fanoutfeed:{user} fanout:",
+            "followers:{user} homefeed:{user} {fanout}:",
+        ];
+        for config in cases {
+            assert_eq!(keys(config), Ok(()), "{config}");
+        }
     }
 }
