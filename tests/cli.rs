@@ -107,6 +107,7 @@ async fn post_exits_non_zero_when_a_feed_or_a_range_is_dead() {
         ran.stdout
     );
 
+    let _: () = c.del("homefeed:12346").await.unwrap();
     let _: () = c.sadd("homefeed:12346", "not a list").await.unwrap();
     let ran = fanout_post(343, 10)
         .redis(&redis)

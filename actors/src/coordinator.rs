@@ -71,6 +71,9 @@ pub(crate) struct Coordinator {
     /// Jobs whose records are of a newer format: left for a newer instance, not looked at
     /// again.
     left_alone: HashSet<FanoutId>,
+    /// Jobs this instance was asked to run (`Resume`) though it takes nothing else over:
+    /// claimed whenever their lease lapses, until they finish.
+    wanted: HashSet<FanoutId>,
     /// Shutting down: no new posts, batches or take-overs.
     draining: bool,
     /// Told when, while draining, the last batch in flight has reported.
@@ -122,6 +125,7 @@ impl Coordinator {
                 scan_offset: 0,
                 take_over_lapsed,
                 left_alone: HashSet::new(),
+                wanted: HashSet::new(),
                 draining: false,
                 drained: None,
             }
@@ -270,6 +274,7 @@ impl Handler<Resume> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, Resume(id): Resume, ctx: &mut Self::Context) {
+        self.wanted.insert(id);
         self.take_over_one(id, ctx);
     }
 }

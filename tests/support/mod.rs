@@ -97,6 +97,25 @@ pub async fn pause_writes(c: &mut Conn, ms: u64) {
         .unwrap();
 }
 
+/// `CLIENT UNPAUSE`: writes go through again.
+pub async fn unpause(c: &mut Conn) {
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query_async(c).await.unwrap();
+}
+
+/// `BGSAVE`, then waits until the snapshot is on disk: what a later restart comes back to.
+pub async fn bgsave(c: &mut Conn) {
+    let _: String = redis::cmd("BGSAVE").query_async(c).await.unwrap();
+    wait_until!(30, {
+        let info: String = redis::cmd("INFO").arg("persistence").query_async(c).await.unwrap();
+        info.contains("rdb_bgsave_in_progress:0") && info.contains("rdb_last_bgsave_status:ok")
+    });
+}
+
+/// `CONFIG SET name value`.
+pub async fn config_set(c: &mut Conn, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG").arg("SET").arg(name).arg(value).query_async(c).await.unwrap();
+}
+
 /// `SHUTDOWN SAVE|NOSAVE` through `c`, then waits for the server to exit. Returns Redis's
 /// answer to `SHUTDOWN` (an error: the connection closes instead of answering).
 pub async fn shut_down(redis: &mut LocalRedis, c: &mut Conn, mode: &str) -> redis::RedisResult<()> {

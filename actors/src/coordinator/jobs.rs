@@ -98,6 +98,10 @@ impl Jobs {
         matches!(self.table.get(&id), Some(Phase::Preparing { .. }))
     }
 
+    pub(super) fn is_finished(&self, id: FanoutId) -> bool {
+        matches!(self.table.get(&id), Some(Phase::Finished(_)))
+    }
+
     pub(super) fn is_finishing(&self, id: FanoutId) -> bool {
         matches!(self.table.get(&id), Some(Phase::Finishing { .. }))
     }

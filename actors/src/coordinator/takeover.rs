@@ -58,7 +58,15 @@ impl Coordinator {
             .fanout
             .max_active_jobs
             .saturating_sub(self.jobs.active() + self.accepting);
-        if !self.take_over_lapsed || self.scanning || room == 0 || self.draining {
+        if !self.take_over_lapsed {
+            // Only the jobs asked for; one whose owner died is claimed once its lease lapses.
+            self.wanted.retain(|id| !self.jobs.is_finished(*id));
+            for id in self.wanted.clone() {
+                self.take_over_one(id, ctx);
+            }
+            return;
+        }
+        if self.scanning || room == 0 || self.draining {
             return;
         }
         self.scanning = true;
