@@ -495,9 +495,13 @@ pub fn gate_if(
 
 /// The `fanout` binary with `args`, run in an empty directory (no config.toml) with no
 /// `FANOUT_*` or `RUST_LOG` variable of the caller's. Add `.redis(&redis)` to aim it.
+/// `FANOUT_TEST_BINARY` runs them against another build (say a release of an earlier
+/// commit, to see a test fail there).
 pub fn fanout_cmd(args: &[&str]) -> Cli {
     let cwd = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fanout"));
+    let binary = std::env::var_os("FANOUT_TEST_BINARY")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_fanout").into());
+    let mut cmd = Command::new(binary);
     cmd.current_dir(cwd.path())
         .stdin(Stdio::null())
         .env_remove("RUST_LOG");

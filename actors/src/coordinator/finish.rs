@@ -72,10 +72,7 @@ impl Coordinator {
                     tracing::warn!(fanout_id = %id, missing_chunks = missing, "Redis does not hold every chunk this job wrote (it restarted from an older snapshot, or failed over): running them again");
                     act.run_again(id, &job.record, ctx);
                 }
-                Ok(Finish::NotHere) => {
-                    tracing::info!(fanout_id = %id, "fan-out finished elsewhere, or no longer this job in Redis");
-                    act.jobs.abandon_finishing(id);
-                }
+                Ok(Finish::NotHere) => act.finished_elsewhere(id, ctx),
                 Err(e) => {
                     // The outcome must not be lost, nor the job reported finished before
                     // Redis says so: try again (the lease is renewed meanwhile).
@@ -107,6 +104,22 @@ impl Coordinator {
                 let delay = act.settings.retry.backoff().max;
                 tracing::warn!(fanout_id = %id, error = %e, ?delay, "could not claim the job again; retrying");
                 ctx.run_later(delay, move |act, ctx| act.take_over_one(id, ctx));
+            }
+        }));
+    }
+
+    /// The finish found job `id` already finished (by another instance, or by an earlier
+    /// finish whose reply was lost) or gone: report what Redis recorded, if anything.
+    fn finished_elsewhere(&mut self, id: FanoutId, ctx: &mut Context<Self>) {
+        let mut ledger = self.ledger.clone();
+        let read = async move { ledger.status(id).await };
+        ctx.spawn(read.into_actor(self).map(move |stored, act, ctx| match stored {
+            Ok(Some(status)) if matches!(status.state, JobState::Completed | JobState::Failed) => {
+                act.announce_finished(id, status, ctx);
+            }
+            _ => {
+                tracing::info!(fanout_id = %id, "fan-out finished elsewhere, or no longer this job in Redis");
+                act.jobs.abandon_finishing(id);
             }
         }));
     }

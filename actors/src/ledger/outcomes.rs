@@ -87,7 +87,13 @@ impl JobLedger {
                 serde_json::to_string(range).map_err(|e| StoreError::Redis(e.to_string()))?;
             call.arg(first).arg(count).arg(entry);
         }
-        let reply: Vec<u64> = call.invoke_async(&mut self.conn).await?;
+        // Safe to send again: a finish that ran finds the job finished (`NotHere`), and the
+        // caller then reads the outcome it recorded.
+        let reply: Vec<u64> = resending(&self.conn, |mut conn| {
+            let call = &call;
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await?;
         match reply[..] {
             [0] => Ok(Finish::NotHere),
             [2, missing] => Ok(Finish::Missing(missing)),

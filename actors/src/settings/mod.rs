@@ -11,9 +11,9 @@
 //! ```
 //!
 //! or, with the `config-file` feature, loads it with `load::load`. Files: `tree.rs` the root,
-//! `sections.rs` the tables and their defaults, `layout.rs` the feed layout, `url.rs` the Redis URL, `validate.rs` every rule, `error.rs` the
-//! errors,
-//! `load.rs` and `env.rs` the file and environment layering.
+//! `sections.rs` the tables and their defaults, `layout.rs` the feed layout, `url.rs` the
+//! Redis URL, `validate.rs` every rule (`overlap.rs`: whether two key families can share a
+//! key), `error.rs` the errors, `load.rs` and `env.rs` the file and environment layering.
 
 mod error;
 mod layout;
