@@ -21,7 +21,10 @@ async fn a_failed_job_expires_and_is_counted() {
     assert_eq!(status.state, JobState::Failed);
     let id = status.fanout_id;
     let ttl: i64 = c.ttl(format!("fanout:job:{id}")).await.unwrap();
-    assert!((0..=1).contains(&ttl), "kept for jobs.failed_job_ttl_s: {ttl}");
+    assert!(
+        (0..=1).contains(&ttl),
+        "kept for jobs.failed_job_ttl_s: {ttl}"
+    );
 
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     let listing = fanout_cmd(&["jobs"]).redis(&redis).run().stdout;
@@ -32,8 +35,14 @@ async fn a_failed_job_expires_and_is_counted() {
         .filter(|k| k.starts_with(&format!("fanout:job:{id}")) || k == "fanout:photo:64")
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    assert!(listing.contains("fan-outs with dead-lettered ranges or feeds: 0"), "{listing}");
-    assert!(listing.contains("dropped by the bounds: 1 failed fan-out(s) expired"), "{listing}");
+    assert!(
+        listing.contains("fan-outs with dead-lettered ranges or feeds: 0"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("dropped by the bounds: 1 failed fan-out(s) expired"),
+        "{listing}"
+    );
 }
 
 /// Three unreadable records with room for two in the quarantine: the oldest entry is
@@ -43,7 +52,10 @@ async fn the_quarantine_keeps_its_newest_entries() {
     let (redis, mut c) = redis_and_conn().await;
     for id in [50u64, 51, 52] {
         let _: () = c
-            .hset_multiple(format!("fanout:job:{id}"), &[("record", &b"\x00"[..]), ("followers", b"1")])
+            .hset_multiple(
+                format!("fanout:job:{id}"),
+                &[("record", &b"\x00"[..]), ("followers", b"1")],
+            )
             .await
             .unwrap();
         let _: () = c.zadd("fanout:jobs", id, id).await.unwrap();
@@ -52,7 +64,10 @@ async fn the_quarantine_keeps_its_newest_entries() {
 
     wait_until!(10, unfinished(&mut c).await.is_empty());
     wait_until!(10, {
-        let trimmed: Option<u64> = c.hget("fanout:dropped", "quarantine_trimmed").await.unwrap();
+        let trimmed: Option<u64> = c
+            .hget("fanout:dropped", "quarantine_trimmed")
+            .await
+            .unwrap();
         trimmed == Some(1)
     });
 
@@ -61,5 +76,8 @@ async fn the_quarantine_keeps_its_newest_entries() {
     let ttl: i64 = c.ttl("fanout:quarantine:job:52").await.unwrap();
     assert!(ttl > 0, "a quarantined hash expires");
     let listing = fanout_cmd(&["jobs"]).redis(&redis).run().stdout;
-    assert!(listing.contains("1 quarantine entries trimmed"), "{listing}");
+    assert!(
+        listing.contains("1 quarantine entries trimmed"),
+        "{listing}"
+    );
 }

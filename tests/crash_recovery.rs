@@ -66,9 +66,9 @@ async fn a_killed_post_is_completed_by_posting_again() {
 
     again.assert_ok();
     assert!(
-        again
-            .stderr
-            .contains(&format!("photo 501 was already posted: following its fan-out {id}")),
+        again.stderr.contains(&format!(
+            "photo 501 was already posted: following its fan-out {id}"
+        )),
         "{}",
         again.stderr
     );
@@ -83,7 +83,10 @@ async fn a_killed_post_is_completed_by_posting_again() {
     );
     println!("recovery after SIGKILL, 1,000,000 followers: {recovery:?} ({done_at_kill} chunks were done)");
     assert_completed(&mut c, 1..1_000_001, 501).await;
-    let snapshot: bool = c.exists(format!("fanout:job:{id}:followers")).await.unwrap();
+    let snapshot: bool = c
+        .exists(format!("fanout:job:{id}:followers"))
+        .await
+        .unwrap();
     assert!(!snapshot, "a completed job's snapshot is removed");
 }
 
@@ -143,7 +146,10 @@ async fn a_dead_owners_job_is_taken_over_by_another_process() {
     owner.kill();
     let killed_at = Instant::now();
     let done_at_kill = chunks_done(&mut c, id).await;
-    wait_until!(30, lease(&mut c, id).await.starts_with(&holder(follower_pid)));
+    wait_until!(
+        30,
+        lease(&mut c, id).await.starts_with(&holder(follower_pid))
+    );
     let taken_over = killed_at.elapsed();
 
     let followed = follower.finish();

@@ -37,14 +37,19 @@ async fn a_wrong_type_feed_is_skipped_alone_and_retried_alone() {
         listing.contains("follower 150: homefeed:150 is a string, expected a list"),
         "{listing}"
     );
-    assert!(listing.contains("0 dead range(s), 1 dead feed(s)"), "{listing}");
+    assert!(
+        listing.contains("0 dead range(s), 1 dead feed(s)"),
+        "{listing}"
+    );
 
     repair_feed(&mut c, 150).await;
     let retried = fanout_cmd(&["retry-dead"]).redis(&redis).run();
 
     retried.assert_ok();
     assert!(
-        retried.stdout.contains("0 dead range(s) and 1 dead feed(s) reopened"),
+        retried
+            .stdout
+            .contains("0 dead range(s) and 1 dead feed(s) reopened"),
         "{}",
         retried.stdout
     );
@@ -67,6 +72,12 @@ async fn a_wrong_type_zset_feed_is_skipped_alone() {
     let status = post_and_wait(&fanout, 8, 64).await;
 
     assert_eq!((status.state, status.dead_feeds), (JobState::Failed, 1));
-    let t = tally_in(fanout::settings::FeedLayout::Zset, &mut c, (1..=50).filter(|f| *f != 25), 64).await;
+    let t = tally_in(
+        fanout::settings::FeedLayout::Zset,
+        &mut c,
+        (1..=50).filter(|f| *f != 25),
+        64,
+    )
+    .await;
     assert_eq!((t.once, t.missing, t.doubled), (49, 0, 0));
 }

@@ -23,7 +23,10 @@ async fn a_chunk_failing_for_good_dead_letters_its_range_only() {
     assert_eq!(status.state, JobState::Failed);
     assert_eq!(status.ranges_done, 4);
     assert_eq!(status.dead_ranges.len(), 1);
-    assert_eq!(status.dead_feeds, 0, "the failed chunk's dead feed was undone too");
+    assert_eq!(
+        status.dead_feeds, 0,
+        "the failed chunk's dead feed was undone too"
+    );
     let dead = &status.dead_ranges[0];
     assert_eq!((dead.range.start, dead.range.stop), (2_000, 2_999));
     assert_eq!(dead.error, "homefeed:2551 is a string, expected a list");
@@ -33,7 +36,12 @@ async fn a_chunk_failing_for_good_dead_letters_its_range_only() {
     // Other ranges complete; the bad chunk rolled back (2,501..=2,549 got nothing).
     assert_exactly_once(&mut c, 1..2_001, 64).await;
     assert_exactly_once(&mut c, 3_001..5_001, 64).await;
-    let bad_chunk = tally(&mut c, (2_501..=2_600).filter(|id| *id < 2_550 || *id > 2_551), 64).await;
+    let bad_chunk = tally(
+        &mut c,
+        (2_501..=2_600).filter(|id| *id < 2_550 || *id > 2_551),
+        64,
+    )
+    .await;
     assert_eq!(
         (bad_chunk.once, bad_chunk.doubled, bad_chunk.missing),
         (0, 0, 98)

@@ -13,12 +13,32 @@ async fn key_settings_that_would_break_jobs_are_refused() {
     let (redis, mut c) = redis_and_conn().await;
     seed(&mut c, 1, 1, 10).await;
     let cases: [(&str, &str, &[&str]); 6] = [
-        ("FANOUT_KEYS_FEED", "followers:{user}", &["keys.feed", "keys.followers"]),
-        ("FANOUT_KEYS_FEED", "fanout:feed:{user}", &["keys.feed", "keys.prefix"]),
-        ("FANOUT_KEYS_FOLLOWERS", "homefeed:{user}", &["keys.followers", "keys.feed"]),
-        ("FANOUT_KEYS_PREFIX", "fanout:{id}:", &["keys.prefix", "{id}"]),
+        (
+            "FANOUT_KEYS_FEED",
+            "followers:{user}",
+            &["keys.feed", "keys.followers"],
+        ),
+        (
+            "FANOUT_KEYS_FEED",
+            "fanout:feed:{user}",
+            &["keys.feed", "keys.prefix"],
+        ),
+        (
+            "FANOUT_KEYS_FOLLOWERS",
+            "homefeed:{user}",
+            &["keys.followers", "keys.feed"],
+        ),
+        (
+            "FANOUT_KEYS_PREFIX",
+            "fanout:{id}:",
+            &["keys.prefix", "{id}"],
+        ),
         ("FANOUT_KEYS_PREFIX", "", &["keys.prefix", "empty"]),
-        ("FANOUT_KEYS_FEED", "homefeed", &["keys.feed", "{user} exactly once"]),
+        (
+            "FANOUT_KEYS_FEED",
+            "homefeed",
+            &["keys.feed", "{user} exactly once"],
+        ),
     ];
     for (var, value, named) in cases {
         let ran = fanout_post(1, 5).redis(&redis).env(var, value).run();
@@ -27,6 +47,10 @@ async fn key_settings_that_would_break_jobs_are_refused() {
         for name in named {
             assert!(ran.stderr.contains(name), "{var}={value}: {}", ran.stderr);
         }
-        assert_eq!(keys(&mut c).await, vec!["followers:1".to_owned()], "{var}={value}");
+        assert_eq!(
+            keys(&mut c).await,
+            vec!["followers:1".to_owned()],
+            "{var}={value}"
+        );
     }
 }

@@ -33,9 +33,7 @@ async fn every_metric_counts_what_happened() {
         // Photo 2 (the second fan-out) has range 1 panic on its first attempt: one failed
         // and retried batch.
         s.fault = panic_if(
-            |_, batch| {
-                batch.photo_id == 2 && batch.range.index == 1 && batch.attempt == 1
-            },
+            |_, batch| batch.photo_id == 2 && batch.range.index == 1 && batch.attempt == 1,
             "injected",
         );
     }))

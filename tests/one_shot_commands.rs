@@ -25,7 +25,10 @@ async fn post_leaves_unrelated_lapsed_jobs_alone() {
     ran.assert_ok();
     assert_exactly_once(&mut c, 201..211, 12).await;
     assert_eq!(unfinished(&mut c).await, vec![lapsed.0], "still unfinished");
-    let leased: bool = c.exists(format!("fanout:job:{lapsed}:lease")).await.unwrap();
+    let leased: bool = c
+        .exists(format!("fanout:job:{lapsed}:lease"))
+        .await
+        .unwrap();
     assert!(!leased, "nobody holds its lease");
     assert_nobody_has(&mut c, 1..101, 11).await;
 }
@@ -51,7 +54,10 @@ async fn retry_dead_leaves_unrelated_lapsed_jobs_alone() {
     fanout_cmd(&["retry-dead"]).redis(&redis).run().assert_ok();
 
     assert_exactly_once(&mut c, 1..301, 64).await;
-    let leased: bool = c.exists(format!("fanout:job:{lapsed}:lease")).await.unwrap();
+    let leased: bool = c
+        .exists(format!("fanout:job:{lapsed}:lease"))
+        .await
+        .unwrap();
     assert!(!leased, "nobody holds the lapsed job's lease");
     assert!(unfinished(&mut c).await.contains(&lapsed.0));
 }

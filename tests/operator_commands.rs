@@ -37,9 +37,9 @@ async fn dead_ranges_are_listed_and_retried_exactly_once() {
     retried.assert_ok();
     let id = failed.fanout_id;
     assert!(
-        retried
-            .stdout
-            .contains(&format!("fan-out {id}: 1 dead range(s) and 0 dead feed(s) reopened")),
+        retried.stdout.contains(&format!(
+            "fan-out {id}: 1 dead range(s) and 0 dead feed(s) reopened"
+        )),
         "{}",
         retried.stdout
     );
@@ -97,7 +97,13 @@ async fn retry_dead_waits_for_a_running_job_to_finish() {
     seed_with_a_broken_feed(&mut c, 8, 5_000, 2_550).await;
     break_feed(&mut c, 2_551).await;
     let accepted = fanout.post(PhotoPosted::now(8, 64)).await.unwrap();
-    wait_until!(10, !status(&fanout, accepted.fanout_id).await.dead_ranges.is_empty());
+    wait_until!(
+        10,
+        !status(&fanout, accepted.fanout_id)
+            .await
+            .dead_ranges
+            .is_empty()
+    );
     repair_feed(&mut c, 2_550).await;
     repair_feed(&mut c, 2_551).await;
 

@@ -50,7 +50,11 @@ async fn another_authors_photo_id_is_a_409_over_http() {
     assert_eq!(repeat.status, StatusCode::ACCEPTED);
     assert_eq!(repeat.json["already_posted"], true);
     assert_eq!(repeat.json["fanout_id"], first.json["fanout_id"]);
-    wait(service.fanout(), fanout::FanoutId(first.json["fanout_id"].as_u64().unwrap())).await;
+    wait(
+        service.fanout(),
+        fanout::FanoutId(first.json["fanout_id"].as_u64().unwrap()),
+    )
+    .await;
     assert_nobody_has(&mut c, 101..111, 5).await;
     service.shutdown().await.unwrap();
 }

@@ -48,7 +48,11 @@ async fn a_rollback_mid_fan_out_is_written_again_not_reported_complete() {
     let ran = post.finish();
 
     ran.assert_ok();
-    assert!(ran.stdout.contains("0 dead ranges, 0 dead feeds"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("0 dead ranges, 0 dead feeds"),
+        "{}",
+        ran.stdout
+    );
     assert_exactly_once(&mut c, 1..20_001, 7).await;
     assert!(unfinished(&mut c).await.is_empty());
 }
@@ -73,7 +77,11 @@ async fn a_job_lost_in_a_rollback_never_writes_into_another() {
     assert_ne!(next, lost, "a fan-out id is never handed out twice");
 
     let_stale_go.open();
-    let gone = within(30, stale.wait(lost, std::time::Duration::from_millis(20), |_| {})).await;
+    let gone = within(
+        30,
+        stale.wait(lost, std::time::Duration::from_millis(20), |_| {}),
+    )
+    .await;
     assert!(gone.is_err(), "the stale job ends unknown: {gone:?}");
     let_other_go.open();
     let status = wait(&other, next).await;

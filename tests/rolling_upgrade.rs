@@ -22,13 +22,19 @@ async fn the_first_releases_jobs_are_finished_exactly_once() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-0.1.rdb");
     let redis = LocalRedis::start_from(&fixture).unwrap();
     let mut c = conn(&redis).await;
-    assert_eq!(tally(&mut c, 1..20_001, 100).await.once, 6_200, "as the old binary left it");
+    assert_eq!(
+        tally(&mut c, 1..20_001, 100).await.once,
+        6_200,
+        "as the old binary left it"
+    );
 
     let resumed = fanout_post(1, 100).redis(&redis).run();
 
     resumed.assert_ok();
     assert!(
-        resumed.stderr.contains("photo 100 was already posted: following its fan-out 3"),
+        resumed
+            .stderr
+            .contains("photo 100 was already posted: following its fan-out 3"),
         "{}",
         resumed.stderr
     );
@@ -36,8 +42,17 @@ async fn the_first_releases_jobs_are_finished_exactly_once() {
 
     let failed = fanout_post(3, 300).redis(&redis).run();
     assert_eq!(failed.code, Some(1), "{failed:?}");
-    assert!(failed.stderr.contains("already posted: following its fan-out 1"), "{}", failed.stderr);
-    assert!(!job_ids(&mut c).await.iter().any(|id| *id > 3), "no second fan-out of a photo");
+    assert!(
+        failed
+            .stderr
+            .contains("already posted: following its fan-out 1"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        !job_ids(&mut c).await.iter().any(|id| *id > 3),
+        "no second fan-out of a photo"
+    );
     let listing = fanout_cmd(&["jobs"]).redis(&redis).run().stdout;
     assert!(
         listing.contains("after 1 attempts: homefeed:40150 is a string, expected a list"),
@@ -48,10 +63,17 @@ async fn the_first_releases_jobs_are_finished_exactly_once() {
     let retried = fanout_cmd(&["retry-dead"]).redis(&redis).run();
 
     retried.assert_ok();
-    assert!(retried.stdout.contains("fan-out 1: 1 dead range(s)"), "{}", retried.stdout);
+    assert!(
+        retried.stdout.contains("fan-out 1: 1 dead range(s)"),
+        "{}",
+        retried.stdout
+    );
     assert_exactly_once(&mut c, 40_001..40_301, 300).await;
     let legacy: u64 = c.llen("fanout:dead").await.unwrap();
-    assert_eq!(legacy, 0, "the first release's dead letter of job 1 is gone");
+    assert_eq!(
+        legacy, 0,
+        "the first release's dead letter of job 1 is gone"
+    );
 }
 
 /// A job whose record has a newer format version sits next to a live job: the live job
@@ -62,7 +84,10 @@ async fn a_newer_record_is_left_for_a_newer_instance() {
     let (redis, mut c) = redis_and_conn().await;
     let newer: &[u8] = b"\x09future";
     let _: () = c
-        .hset_multiple("fanout:job:77", &[("record", newer), ("followers", b"10"), ("ident", b"1:1")])
+        .hset_multiple(
+            "fanout:job:77",
+            &[("record", newer), ("followers", b"10"), ("ident", b"1:1")],
+        )
         .await
         .unwrap();
     let _: () = c.zadd("fanout:jobs", 77, 77).await.unwrap();

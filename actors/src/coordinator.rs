@@ -71,8 +71,8 @@ pub(crate) struct Coordinator {
     /// Jobs whose records are of a newer format: left for a newer instance, not looked at
     /// again.
     left_alone: HashSet<FanoutId>,
-    /// Jobs this instance was asked to run (`Resume`) though it takes nothing else over:
-    /// claimed whenever their lease lapses, until they finish.
+    /// Jobs this instance accepted or was asked to run (`Resume`): when it takes nothing
+    /// else over, these it still claims whenever their lease lapses, until they finish.
     wanted: HashSet<FanoutId>,
     /// Shutting down: no new posts, batches or take-overs.
     draining: bool,
@@ -184,13 +184,10 @@ impl Handler<BatchDone> for Coordinator {
     fn handle(&mut self, report: BatchDone, ctx: &mut Self::Context) {
         self.release_writer(report.writer);
         let id = report.fanout_id;
-        let landed = self
-            .jobs
-            .running_mut(id)
-            .and_then(|job| {
-                let flight = job.land(report.range.index, report.attempt)?;
-                Some((job, flight.timer))
-            });
+        let landed = self.jobs.running_mut(id).and_then(|job| {
+            let flight = job.land(report.range.index, report.attempt)?;
+            Some((job, flight.timer))
+        });
         match landed {
             Some((job, timer)) => {
                 if let Some(timer) = timer {

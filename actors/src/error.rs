@@ -50,7 +50,8 @@ impl From<redis::RedisError> for StoreError {
             || e.is_timeout()
             || e.is_connection_dropped()
             || e.is_connection_refusal()
-            || e.code().is_some_and(|code| TRANSIENT_REFUSALS.contains(&code))
+            || e.code()
+                .is_some_and(|code| TRANSIENT_REFUSALS.contains(&code))
         {
             return StoreError::Unavailable(e.to_string());
         }
@@ -98,7 +99,7 @@ pub enum PostError {
         /// The author who posted the photo.
         owner: u64,
         /// The photo's fan-out.
-        fanout_id: crate::messages::FanoutId,
+        fanout_id: crate::ids::FanoutId,
     },
     /// The coordinator has stopped.
     #[error("fan-out coordinator has stopped")]

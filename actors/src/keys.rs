@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::messages::FanoutId;
+use crate::ids::FanoutId;
 
 /// Key patterns, validated once at start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,13 +129,15 @@ impl KeyPatterns {
         format!("{}photo:{photo_id}", self.prefix)
     }
 
-    /// `fanout:jobs`: sorted set of unfinished job ids (score = id).
+    /// `fanout:jobs`: sorted set of unfinished job ids (score: when accepted or reopened,
+    /// ms; the first release's jobs have their small ids as scores, so they come first).
     pub fn jobs(&self) -> String {
         format!("{}jobs", self.prefix)
     }
 
-    /// `fanout:failed`: sorted set of finished jobs with dead-lettered ranges, waiting for
-    /// `fanout retry-dead`.
+    /// `fanout:failed`: sorted set of finished jobs with dead-lettered ranges or dead feeds,
+    /// waiting for `fanout retry-dead` (score: when they finished, ms; pruned once their
+    /// keys have expired).
     pub fn failed(&self) -> String {
         format!("{}failed", self.prefix)
     }

@@ -33,10 +33,7 @@ use crate::store::connect_manager;
 
 mod accept;
 mod leases;
-mod outcomes;
-
-pub(crate) use outcomes::Finish;
-pub use outcomes::Dropped;
+pub(crate) mod outcomes;
 
 /// The ledger, over one connection of its own.
 #[derive(Clone)]
@@ -159,7 +156,7 @@ impl JobLedger {
             finished_ttl_secs: settings.jobs.finished_job_ttl_s.max(1),
             failed_ttl_secs: settings.jobs.failed_job_ttl_s.max(1),
             max_quarantined: settings.jobs.max_quarantined.max(1),
-            write: settings.write_spec(),
+            write: WriteSpec::from_settings(settings),
             allow_eviction: settings.redis.allow_eviction,
         })
     }

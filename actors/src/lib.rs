@@ -62,6 +62,7 @@ mod coordinator;
 mod error;
 mod feed_writer;
 mod handle;
+mod ids;
 mod keys;
 mod ledger;
 mod messages;

@@ -8,7 +8,6 @@
 //!                           └──BatchDone / BatchFailed / WriterDegraded
 //! ```
 
-use std::fmt;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -17,15 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{PostError, StoreError};
 use crate::plan::{FollowerRange, Plan};
 
-/// Identifies one fan-out job; unique across processes (handed out by Redis).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct FanoutId(pub u64);
-
-impl fmt::Display for FanoutId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub use crate::ids::FanoutId;
 
 /// A user posted a photo: fan its id out to every follower's feed.
 ///
@@ -173,7 +164,7 @@ pub enum JobState {
     Running,
     /// Every range written.
     Completed,
-    /// Finished with dead-lettered ranges.
+    /// Finished with dead-lettered ranges or dead feeds (`fanout retry-dead` finishes it).
     Failed,
 }
 

@@ -15,7 +15,7 @@ use crate::settings::Settings;
 use crate::store::connect_manager;
 
 pub use crate::admin::VerifyReport;
-pub use crate::ledger::Dropped;
+pub use crate::ledger::outcomes::Dropped;
 
 /// A connection to the ledger and the feeds for operator commands. It runs no fan-outs:
 /// jobs it reopens are resumed by a running [`crate::FanOut`] (or the next one started).

@@ -122,7 +122,10 @@ impl Plan {
     /// The first bit of `range`'s chunks and how many chunks it has (they are consecutive).
     pub fn chunk_bits(&self, range: FollowerRange) -> (u64, u64) {
         let per_range = self.batch_size.div_ceil(self.chunk_size);
-        (range.index * per_range, range.size().div_ceil(self.chunk_size))
+        (
+            range.index * per_range,
+            range.size().div_ceil(self.chunk_size),
+        )
     }
 
     /// Whether every chunk of `range` is marked done in `bitmap`.
@@ -198,7 +201,14 @@ mod tests {
 
     #[test]
     fn chunk_counts_and_bits_agree_with_the_chunks() {
-        for (followers, batch, chunk) in [(0, 10, 5), (1, 10, 5), (25, 10, 5), (1_500_000, 10_000, 500), (1_001, 1_000, 300), (7, 3, 10)] {
+        for (followers, batch, chunk) in [
+            (0, 10, 5),
+            (1, 10, 5),
+            (25, 10, 5),
+            (1_500_000, 10_000, 500),
+            (1_001, 1_000, 300),
+            (7, 3, 10),
+        ] {
             let plan = Plan::new(followers, batch, chunk);
             let mut all = 0;
             for range in plan.ranges() {

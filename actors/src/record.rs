@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Plan;
-use crate::settings::FeedLayout;
+use crate::settings::{FeedLayout, Settings};
 
 /// The format version written first in every job record. Version 1 (the first release)
 /// had no write settings; it is still read (see [`decode_job`]). A record of a version
@@ -60,6 +60,14 @@ impl WriteSpec {
             feed_tail: tail.to_owned(),
             max_len,
         }
+    }
+
+    /// What `settings` make a chunk write: fixed in the record of every job accepted with
+    /// them.
+    pub fn from_settings(settings: &Settings) -> Self {
+        let feed = &settings.keys.feed;
+        let parts = feed.split_once("{user}").unwrap_or((feed, ""));
+        Self::new(settings.feed.layout, parts, settings.feed.max_len)
     }
 
     /// The layout (checked when the record was decoded).
@@ -273,7 +281,14 @@ mod tests {
     /// The bytes the first release wrote for photo 777 by 343 (its `encode` of the six
     /// integers behind version byte 1).
     fn first_release_bytes() -> Vec<u8> {
-        let v1 = (777u64, 343u64, 1_700_000_000_000u64, 10_000u64, 500u64, 1u64);
+        let v1 = (
+            777u64,
+            343u64,
+            1_700_000_000_000u64,
+            10_000u64,
+            500u64,
+            1u64,
+        );
         let mut bytes = vec![1];
         bytes.extend(bincode::serde::encode_to_vec(v1, bincode::config::standard()).unwrap());
         bytes

@@ -34,7 +34,10 @@ pub async fn run(settings: Settings) -> Result<ExitCode, CliError> {
         );
     }
     let failed = operator.failed(LIMIT).await?;
-    println!("fan-outs with dead-lettered ranges or feeds: {}", failed.len());
+    println!(
+        "fan-outs with dead-lettered ranges or feeds: {}",
+        failed.len()
+    );
     for job in failed {
         let id = job.fanout_id;
         match job.status {

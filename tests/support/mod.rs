@@ -99,21 +99,35 @@ pub async fn pause_writes(c: &mut Conn, ms: u64) {
 
 /// `CLIENT UNPAUSE`: writes go through again.
 pub async fn unpause(c: &mut Conn) {
-    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query_async(c).await.unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(c)
+        .await
+        .unwrap();
 }
 
 /// `BGSAVE`, then waits until the snapshot is on disk: what a later restart comes back to.
 pub async fn bgsave(c: &mut Conn) {
     let _: String = redis::cmd("BGSAVE").query_async(c).await.unwrap();
     wait_until!(30, {
-        let info: String = redis::cmd("INFO").arg("persistence").query_async(c).await.unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("persistence")
+            .query_async(c)
+            .await
+            .unwrap();
         info.contains("rdb_bgsave_in_progress:0") && info.contains("rdb_last_bgsave_status:ok")
     });
 }
 
 /// `CONFIG SET name value`.
 pub async fn config_set(c: &mut Conn, name: &str, value: &str) {
-    let _: () = redis::cmd("CONFIG").arg("SET").arg(name).arg(value).query_async(c).await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query_async(c)
+        .await
+        .unwrap();
 }
 
 /// `SHUTDOWN SAVE|NOSAVE` through `c`, then waits for the server to exit. Returns Redis's
@@ -156,8 +170,14 @@ pub async fn job_ids(c: &mut Conn) -> Vec<u64> {
 
 /// Job `id`'s dead letters as stored with its outcome (`fanout:job:{id}:dead`).
 pub async fn dead_letters_of(c: &mut Conn, id: u64) -> Vec<fanout::DeadRange> {
-    let entries: Vec<String> = c.lrange(format!("fanout:job:{id}:dead"), 0, -1).await.unwrap();
-    entries.iter().map(|e| serde_json::from_str(e).unwrap()).collect()
+    let entries: Vec<String> = c
+        .lrange(format!("fanout:job:{id}:dead"), 0, -1)
+        .await
+        .unwrap();
+    entries
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect()
 }
 
 /// Chunks of job `id` marked done in Redis (`fanout:job:{id}:done`).

@@ -81,7 +81,9 @@ impl Coordinator {
                     let existing = ledger.status(id).await?;
                     // A first-release job has no identity for the script to compare: its
                     // record's author is compared here.
-                    if let Some(status) = existing.as_ref().filter(|s| s.author_id != post.author_id) {
+                    if let Some(status) =
+                        existing.as_ref().filter(|s| s.author_id != post.author_id)
+                    {
                         return Err(conflict(&post, id, status.author_id));
                     }
                     // Ours: the first reply was lost; load the job to run it (unless it is
@@ -141,6 +143,9 @@ impl Coordinator {
         let ranges = Plan::new(followers, record.batch_size, record.chunk_size).range_count();
         tracing::info!(fanout_id = %id, author = record.author_id, photo = record.photo_id, followers, ranges, "fan-out accepted");
         telemetry::accepted();
+        // Should this instance lose it (its lease lapsing in an outage, Redis rolling back
+        // past its snapshot), it claims it back even when it takes nothing else over.
+        self.wanted.insert(id);
         let pending = Pending {
             id,
             record: Arc::new(record),

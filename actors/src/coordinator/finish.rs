@@ -10,7 +10,8 @@ use actix::prelude::*;
 
 use super::job::Job;
 use super::Coordinator;
-use crate::ledger::{Claim, Finish};
+use crate::ledger::outcomes::Finish;
+use crate::ledger::Claim;
 use crate::messages::{FanOutCompleted, FanoutId, JobState, JobStatus};
 use crate::record::JobRecord;
 use crate::telemetry;

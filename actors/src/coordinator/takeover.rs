@@ -70,7 +70,8 @@ impl Coordinator {
             return;
         }
         self.scanning = true;
-        let mut skip: HashSet<FanoutId> = self.jobs.leases().into_iter().map(|(id, _)| id).collect();
+        let mut skip: HashSet<FanoutId> =
+            self.jobs.leases().into_iter().map(|(id, _)| id).collect();
         skip.extend(self.left_alone.iter().copied());
         let (mut ledger, offset) = (self.ledger.clone(), self.scan_offset);
         let scan = async move {
@@ -80,7 +81,12 @@ impl Coordinator {
                 page.into_iter().filter(|id| !skip.contains(id)).collect();
             let mut claimed = Vec::new();
             for id in ledger.unleased(&candidates).await? {
-                if claimed.iter().filter(|c| matches!(c, Claim::Job(_))).count() == room {
+                if claimed
+                    .iter()
+                    .filter(|c| matches!(c, Claim::Job(_)))
+                    .count()
+                    == room
+                {
                     break;
                 }
                 // One job's trouble must not cost the jobs already claimed.
@@ -117,11 +123,15 @@ impl Coordinator {
         }
         let mut ledger = self.ledger.clone();
         let claim = async move { claim_one(&mut ledger, id).await };
-        ctx.spawn(claim.into_actor(self).map(move |result, act, ctx| match result {
-            Ok(Some(claim)) => act.apply_claim(claim, ctx),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(fanout_id = %id, error = %e, "could not claim"),
-        }));
+        ctx.spawn(
+            claim
+                .into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok(Some(claim)) => act.apply_claim(claim, ctx),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(fanout_id = %id, error = %e, "could not claim"),
+                }),
+        );
     }
 
     /// Runs a claimed job, or records why not.
@@ -158,7 +168,10 @@ impl Coordinator {
     /// Takes the job's follower snapshot (unless it has one), then starts it. The job stays
     /// `Preparing` (its lease renewed) until then, through any retries.
     pub(super) fn prepare(&mut self, pending: Pending, ctx: &mut Context<Self>) {
-        if !self.jobs.begin_preparing(pending.id, pending.record.ident()) {
+        if !self
+            .jobs
+            .begin_preparing(pending.id, pending.record.ident())
+        {
             return;
         }
         self.take_snapshot(pending, ctx);

@@ -175,7 +175,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(7);
         for _ in 0..10_000 {
             let FanoutId(id) = random_id(&mut rng);
-            assert!(id >= 1 << 32 && id < 1 << 53, "{id}");
+            assert!(((1 << 32)..(1 << 53)).contains(&id), "{id}");
         }
     }
 }

@@ -66,7 +66,13 @@ impl JobLedger {
     /// settings and an identity, before the job runs: from then on whoever resumes it
     /// writes the same.
     pub async fn claim(&mut self, id: FanoutId) -> Result<Option<Claim>, StoreError> {
-        type Reply = (String, Vec<u8>, Option<String>, Option<Vec<u8>>, Option<String>);
+        type Reply = (
+            String,
+            Vec<u8>,
+            Option<String>,
+            Option<Vec<u8>>,
+            Option<String>,
+        );
         let reply: Option<Reply> = CLAIM
             .key(self.keys.jobs())
             .key(self.keys.job_lease(id))
@@ -119,7 +125,11 @@ impl JobLedger {
 
     /// Rewrites a first-release job's record in the current format, with the write
     /// settings it will run with and the identity the scripts check.
-    async fn pin(&mut self, id: FanoutId, record: &crate::record::JobRecord) -> Result<(), StoreError> {
+    async fn pin(
+        &mut self,
+        id: FanoutId,
+        record: &crate::record::JobRecord,
+    ) -> Result<(), StoreError> {
         // Called with the lease held, so nobody else runs the job meanwhile.
         let _: () = redis::cmd("HSET")
             .arg(self.keys.job(id))
@@ -209,7 +219,10 @@ impl JobLedger {
     /// Renews the leases of the jobs this instance runs (each with its identity); returns
     /// those it must stop running: taken by another instance, finished, or no longer the
     /// job it knows (Redis rolled back past it).
-    pub async fn renew(&mut self, jobs: &[(FanoutId, String)]) -> Result<Vec<FanoutId>, StoreError> {
+    pub async fn renew(
+        &mut self,
+        jobs: &[(FanoutId, String)],
+    ) -> Result<Vec<FanoutId>, StoreError> {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }

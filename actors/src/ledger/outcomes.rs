@@ -216,7 +216,10 @@ impl JobLedger {
             .query_async(&mut self.conn)
             .await?;
         if removed > 0 {
-            let _: () = self.conn.hincr(self.keys.dropped(), "failed_expired", 1).await?;
+            let _: () = self
+                .conn
+                .hincr(self.keys.dropped(), "failed_expired", 1)
+                .await?;
         }
         Ok(true)
     }

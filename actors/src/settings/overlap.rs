@@ -99,7 +99,7 @@ fn user_keys(pattern: &str) -> Vec<Token> {
     tokens
 }
 
-/// The keys starting with `prefix`: fanout's own keys (`<prefix>next_id`, `<prefix>job:7`…).
+/// The keys starting with `prefix`: fanout's own keys (`<prefix>jobs`, `<prefix>job:7`…).
 fn prefixed_keys(prefix: &str) -> Vec<Token> {
     let mut tokens: Vec<Token> = prefix.chars().map(Token::Char).collect();
     tokens.push(Token::Any);

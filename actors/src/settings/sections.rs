@@ -56,7 +56,7 @@ pub struct KeySettings {
     pub followers: String,
     /// A follower's home feed (a list or a sorted set, see `feed.layout`).
     pub feed: String,
-    /// Prefix of fanout's own keys (`<prefix>next_id`, `<prefix>job:{id}`, ...).
+    /// Prefix of fanout's own keys (`<prefix>job:{id}`, `<prefix>photo:{photo_id}`, ...).
     pub prefix: String,
 }
 
@@ -150,7 +150,8 @@ impl Default for FeedSettings {
 #[non_exhaustive]
 pub struct RetrySettings {
     /// Failed attempts per range before it is dead-lettered. Attempts that failed because
-    /// Redis was unreachable do not count; `outage_budget_ms` bounds those instead.
+    /// Redis was unreachable or refusing for a while do not count; `outage_budget_ms`
+    /// bounds those instead.
     pub max_attempts: u32,
     /// How long (ms) a range keeps retrying while Redis is unreachable before it is
     /// dead-lettered.

@@ -25,7 +25,7 @@ pub type FaultHook = std::sync::Arc<
 #[non_exhaustive]
 pub struct FaultBatch {
     /// Its fan-out.
-    pub fanout_id: crate::messages::FanoutId,
+    pub fanout_id: crate::ids::FanoutId,
     /// Its photo.
     pub photo_id: u64,
     /// Its range of followers.
@@ -67,13 +67,6 @@ impl Settings {
     /// The `[keys]` patterns, checked (also by [`Settings::validate`]).
     pub(crate) fn key_patterns(&self) -> Result<KeyPatterns, SettingsError> {
         self.keys.patterns()
-    }
-
-    /// What these settings make a chunk write (layout, feed pattern, cap): fixed in the
-    /// record of every job accepted with them.
-    pub(crate) fn write_spec(&self) -> crate::record::WriteSpec {
-        let feed = self.keys.feed.split_once("{user}").unwrap_or((&self.keys.feed, ""));
-        crate::record::WriteSpec::new(self.feed.layout, feed, self.feed.max_len)
     }
 }
 
