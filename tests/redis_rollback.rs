@@ -48,12 +48,12 @@ async fn a_rollback_mid_fan_out_is_written_again_not_reported_complete() {
     let ran = post.finish();
 
     ran.assert_ok();
+    assert_exactly_once(&mut c, 1..20_001, 7).await;
     assert!(
         ran.stdout.contains("0 dead ranges, 0 dead feeds"),
         "{}",
         ran.stdout
     );
-    assert_exactly_once(&mut c, 1..20_001, 7).await;
     assert!(unfinished(&mut c).await.is_empty());
 }
 

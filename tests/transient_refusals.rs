@@ -23,14 +23,20 @@ async fn writes_refused_for_30_s_are_waited_out() {
             ("FANOUT_WRITERS", "1"),
             ("FANOUT_IN_FLIGHT_PER_WRITER", "1"),
             ("FANOUT_RETRY_MAX_DELAY_MS", "300"),
+            // Longer than the refusals: the job stays in this run, which must wait them out
+            // itself (a lapsed lease would hand it to a fresh run).
+            ("FANOUT_JOBS_LEASE_MS", "60000"),
         ])
+        .env("RUST_LOG", "fanout=warn")
         .spawn();
     let id = job_of(&mut c, 8).await;
     wait_for_chunks(&mut c, id, 100).await;
-    pause_writes(&mut c, 60_000).await;
     config_set(&mut c, "min-replicas-to-write", "1").await;
-    unpause(&mut c).await;
     let refused_at = chunks_done(&mut c, id).await;
+    assert!(
+        refused_at < 2_000,
+        "refused mid-way ({refused_at} of 2,000 chunks)"
+    );
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(
         chunks_done(&mut c, id).await,
@@ -43,11 +49,23 @@ async fn writes_refused_for_30_s_are_waited_out() {
 
     ran.assert_ok();
     assert!(
+        !ran.stderr.contains("dead-lettered"),
+        "no range was given up: {}",
+        ran.stderr
+            .lines()
+            .find(|l| l.contains("dead-lettered"))
+            .unwrap_or("")
+    );
+    assert_exactly_once(&mut c, 1..20_001, 8).await;
+    assert!(
         ran.stdout.contains("0 dead ranges, 0 dead feeds"),
         "{}",
         ran.stdout
     );
-    assert_exactly_once(&mut c, 1..20_001, 8).await;
+    assert!(
+        ran.stderr.contains("NOREPLICAS"),
+        "the refusals really happened"
+    );
 }
 
 /// While Redis refuses writes, a post is answered at once with `Unavailable` and nothing
