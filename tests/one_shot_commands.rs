@@ -3,9 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
-
-use fanout::PhotoPosted;
 use redis::AsyncCommands;
 use support::*;
 
@@ -14,10 +11,7 @@ use support::*;
 #[actix_rt::test]
 async fn post_leaves_unrelated_lapsed_jobs_alone() {
     let (redis, mut c) = redis_and_conn().await;
-    seed(&mut c, 1, 1, 100).await;
-    let (owner, _closed) = start_held(&redis, as_is).await;
-    let lapsed = owner.post(PhotoPosted::now(1, 11)).await.unwrap().fanout_id;
-    owner.shutdown(Duration::from_millis(100)).await.unwrap();
+    let (lapsed, _closed) = lapsed_job(&redis, &mut c, (1, 100, 11)).await;
     seed(&mut c, 2, 201, 10).await;
 
     let ran = fanout_post(2, 12).redis(&redis).run();
@@ -37,10 +31,7 @@ async fn post_leaves_unrelated_lapsed_jobs_alone() {
 #[actix_rt::test]
 async fn retry_dead_leaves_unrelated_lapsed_jobs_alone() {
     let (redis, mut c) = redis_and_conn().await;
-    seed(&mut c, 1, 1, 100).await;
-    let (owner, _closed) = start_held(&redis, as_is).await;
-    let lapsed = owner.post(PhotoPosted::now(1, 11)).await.unwrap().fanout_id;
-    owner.shutdown(Duration::from_millis(100)).await.unwrap();
+    let (lapsed, _closed) = lapsed_job(&redis, &mut c, (1, 100, 11)).await;
     // An embedded core that runs only its own jobs, to make the failed one.
     let fanout = fanout::FanOut::builder(settings(&redis, |s| s.fanout.batch_size = 100))
         .take_over(false)

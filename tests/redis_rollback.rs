@@ -15,16 +15,9 @@ use support::*;
 async fn a_rollback_mid_fan_out_is_written_again_not_reported_complete() {
     let (mut redis, mut c) = redis_and_conn().await;
     seed(&mut c, 1, 1, 20_000).await;
-    // Small chunks, one writer: 2,000 chunks, slow enough to act in between.
-    let post = fanout_post(1, 7)
+    // 2,000 chunks, slow enough to act in between.
+    let post = slow_fanout_post(1, 7)
         .redis(&redis)
-        .envs([
-            ("FANOUT_BATCH_SIZE", "100"),
-            ("FANOUT_CHUNK_SIZE", "10"),
-            ("FANOUT_WRITERS", "1"),
-            ("FANOUT_IN_FLIGHT_PER_WRITER", "1"),
-            ("FANOUT_RETRY_MAX_DELAY_MS", "300"),
-        ])
         .spawn();
     let id = job_of(&mut c, 7).await;
     wait_for_chunks(&mut c, id, 200).await;

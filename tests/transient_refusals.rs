@@ -15,14 +15,9 @@ use support::*;
 async fn writes_refused_for_30_s_are_waited_out() {
     let (redis, mut c) = redis_and_conn().await;
     seed(&mut c, 1, 1, 20_000).await;
-    let post = fanout_post(1, 8)
+    let post = slow_fanout_post(1, 8)
         .redis(&redis)
         .envs([
-            ("FANOUT_BATCH_SIZE", "100"),
-            ("FANOUT_CHUNK_SIZE", "10"),
-            ("FANOUT_WRITERS", "1"),
-            ("FANOUT_IN_FLIGHT_PER_WRITER", "1"),
-            ("FANOUT_RETRY_MAX_DELAY_MS", "300"),
             // Longer than the refusals: the job stays in this run, which must wait them out
             // itself (a lapsed lease would hand it to a fresh run).
             ("FANOUT_JOBS_LEASE_MS", "60000"),

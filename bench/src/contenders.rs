@@ -134,7 +134,9 @@ pub fn fanout(
 }
 
 /// `fanout --redis-url URL SUBCOMMAND --author A --photo P` (`post` or `verify`) on feeds of
-/// `layout`.
+/// `layout`. Run outside the repository, so that no `config.toml` is read: every contender
+/// gets the defaults and its variant's variables only (and an older binary is not handed
+/// settings it does not know).
 fn fanout_command(
     binary: &Path,
     url: &str,
@@ -142,8 +144,10 @@ fn fanout_command(
     (author, photo): (u64, u64),
     layout: Layout,
 ) -> Command {
+    let binary = std::fs::canonicalize(binary).unwrap_or_else(|_| binary.to_path_buf());
     let mut command = Command::new(binary);
     command
+        .current_dir(std::env::temp_dir())
         .args(["--redis-url", url, subcommand])
         .args([
             "--author",

@@ -549,6 +549,32 @@ pub fn fanout_post(author: u64, photo: u64) -> Cli {
     ])
 }
 
+/// `fanout post --author AUTHOR --photo PHOTO` made slow enough to act on mid-way: one
+/// writer, one batch at a time, chunks of 10 (2,000 chunks for 20,000 followers), and
+/// retries at most 300 ms apart.
+pub fn slow_fanout_post(author: u64, photo: u64) -> Cli {
+    fanout_post(author, photo).envs([
+        ("FANOUT_BATCH_SIZE", "100"),
+        ("FANOUT_CHUNK_SIZE", "10"),
+        ("FANOUT_WRITERS", "1"),
+        ("FANOUT_IN_FLIGHT_PER_WRITER", "1"),
+        ("FANOUT_RETRY_MAX_DELAY_MS", "300"),
+    ])
+}
+
+/// A job left unfinished with nobody holding its lease: `photo` of `author`, whose
+/// followers are `1..=n`, accepted by a core that wrote nothing of it and was shut down.
+/// Returns its id; keep the gate bound so the core's held batches never run.
+pub async fn lapsed_job(
+    redis: &LocalRedis,
+    c: &mut Conn,
+    (author, n, photo): (u64, u64, u64),
+) -> (FanoutId, Gate) {
+    let (owner, gate, id) = post_held(redis, c, (author, n, photo)).await;
+    owner.shutdown(Duration::from_millis(100)).await.unwrap();
+    (id, gate)
+}
+
 /// A `fanout` command line being put together; `run` or `spawn` it.
 pub struct Cli {
     cmd: Command,
