@@ -16,9 +16,7 @@ async fn a_rollback_mid_fan_out_is_written_again_not_reported_complete() {
     let (mut redis, mut c) = redis_and_conn().await;
     seed(&mut c, 1, 1, 20_000).await;
     // 2,000 chunks, slow enough to act in between.
-    let post = slow_fanout_post(1, 7)
-        .redis(&redis)
-        .spawn();
+    let post = slow_fanout_post(1, 7).redis(&redis).spawn();
     let id = job_of(&mut c, 7).await;
     wait_for_chunks(&mut c, id, 200).await;
     // The snapshot, taken while writes are held so its count is exact.
