@@ -76,9 +76,9 @@ async fn the_first_releases_jobs_are_finished_exactly_once() {
     );
 }
 
-/// A job whose record has a newer format version sits next to a live job: the live job
-/// completes, and the newer one is neither quarantined nor leased nor changed, through
-/// several take-over rounds.
+/// A job whose record has a newer format version sits next to a live job (and a corrupt
+/// one): the live job completes, the corrupt one is quarantined, and the newer one is
+/// neither quarantined nor leased nor changed, through several take-over rounds.
 #[actix_rt::test]
 async fn a_newer_record_is_left_for_a_newer_instance() {
     let (redis, mut c) = redis_and_conn().await;
@@ -91,6 +91,15 @@ async fn a_newer_record_is_left_for_a_newer_instance() {
         .await
         .unwrap();
     let _: () = c.zadd("fanout:jobs", 77, 77).await.unwrap();
+    // Beside it, garbage whose first byte is far beyond any version: corrupt, quarantined.
+    let _: () = c
+        .hset_multiple(
+            "fanout:job:78",
+            &[("record", &b"garbage"[..]), ("followers", b"10")],
+        )
+        .await
+        .unwrap();
+    let _: () = c.zadd("fanout:jobs", 78, 78).await.unwrap();
     let fanout = start_fanout(&redis, |s| {
         s.jobs.lease_ms = 600;
         s.jobs.lease_renew_ms = 200;
@@ -104,8 +113,12 @@ async fn a_newer_record_is_left_for_a_newer_instance() {
     assert_eq!(unfinished(&mut c).await, vec![77]);
     let record: Vec<u8> = c.hget("fanout:job:77", "record").await.unwrap();
     assert_eq!(record, newer);
-    let quarantined: u64 = c.llen("fanout:quarantine").await.unwrap();
-    assert_eq!(quarantined, 0);
+    let quarantined: Vec<String> = c.lrange("fanout:quarantine", 0, -1).await.unwrap();
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert!(
+        quarantined[0].contains("\"fanout_id\":78"),
+        "{quarantined:?}"
+    );
     let leased: bool = c.exists("fanout:job:77:lease").await.unwrap();
     assert!(!leased);
     assert!(fanout.status(FanoutId(77)).await.unwrap().is_none());

@@ -13,6 +13,10 @@ use crate::settings::{FeedLayout, Settings};
 /// had no write settings; it is still read (see [`decode_job`]). A record of a version
 /// above this one was written by a newer fanout and is left alone, not quarantined.
 pub(crate) const RECORD_VERSION: u8 = 2;
+/// The highest first byte taken for a newer format version. Versions are numbered one by
+/// one, so a first byte far beyond this build's is corrupt data, not a future format: such a
+/// record is quarantined rather than left alone for ever.
+pub(crate) const NEWEST_PLAUSIBLE_VERSION: u8 = 31;
 /// The format version written first in every outcome (unchanged since the first release).
 pub(crate) const OUTCOME_VERSION: u8 = 1;
 
@@ -205,11 +209,13 @@ pub(crate) fn decode_job(
                 legacy: false,
             })
         }
-        0 => Err(RecordError::UnknownVersion(0)),
-        found => Err(RecordError::Newer {
-            found,
-            known: RECORD_VERSION,
-        }),
+        found if found > RECORD_VERSION && found <= NEWEST_PLAUSIBLE_VERSION => {
+            Err(RecordError::Newer {
+                found,
+                known: RECORD_VERSION,
+            })
+        }
+        found => Err(RecordError::UnknownVersion(found)),
     }
 }
 
@@ -319,6 +325,12 @@ mod tests {
         assert_eq!(
             decode_job(&bytes, no_fallback),
             Err(RecordError::UnknownVersion(0))
+        );
+        bytes[0] = b'g';
+        assert_eq!(
+            decode_job(&bytes, no_fallback),
+            Err(RecordError::UnknownVersion(b'g')),
+            "far beyond any version: corrupt, not newer"
         );
         assert_eq!(decode_job(&[], no_fallback), Err(RecordError::Empty));
         assert!(matches!(

@@ -7,7 +7,7 @@ use redis::AsyncCommands;
 use super::{Claim, ClaimedJob, JobLedger, Unreadable};
 use crate::error::StoreError;
 use crate::messages::FanoutId;
-use crate::record::{self, RecordError, RECORD_VERSION};
+use crate::record::{self, RecordError, NEWEST_PLAUSIBLE_VERSION, RECORD_VERSION};
 use crate::scripts::{CLAIM, RELEASE, RENEW};
 
 impl JobLedger {
@@ -82,6 +82,7 @@ impl JobLedger {
             .arg(&*self.instance)
             .arg(self.lease_ms)
             .arg(RECORD_VERSION)
+            .arg(NEWEST_PLAUSIBLE_VERSION)
             .invoke_async(&mut self.conn)
             .await?;
         let Some((kind, raw, followers, done, ident)) = reply else {
