@@ -85,11 +85,6 @@ impl LocalRedis {
         }))
     }
 
-    /// Kills it at once (`SIGKILL`: no save, like a crash) and waits until it is gone.
-    pub fn kill_hard(&mut self) {
-        self.kill();
-    }
-
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)

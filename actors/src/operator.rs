@@ -79,10 +79,16 @@ impl Operator {
             if self.ledger.forget_if_expired(id).await? {
                 continue;
             }
+            // A readable failed job's status holds its dead letters already.
+            let status = self.ledger.status(id).await?;
+            let dead = match &status {
+                Some(status) => status.dead_ranges.clone(),
+                None => self.ledger.dead_ranges(id).await?,
+            };
             jobs.push(FailedJob {
                 fanout_id: id,
-                status: self.ledger.status(id).await?,
-                dead: self.ledger.dead_ranges(id).await?,
+                status,
+                dead,
                 dead_feeds: self.ledger.dead_feeds(id).await?,
             });
         }
@@ -109,9 +115,9 @@ impl Operator {
             if self.ledger.forget_if_expired(id).await? {
                 continue;
             }
-            let ranges = self.ledger.dead_ranges(id).await?.len();
-            let feeds = self.ledger.dead_feeds(id).await?.len();
             let entries = legacy.remove(&id).unwrap_or_default();
+            let ranges = self.ledger.own_dead_ranges(id).await?.len() + entries.len();
+            let feeds = self.ledger.dead_feeds(id).await?.len();
             if self.ledger.reopen(id, &entries).await? {
                 reopened.push((id, ranges, feeds));
             }

@@ -147,17 +147,22 @@ impl JobLedger {
 
     /// Job `id`'s dead letters: its own, and any the first release left in `fanout:dead`.
     pub async fn dead_ranges(&mut self, id: FanoutId) -> Result<Vec<DeadRange>, StoreError> {
-        let own: Vec<String> = self.conn.lrange(self.keys.job_dead(id), 0, -1).await?;
-        let mut dead: Vec<DeadRange> = own
-            .iter()
-            .filter_map(|raw| serde_json::from_str(raw).ok())
-            .collect();
+        let mut dead = self.own_dead_ranges(id).await?;
         for (_, range) in self.legacy_dead_letters().await? {
             if range.fanout_id == id {
                 dead.push(range);
             }
         }
         Ok(dead)
+    }
+
+    /// Job `id`'s own dead letters (`fanout:job:{id}:dead`), without the first release's.
+    pub async fn own_dead_ranges(&mut self, id: FanoutId) -> Result<Vec<DeadRange>, StoreError> {
+        let own: Vec<String> = self.conn.lrange(self.keys.job_dead(id), 0, -1).await?;
+        Ok(own
+            .iter()
+            .filter_map(|raw| serde_json::from_str(raw).ok())
+            .collect())
     }
 
     /// Job `id`'s dead feeds, by follower.
