@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .seed_followers(CELEBRITY, 1_500_000, 1, |_| {})
         .await?;
     seeding.seed_followers(SMALL, 10, 2_000_000, |_| {}).await?;
-    let service = RunningService::start(settings, "127.0.0.1:0".parse()?).await?;
+    let service = RunningService::start(settings, "127.0.0.1:0").await?;
     let url = format!("http://{}/photos", service.addr());
     println!(
         "{posts} posts per author, one every {interval:?}, alternating, against {url} (redis-server on port {})",

@@ -55,7 +55,7 @@ async fn posting_tracking_and_reading_feeds() {
     assert_eq!(feed.status, StatusCode::OK);
     assert_eq!(
         feed.json,
-        json!({"user_id": 7, "photo_ids": [777, 4, 3, 2, 1]})
+        json!({"user_id": 7, "photo_ids": [777, 4, 3, 2, 1], "next_before": null})
     );
     let feed = http_get(&base, "/users/7/feed?limit=2").await.json;
     assert_eq!(feed["photo_ids"], json!([777, 4]));
@@ -208,7 +208,8 @@ async fn redis_down_means_503_and_an_unhealthy_service() {
     service.shutdown().await.unwrap();
 }
 
-/// Every writer broken (degraded): /healthz says so with 503.
+/// Every writer broken (degraded): /readyz (and /healthz) say so with 503, naming the
+/// writers; /livez stays 200: restarting the process is not what fixes this probe.
 #[actix_rt::test]
 async fn degraded_writers_make_the_service_unhealthy() {
     let (redis, mut c) = redis_and_conn().await;
@@ -223,11 +224,24 @@ async fn degraded_writers_make_the_service_unhealthy() {
 
     let health = wait_for!(10, {
         let reply = http_get(&base, "/healthz").await;
-        (reply.status == StatusCode::SERVICE_UNAVAILABLE).then_some(reply.json)
+        (reply.status == StatusCode::SERVICE_UNAVAILABLE && reply.json["writers"]["healthy"] == 0)
+            .then_some(reply.json)
     });
 
     assert_eq!(health["redis"], "ok");
     assert_eq!(health["writers"], json!({"healthy": 0, "total": 2}));
+    assert_eq!(
+        health["problems"],
+        json!(["2 of 2 feed writers degraded (restarting too often after panics)"])
+    );
+    let ready = http_get(&base, "/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.json["status"], "unavailable");
+    let live = http_get(&base, "/livez").await;
+    assert_eq!(
+        (live.status, live.json),
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
     drop(service);
 }
 

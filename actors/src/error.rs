@@ -29,6 +29,18 @@ pub enum StoreError {
     Redis(String),
 }
 
+impl StoreError {
+    /// The kind, as the `kind` label of `fanout_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "redis_unavailable",
+            StoreError::WrongType { .. } => "wrong_type",
+            StoreError::SnapshotMissing { .. } => "snapshot_missing",
+            StoreError::Redis(_) => "redis_error",
+        }
+    }
+}
+
 /// Refusals a Redis gives while it cannot serve writes for a while: loading its data
 /// after a restart, running a long script, a demoted or cut-off replica, too few replicas,
 /// a cluster resharding or down, out of memory. Like an unreachable Redis, they are an
@@ -82,6 +94,17 @@ pub enum PostError {
     /// Too many unfinished jobs or a full mailbox: try again later (HTTP 503 + Retry-After).
     #[error("fan-out coordinator is overloaded, retry later")]
     Overloaded,
+    /// The author already has `fanout.max_active_jobs_per_author` unfinished fan-outs,
+    /// counted over every instance (HTTP 429 + Retry-After): wait for one to finish.
+    #[error("author {author_id} already has {active} unfinished fan-outs (fanout.max_active_jobs_per_author = {limit}): retry once one has finished")]
+    AuthorBusy {
+        /// The author.
+        author_id: u64,
+        /// The author's unfinished fan-outs.
+        active: u64,
+        /// The limit.
+        limit: usize,
+    },
     /// Redis, or every writer, is unavailable.
     #[error("{0}")]
     Unavailable(String),
@@ -104,6 +127,20 @@ pub enum PostError {
     /// The coordinator has stopped.
     #[error("fan-out coordinator has stopped")]
     Stopped,
+}
+
+impl PostError {
+    /// The kind, as the `kind` label of `fanout_errors_total` (prefixed `post_`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PostError::Overloaded => "post_overloaded",
+            PostError::AuthorBusy { .. } => "post_author_busy",
+            PostError::Unavailable(_) => "post_unavailable",
+            PostError::Store(_) => "post_refused_by_redis",
+            PostError::Conflict { .. } => "post_conflict",
+            PostError::Stopped => "post_stopped",
+        }
+    }
 }
 
 impl From<StoreError> for PostError {

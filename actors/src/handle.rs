@@ -15,7 +15,7 @@ use crate::messages::{
     PhotoPosted, Resume, Shutdown, ShutdownReport, Subscribe,
 };
 use crate::settings::Settings;
-use crate::store::FeedStore;
+use crate::store::{FeedPage, FeedStore};
 
 /// The running fan-out core: a coordinator and its writer pool. Cheap to clone.
 #[derive(Clone)]
@@ -55,13 +55,19 @@ impl FanOut {
     /// `fanout.max_active_jobs` unfinished jobs, answers [`PostError::Overloaded`] at once;
     /// nothing was accepted then. The wait for Redis is bounded by its response timeout.
     pub async fn post(&self, post: PhotoPosted) -> Result<Accepted, PostError> {
-        let Ok(_permit) = self.pending_posts.try_acquire() else {
-            return Err(PostError::Overloaded);
+        let answer = match self.pending_posts.try_acquire() {
+            Ok(_permit) => self
+                .coordinator
+                .send(post)
+                .await
+                .map_err(|_| PostError::Stopped)
+                .and_then(|answer| answer),
+            Err(_) => Err(PostError::Overloaded),
         };
-        self.coordinator
-            .send(post)
-            .await
-            .map_err(|_| PostError::Stopped)?
+        if let Err(e) = &answer {
+            crate::telemetry::error(e.kind());
+        }
+        answer
     }
 
     /// A job's progress, wherever it runs; `None` for an unknown id; `Unavailable` when
@@ -145,8 +151,24 @@ impl FanOut {
     /// The newest `limit` photo ids of `user`'s home feed, newest first (at most
     /// `feed.max_len`).
     pub async fn read_feed(&self, user: u64, limit: u64) -> Result<Vec<u64>, StoreError> {
-        let limit = limit.min(self.settings.feed.max_len);
-        self.feeds.clone().read_feed(user, limit).await
+        let page = FeedPage {
+            limit,
+            before: None,
+        };
+        let page = self.read_feed_page(user, page).await?;
+        Ok(page.map(|(ids, _)| ids).unwrap_or_default())
+    }
+
+    /// A page of `user`'s home feed, newest first, within its first `feed.max_len`
+    /// entries, and whether more entries follow it; `None` when `page.before` is not among
+    /// them (pushed out, or never there).
+    pub async fn read_feed_page(
+        &self,
+        user: u64,
+        page: FeedPage,
+    ) -> Result<Option<(Vec<u64>, bool)>, StoreError> {
+        let max_len = self.settings.feed.max_len;
+        self.feeds.clone().read_feed(user, page, max_len).await
     }
 
     /// Whether Redis answers `PING` on the handle's own connection.

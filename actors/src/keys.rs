@@ -129,6 +129,14 @@ impl KeyPatterns {
         format!("{}photo:{photo_id}", self.prefix)
     }
 
+    /// `fanout:author:{author_id}:jobs`: set of the author's unfinished job ids, for
+    /// `fanout.max_active_jobs_per_author`. Added by acceptance, removed by finish; an id
+    /// no longer in `fanout:jobs` (a job set aside) is pruned when the author is at the
+    /// limit.
+    pub fn author_jobs(&self, author_id: u64) -> String {
+        format!("{}author:{author_id}:jobs", self.prefix)
+    }
+
     /// `fanout:jobs`: sorted set of unfinished job ids (score: when accepted or reopened,
     /// ms; the first release's jobs have their small ids as scores, so they come first).
     pub fn jobs(&self) -> String {

@@ -46,6 +46,8 @@ pub(crate) struct JobLedger {
     finished_ttl_secs: u64,
     failed_ttl_secs: u64,
     max_quarantined: usize,
+    /// `fanout.max_active_jobs_per_author`.
+    max_jobs_per_author: usize,
     /// What this instance's settings write: the write settings of the jobs it accepts, and
     /// of first-release jobs it resumes (their records have none).
     write: WriteSpec,
@@ -69,6 +71,12 @@ pub(crate) enum Acceptance {
         id: FanoutId,
         /// The author who posted it.
         author: u64,
+    },
+    /// The author already has `fanout.max_active_jobs_per_author` unfinished jobs (this
+    /// many): nothing was written.
+    AuthorBusy {
+        /// The author's unfinished jobs.
+        active: u64,
     },
     /// The photo already has a job (running, finished, or waiting to be resumed).
     Existing {
@@ -156,6 +164,7 @@ impl JobLedger {
             finished_ttl_secs: settings.jobs.finished_job_ttl_s.max(1),
             failed_ttl_secs: settings.jobs.failed_job_ttl_s.max(1),
             max_quarantined: settings.jobs.max_quarantined.max(1),
+            max_jobs_per_author: settings.fanout.max_active_jobs_per_author.max(1),
             write: WriteSpec::from_settings(settings),
             allow_eviction: settings.redis.allow_eviction,
         })

@@ -87,3 +87,4 @@ pub use messages::{
 };
 pub use plan::FollowerRange;
 pub use settings::{Settings, SettingsError};
+pub use store::FeedPage;

@@ -138,6 +138,18 @@ pub(crate) enum BatchFailure {
     WriterUnavailable(String),
 }
 
+impl BatchFailure {
+    /// The kind, as the `kind` label of `fanout_errors_total`.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            BatchFailure::Store(e) => e.kind(),
+            BatchFailure::Panicked(_) => "writer_panicked",
+            BatchFailure::TimedOut(_) => "batch_timeout",
+            BatchFailure::WriterUnavailable(_) => "writer_unavailable",
+        }
+    }
+}
+
 /// Writer → coordinator: this writer restarted too often and should get no more work.
 #[derive(Message, Clone, Copy, Debug)]
 #[rtype(result = "()")]

@@ -101,6 +101,41 @@ impl Operator {
         self.ledger.dropped().await
     }
 
+    /// The failed fan-outs waiting for `fanout retry-dead` (at most the `limit` oldest are
+    /// looked at), with their dead-lettered ranges and dead feeds in all; also sets the
+    /// gauges of [`crate::telemetry::dead_letters`]. One pipelined round trip.
+    pub async fn dead_letter_totals(
+        &mut self,
+        limit: usize,
+    ) -> Result<(u64, u64, u64), StoreError> {
+        let ids: Vec<u64> = redis::cmd("ZRANGE")
+            .arg(self.keys.failed())
+            .arg(0)
+            .arg(limit.saturating_sub(1))
+            .query_async(&mut self.conn)
+            .await?;
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            pipe.cmd("LLEN").arg(self.keys.job_dead(FanoutId(*id)));
+            pipe.cmd("HLEN")
+                .arg(self.keys.job_dead_feeds(FanoutId(*id)));
+        }
+        // The first release's shared list of dead letters.
+        pipe.cmd("LLEN").arg(self.keys.legacy_dead());
+        let counts: Vec<u64> = pipe.query_async(&mut self.conn).await?;
+        let (mut ranges, mut feeds) = (0, 0);
+        for pair in counts.chunks(2) {
+            match pair {
+                [r, f] => (ranges, feeds) = (ranges + r, feeds + f),
+                [legacy] => ranges += legacy,
+                _ => {}
+            }
+        }
+        let totals = (ids.len() as u64, ranges, feeds);
+        crate::telemetry::dead_letters(totals.0, totals.1, totals.2);
+        Ok(totals)
+    }
+
     /// Reopens every failed fan-out: its dead letters are removed and the job is unfinished
     /// again, to be resumed by a running core (only its unwritten chunks and its dead feeds
     /// run, so exactly-once holds). Returns the reopened jobs with how many dead ranges and

@@ -34,3 +34,6 @@ pub(crate) static RETRY_DEAD_FEEDS: LazyLock<Script> =
 /// Makes a failed job unfinished again (`fanout retry-dead`).
 pub(crate) static REOPEN: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/reopen.lua")));
+/// A page of a home feed after a cursor photo (`GET /users/{id}/feed?before=`).
+pub(crate) static READ_PAGE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/read_page.lua")));

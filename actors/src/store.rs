@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::AsyncCommands;
 
 use crate::error::{BatchError, StoreError};
 use crate::keys::KeyPatterns;
 use crate::messages::BatchFanOut;
-use crate::scripts::WRITE_CHUNK;
+use crate::scripts::{READ_PAGE, WRITE_CHUNK};
 use crate::settings::{FeedLayout, RedisUrl, Settings};
 
 /// One Redis connection (a reconnecting `ConnectionManager`) plus what the write path needs
@@ -23,6 +22,15 @@ pub(crate) struct FeedStore {
     layout: FeedLayout,
     /// `jobs.max_dead_feeds`.
     max_dead_feeds: usize,
+}
+
+/// Which part of a feed to read: `limit` entries, the newest, or those after `before`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeedPage {
+    /// Entries wanted (at most `feed.max_len` are read in all).
+    pub limit: u64,
+    /// The photo id the page starts after (the last of the previous page).
+    pub before: Option<u64>,
 }
 
 /// Connects to `url`, failing within about `connect_timeout × (retries + 1)` when Redis is
@@ -145,14 +153,28 @@ impl FeedStore {
 
     /// The newest `limit` photo ids in `user`'s feed, newest first. Entries that are not
     /// photo ids (written by something else) are left out.
-    pub async fn read_feed(&mut self, user: u64, limit: u64) -> Result<Vec<u64>, StoreError> {
-        let key = self.keys.feed(user);
-        let stop = limit.saturating_sub(1) as isize;
-        let entries: Vec<String> = match self.layout {
-            FeedLayout::List => self.conn.lrange(&key, 0, stop).await?,
-            FeedLayout::Zset => self.conn.zrevrange(&key, 0, stop).await?,
+    pub async fn read_feed(
+        &mut self,
+        user: u64,
+        page: FeedPage,
+        max_len: u64,
+    ) -> Result<Option<(Vec<u64>, bool)>, StoreError> {
+        let layout = match self.layout {
+            FeedLayout::List => "list",
+            FeedLayout::Zset => "zset",
         };
-        Ok(entries.iter().filter_map(|e| e.parse().ok()).collect())
+        let page: Option<(Vec<String>, u8)> = READ_PAGE
+            .key(self.keys.feed(user))
+            .arg(layout)
+            .arg(page.before.map_or(String::new(), |p| p.to_string()))
+            .arg(page.limit)
+            .arg(max_len)
+            .invoke_async(&mut self.conn)
+            .await?;
+        Ok(page.map(|(entries, more)| {
+            let ids = entries.iter().filter_map(|e| e.parse().ok()).collect();
+            (ids, more == 1)
+        }))
     }
 
     /// `PING`, for health checks.

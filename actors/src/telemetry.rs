@@ -31,6 +31,17 @@ pub const BATCHES_IN_FLIGHT: &str = "fanout_batches_in_flight";
 pub const ACTIVE_JOBS: &str = "fanout_active_jobs";
 /// Writer restarts after a panic.
 pub const WRITER_RESTARTS: &str = "fanout_writer_restarts_total";
+/// Errors by `kind`: failed batch attempts (`redis_unavailable`, `wrong_type`,
+/// `batch_timeout`, `writer_panicked`, ...) and refused posts (`post_overloaded`,
+/// `post_author_busy`, `post_conflict`, ...).
+pub const ERRORS: &str = "fanout_errors_total";
+/// Failed fan-outs waiting for `fanout retry-dead` (set by whoever reads the ledger:
+/// `fanout serve` at each scrape of `/metrics`).
+pub const FAILED_JOBS: &str = "fanout_failed_jobs";
+/// Dead-lettered ranges of those failed fan-outs.
+pub const DEAD_RANGES: &str = "fanout_dead_ranges";
+/// Feeds skipped for their type in those failed fan-outs.
+pub const DEAD_FEEDS: &str = "fanout_dead_feeds";
 
 /// Registers help texts for every metric (call once, after installing a recorder).
 pub fn describe() {
@@ -56,6 +67,13 @@ pub fn describe() {
     );
     describe_gauge!(ACTIVE_JOBS, "Unfinished fan-outs run by this instance");
     describe_counter!(WRITER_RESTARTS, "Feed writer restarts after a panic");
+    describe_counter!(ERRORS, "Failed batch attempts and refused posts, by kind");
+    describe_gauge!(FAILED_JOBS, "Failed fan-outs waiting for fanout retry-dead");
+    describe_gauge!(DEAD_RANGES, "Dead-lettered ranges of failed fan-outs");
+    describe_gauge!(
+        DEAD_FEEDS,
+        "Feeds skipped for their type in failed fan-outs"
+    );
     // Counters show from the start at 0, not from their first event.
     for name in [
         ACCEPTED,
@@ -90,6 +108,17 @@ pub(crate) fn batch_failed(retried: bool) {
     if retried {
         counter!(BATCHES_RETRIED).increment(1);
     }
+}
+
+pub(crate) fn error(kind: &'static str) {
+    counter!(ERRORS, "kind" => kind).increment(1);
+}
+
+/// What the ledger holds for `fanout retry-dead`.
+pub fn dead_letters(failed_jobs: u64, dead_ranges: u64, dead_feeds: u64) {
+    gauge!(FAILED_JOBS).set(failed_jobs as f64);
+    gauge!(DEAD_RANGES).set(dead_ranges as f64);
+    gauge!(DEAD_FEEDS).set(dead_feeds as f64);
 }
 
 pub(crate) fn writer_restarted() {

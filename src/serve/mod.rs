@@ -1,7 +1,10 @@
 //! The standalone HTTP service (`fanout serve`): the core's mountable routes
-//! (`fanout::http::routes`) plus `GET /metrics` and a JSON 404, on a server of its own with
-//! a graceful shutdown. It embeds the core exactly as a host service does: one `FanOut`.
+//! (`fanout::http::routes`) plus `GET /metrics`, a JSON 404, an access log and request
+//! metrics (`access.rs`), on a server of its own with connection limits and a graceful
+//! shutdown. It embeds the core exactly as a host service does: one `FanOut`. Protected
+//! mode is checked before anything else: no token, no listening beyond loopback.
 
+mod access;
 mod metrics;
 
 use std::net::SocketAddr;
@@ -9,9 +12,12 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use fanout::http::error;
-use fanout::{FanOut, LaunchError, PostError, Settings, ShutdownReport};
+use fanout::http::{error, HttpSetupError};
+use fanout::operator::Operator;
+use fanout::{FanOut, LaunchError, PostError, Settings, SettingsError, ShutdownReport};
+use tracing_actix_web::TracingLogger;
 
 /// Why the service could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +25,12 @@ pub enum ServeError {
     /// The core could not start (bad settings, Redis unreachable).
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    /// The address does not resolve.
+    #[error(transparent)]
+    Address(#[from] SettingsError),
+    /// Protected mode refused the address, or a token file is bad.
+    #[error(transparent)]
+    Setup(#[from] HttpSetupError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -41,29 +53,45 @@ pub struct RunningService {
 }
 
 impl RunningService {
-    /// Starts the core and the HTTP server on `bind` (port 0 picks a free one). Must run
-    /// inside an actix `System`.
-    pub async fn start(settings: Settings, bind: SocketAddr) -> Result<Self, ServeError> {
+    /// Starts the core and the HTTP server on `bind`, `host:port` (port 0 picks a free
+    /// one; a host name binds every address it resolves to). Refuses, before connecting to
+    /// anything, an address beyond loopback without tokens (protected mode). Must run inside
+    /// an actix `System`.
+    pub async fn start(settings: Settings, bind: &str) -> Result<Self, ServeError> {
+        let addrs = fanout::settings::resolve_bind(bind)?;
+        fanout::http::protected_mode(&settings.http, &addrs)?;
         let prometheus = metrics::install();
         let http = settings.http.clone();
-        let fanout = FanOut::builder(settings).start().await?;
-        let routes = fanout::http::routes(&fanout);
-        let server = HttpServer::new(move || {
+        let fanout = FanOut::builder(settings.clone()).start().await?;
+        let routes = fanout::http::routes(&fanout).map_err(HttpSetupError::from)?;
+        let ledger = Operator::connect(settings, "fanout-serve-metrics").await?;
+        let scrape = web::Data::new(metrics::Scrape::new(prometheus, ledger));
+        // actix-web's limit is per worker.
+        let per_worker = http.max_connections.div_ceil(http.workers).max(1);
+        let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(web::Data::new(prometheus.clone()))
+                .app_data(scrape.clone())
                 .configure(routes.clone())
                 .route("/metrics", web::get().to(metrics::render))
                 .default_service(web::to(|| async {
                     error(StatusCode::NOT_FOUND, "no such endpoint", None)
                 }))
+                .wrap(from_fn(access::observe))
+                .wrap(TracingLogger::<access::AccessLog>::new())
         })
         .workers(http.workers)
+        .max_connections(per_worker)
+        .client_request_timeout(http.request_timeout())
         // Signals are ours: the core must drain after the server stops accepting.
         .disable_signals()
-        .shutdown_timeout(http.shutdown_timeout().as_secs().max(1))
-        .bind(bind)
-        .map_err(|source| ServeError::Bind { addr: bind, source })?;
-        let addr = server.addrs().first().copied().unwrap_or(bind);
+        .shutdown_timeout(http.shutdown_timeout().as_secs().max(1));
+        for addr in &addrs {
+            server = server.bind(addr).map_err(|source| ServeError::Bind {
+                addr: *addr,
+                source,
+            })?;
+        }
+        let addr = server.addrs().first().copied().unwrap_or(addrs[0]);
         let server = server.run();
         let handle = server.handle();
         actix_rt::spawn(server);
@@ -101,7 +129,7 @@ impl RunningService {
 /// gracefully.
 pub async fn serve(
     settings: Settings,
-    bind: SocketAddr,
+    bind: &str,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<ShutdownReport, ServeError> {
     let service = RunningService::start(settings, bind).await?;

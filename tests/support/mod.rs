@@ -724,10 +724,9 @@ impl Running {
 
 /// A started `fanout serve` service on a free loopback port, and its base URL.
 pub async fn serve(settings: Settings) -> (fanout_cli::serve::RunningService, String) {
-    let service =
-        fanout_cli::serve::RunningService::start(settings, "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+    let service = fanout_cli::serve::RunningService::start(settings, "127.0.0.1:0")
+        .await
+        .unwrap();
     let base = format!("http://{}", service.addr());
     (service, base)
 }

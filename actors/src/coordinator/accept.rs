@@ -21,13 +21,21 @@ use crate::telemetry;
 /// What the ledger said about a post: carried from the Redis round trips to the actor.
 pub(super) struct LedgerAnswer {
     post: PhotoPosted,
-    acceptance: Acceptance,
+    found: Found,
     /// The record of a new job.
     record: JobRecord,
     /// For a photo already posted: its status as stored.
     existing: Option<JobStatus>,
     /// For a photo already posted whose lease this instance holds: the job, claimed.
     ours: Option<Claim>,
+}
+
+/// The acceptances that are not refusals (those are errors by then).
+enum Found {
+    /// A new job, leased to us.
+    New { id: FanoutId, followers: u64 },
+    /// The photo's existing job.
+    Existing(FanoutId),
 }
 
 /// Whether a post may be accepted now: not while shutting down, not beyond
@@ -69,14 +77,23 @@ impl Coordinator {
         post: PhotoPosted,
     ) -> impl Future<Output = Result<LedgerAnswer, PostError>> + 'static {
         let mut ledger = self.ledger.clone();
-        let (batch_size, chunk_size) = (
+        let (batch_size, chunk_size, limit) = (
             self.settings.fanout.batch_size,
             self.settings.fanout.chunk_size,
+            self.settings.fanout.max_active_jobs_per_author,
         );
         async move {
             let (acceptance, record) = ledger.accept(&post, batch_size, chunk_size).await?;
-            let (existing, ours) = match acceptance {
-                Acceptance::New { .. } | Acceptance::Conflict { .. } => (None, None),
+            let (found, existing, ours) = match acceptance {
+                Acceptance::New { id, followers } => (Found::New { id, followers }, None, None),
+                Acceptance::Conflict { id, author } => return Err(conflict(&post, id, author)),
+                Acceptance::AuthorBusy { active } => {
+                    return Err(PostError::AuthorBusy {
+                        author_id: post.author_id,
+                        active,
+                        limit,
+                    })
+                }
                 Acceptance::Existing { id, ours } => {
                     let existing = ledger.status(id).await?;
                     // A first-release job has no identity for the script to compare: its
@@ -89,15 +106,12 @@ impl Coordinator {
                     // Ours: the first reply was lost; load the job to run it (unless it is
                     // already running here, when this is a genuine repeat).
                     let ours = if ours { ledger.claim(id).await? } else { None };
-                    (existing, ours)
+                    (Found::Existing(id), existing, ours)
                 }
             };
-            if let Acceptance::Conflict { id, author } = acceptance {
-                return Err(conflict(&post, id, author));
-            }
             Ok(LedgerAnswer {
                 post,
-                acceptance,
+                found,
                 record,
                 existing,
                 ours,
@@ -111,8 +125,8 @@ impl Coordinator {
         answer: LedgerAnswer,
         ctx: &mut Context<Self>,
     ) -> Accepted {
-        match answer.acceptance {
-            Acceptance::New { id, followers } => {
+        match answer.found {
+            Found::New { id, followers } => {
                 self.start_new(id, followers, answer.record, ctx);
                 Accepted {
                     fanout_id: id,
@@ -120,15 +134,9 @@ impl Coordinator {
                     already_posted: false,
                 }
             }
-            Acceptance::Existing { id, .. } => {
+            Found::Existing(id) => {
                 self.answer_repeat(id, answer.post, answer.existing, answer.ours, ctx)
             }
-            // Turned into an error by `ask_ledger`.
-            Acceptance::Conflict { id, .. } => Accepted {
-                fanout_id: id,
-                followers: 0,
-                already_posted: true,
-            },
         }
     }
 

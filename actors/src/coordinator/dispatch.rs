@@ -143,6 +143,7 @@ impl Coordinator {
             ctx.cancel_future(timer);
         }
         let failed = flight.attempt;
+        telemetry::error(failure.kind());
         match after_failure(&failed, &failure, &policy, Instant::now(), &mut rand::rng()) {
             Verdict::Dead => {
                 telemetry::batch_failed(false);

@@ -1,14 +1,22 @@
-//! What the handlers share: the state they reach and the JSON error answer.
+//! What the handlers share: the state they reach, the JSON error answer, and the JSON
+//! answers for what actix-web itself refuses (wrong method, bad path or query).
 
+use std::time::Duration;
+
+use actix_web::http::header::{HeaderValue, ALLOW};
 use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
+use actix_web::{web, HttpResponse};
 
+use super::auth::Access;
 use crate::handle::FanOut;
 
-/// What every handler reaches: the handle and the limits from its settings.
+/// What every handler reaches: the handle, the tokens and the limits from its settings.
 pub(super) struct AppState {
     pub(super) fanout: FanOut,
+    pub(super) access: Access,
     pub(super) max_body_bytes: usize,
+    /// `http.request_timeout_ms`: by when a body must have arrived.
+    pub(super) request_timeout: Duration,
     pub(super) max_feed_len: u64,
 }
 
@@ -19,4 +27,16 @@ pub fn error(status: StatusCode, message: &str, field: Option<&str>) -> HttpResp
         body["field"] = field.into();
     }
     HttpResponse::build(status).json(body)
+}
+
+/// A resource at `path` whose other methods get 405 with `Allow: allow`.
+pub(super) fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        let message = format!("this endpoint takes {allow} only");
+        let mut response = error(StatusCode::METHOD_NOT_ALLOWED, &message, None);
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allow));
+        response
+    }))
 }

@@ -1,8 +1,11 @@
-//! `POST /photos`: validate the body, send `PhotoPosted`, answer 202 at once.
+//! `POST /photos`: read the body (by a deadline), validate it, send `PhotoPosted`, answer
+//! 202 at once.
 
-use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, LOCATION, RETRY_AFTER};
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::answer::{error, AppState};
@@ -16,11 +19,34 @@ pub(super) struct PhotoRequest {
     pub photo_id: u64,
 }
 
-/// A request body that is not a valid upload notice: what is wrong, and which field.
+/// A request that is not valid: what is wrong, and which field.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct BadRequest {
     pub message: String,
     pub field: Option<&'static str>,
+}
+
+/// A JSON object's members in order, duplicates kept (a `Value` keeps the last one only).
+struct Members(Vec<String>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Names;
+        impl<'de> Visitor<'de> for Names {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut names = Vec::new();
+                while let Some((name, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                    names.push(name);
+                }
+                Ok(Members(names))
+            }
+        }
+        deserializer.deserialize_map(Names)
+    }
 }
 
 impl PhotoRequest {
@@ -35,6 +61,20 @@ impl PhotoRequest {
                 message: "body must be a JSON object".to_owned(),
                 field: None,
             });
+        }
+        // Two `user_id`s would make the body mean what the last one says to us and
+        // something else to a proxy or log reader that takes the first.
+        let members = serde_json::from_slice::<Members>(body).map_err(|e| BadRequest {
+            message: format!("body is not valid JSON: {e}"),
+            field: None,
+        })?;
+        for field in ["user_id", "photo_id"] {
+            if members.0.iter().filter(|name| *name == field).count() > 1 {
+                return Err(BadRequest {
+                    message: format!("field {field} is given more than once"),
+                    field: Some(field),
+                });
+            }
         }
         Ok(Self {
             user_id: positive_id(&value, "user_id")?,
@@ -76,9 +116,23 @@ pub(super) async fn post_photo(
     http_request: HttpRequest,
     mut payload: web::Payload,
 ) -> HttpResponse {
-    let body = match read_body(&mut payload, state.max_body_bytes).await {
-        Ok(body) => body,
-        Err(response) => return response,
+    // The head has arrived (actix bounds that with `client_request_timeout`); the body gets
+    // the same time, or a client sending a byte now and then would hold the connection.
+    let reading = read_body(&mut payload, state.max_body_bytes);
+    let body = match tokio::time::timeout(state.request_timeout, reading).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(response)) => return response,
+        Err(_) => {
+            let message = format!(
+                "the request body did not arrive within {} ms (http.request_timeout_ms)",
+                state.request_timeout.as_millis()
+            );
+            let mut response = error(StatusCode::REQUEST_TIMEOUT, &message, None);
+            response
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+            return response;
+        }
     };
     let request = match PhotoRequest::parse(&body) {
         Ok(request) => request,
@@ -89,24 +143,30 @@ pub(super) async fn post_photo(
         .post(PhotoPosted::now(request.user_id, request.photo_id))
         .await
     {
-        Ok(accepted) => HttpResponse::Accepted().json(serde_json::json!({
-            "fanout_id": accepted.fanout_id.0,
-            "followers": accepted.followers,
-            "already_posted": accepted.already_posted,
-            "status_url": status_url(http_request.path(), accepted.fanout_id),
-        })),
-        Err(PostError::Overloaded) => {
-            let mut response = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &PostError::Overloaded.to_string(),
-                None,
-            );
-            response.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from_static("1"),
-            );
-            response
+        Ok(accepted) => {
+            let status_url = status_url(http_request.path(), accepted.fanout_id);
+            HttpResponse::Accepted()
+                .insert_header((LOCATION, status_url.clone()))
+                .json(serde_json::json!({
+                    "fanout_id": accepted.fanout_id.0,
+                    "followers": accepted.followers,
+                    "already_posted": accepted.already_posted,
+                    "status_url": status_url,
+                }))
         }
+        Err(PostError::Overloaded) => retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &PostError::Overloaded.to_string(),
+            None,
+            "1",
+        ),
+        // One author's quota: the service is fine, this client is asking too much.
+        Err(e @ PostError::AuthorBusy { .. }) => retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            &e.to_string(),
+            Some("user_id"),
+            "5",
+        ),
         Err(e @ (PostError::Unavailable(_) | PostError::Stopped)) => {
             error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), None)
         }
@@ -119,6 +179,20 @@ pub(super) async fn post_photo(
         // request.
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), None),
     }
+}
+
+/// An error answer with `Retry-After: seconds`.
+fn retry_later(
+    status: StatusCode,
+    message: &str,
+    field: Option<&str>,
+    seconds: &'static str,
+) -> HttpResponse {
+    let mut response = error(status, message, field);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(seconds));
+    response
 }
 
 /// `/fanouts/{id}` beside the `/photos` that was called, so the link also holds when a
@@ -174,6 +248,17 @@ mod tests {
         );
         let e = parse(r#"{"user_id": 1, "photo_id": -2}"#).unwrap_err();
         assert_eq!(e.message, "photo_id must be a positive integer, got -2");
+    }
+
+    #[test]
+    fn repeated_fields_are_refused() {
+        let e = parse(r#"{"user_id": 1, "photo_id": 2, "user_id": 3}"#).unwrap_err();
+        assert_eq!(e.field, Some("user_id"));
+        assert_eq!(e.message, "field user_id is given more than once");
+        let e = parse(r#"{"photo_id": 2, "user_id": 1, "photo_id": 2}"#).unwrap_err();
+        assert_eq!(e.field, Some("photo_id"));
+        // Other members are not ours to judge.
+        assert!(parse(r#"{"user_id": 1, "photo_id": 2, "x": 1, "x": 2}"#).is_ok());
     }
 
     #[test]

@@ -1,13 +1,12 @@
-//! Read-only endpoints: a fan-out's progress, a user's feed, the service's health.
-
-use std::time::Duration;
+//! Read-only endpoints: a fan-out's progress and a user's feed.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::answer::{error, AppState};
+use super::photos::BadRequest;
 use crate::messages::{FanoutId, JobState};
+use crate::store::FeedPage;
 
 /// `GET /fanouts/{id}`: progress of one fan-out, wherever it runs.
 pub(super) async fn fanout_status(
@@ -46,19 +45,15 @@ pub(super) async fn fanout_status(
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct FeedQuery {
-    limit: Option<String>,
-}
-
 /// Photo ids returned when no `limit` is given.
 const DEFAULT_FEED_LIMIT: u64 = 50;
 
-/// `GET /users/{id}/feed?limit=N`: the newest photo ids, newest first.
+/// `GET /users/{id}/feed?limit=N&before=P`: the newest photo ids, newest first, or the
+/// page after photo `P` (the last id of the previous page, also given as `next_before`).
 pub(super) async fn feed(
     state: web::Data<AppState>,
     user: web::Path<String>,
-    query: web::Query<FeedQuery>,
+    request: HttpRequest,
 ) -> HttpResponse {
     let Some(user) = user.parse::<u64>().ok().filter(|u| *u > 0) else {
         return error(
@@ -67,46 +62,98 @@ pub(super) async fn feed(
             Some("id"),
         );
     };
-    let limit = match &query.limit {
-        None => DEFAULT_FEED_LIMIT,
-        Some(raw) => match raw.parse::<u64>() {
-            Ok(limit) if limit > 0 => limit,
-            _ => {
-                let message = format!("limit must be a positive integer, got '{raw}'");
-                return error(StatusCode::BAD_REQUEST, &message, Some("limit"));
-            }
-        },
-    }
-    .min(state.max_feed_len);
-    match state.fanout.read_feed(user, limit).await {
-        Ok(photos) => HttpResponse::Ok().json(serde_json::json!({
-            "user_id": user,
-            "photo_ids": photos,
-        })),
+    let query = match FeedQuery::parse(request.query_string()) {
+        Ok(query) => query,
+        Err(bad) => return error(StatusCode::BAD_REQUEST, &bad.message, bad.field),
+    };
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_FEED_LIMIT)
+        .min(state.max_feed_len);
+    let page = FeedPage {
+        limit,
+        before: query.before,
+    };
+    match state.fanout.read_feed_page(user, page).await {
+        Ok(Some((photos, more))) => {
+            let next_before = photos.last().filter(|_| more);
+            HttpResponse::Ok().json(serde_json::json!({
+                "user_id": user,
+                "photo_ids": photos,
+                "next_before": next_before,
+            }))
+        }
+        Ok(None) => {
+            let message = format!(
+                "photo {} is not among the newest {} entries of user {user}'s feed (pushed out, or never there): start again from the newest",
+                query.before.unwrap_or_default(),
+                state.max_feed_len
+            );
+            error(StatusCode::BAD_REQUEST, &message, Some("before"))
+        }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), None),
     }
 }
 
-/// `GET /healthz`: 200 when Redis answers and at least one writer is healthy.
-pub(super) async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let redis = match tokio::time::timeout(Duration::from_secs(2), state.fanout.ping()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("no answer to PING within 2 s".to_owned()),
-    };
-    let (healthy_writers, total_writers) = state.fanout.writer_health().await.unwrap_or((0, 0));
-    let healthy = redis.is_ok() && healthy_writers > 0;
-    let body = serde_json::json!({
-        "status": if healthy { "ok" } else { "unavailable" },
-        "redis": match &redis {
-            Ok(()) => "ok".to_owned(),
-            Err(e) => e.clone(),
-        },
-        "writers": { "healthy": healthy_writers, "total": total_writers },
-    });
-    if healthy {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
+/// The feed's query: each parameter at most once, each a positive integer.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct FeedQuery {
+    limit: Option<u64>,
+    before: Option<u64>,
+}
+
+impl FeedQuery {
+    fn parse(query: &str) -> Result<Self, BadRequest> {
+        let mut parsed = Self::default();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let (slot, field) = match &*name {
+                "limit" => (&mut parsed.limit, "limit"),
+                "before" => (&mut parsed.before, "before"),
+                // Unknown parameters (cache busters, tracking) are not ours to refuse.
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(BadRequest {
+                    message: format!("query parameter {field} is given more than once"),
+                    field: Some(field),
+                });
+            }
+            match value.parse::<u64>() {
+                Ok(n) if n > 0 => *slot = Some(n),
+                _ => {
+                    return Err(BadRequest {
+                        message: format!("{field} must be a positive integer, got '{value}'"),
+                        field: Some(field),
+                    })
+                }
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_queries_parse_once_each() {
+        assert_eq!(FeedQuery::parse(""), Ok(FeedQuery::default()));
+        assert_eq!(
+            FeedQuery::parse("limit=5&before=77&x=1"),
+            Ok(FeedQuery {
+                limit: Some(5),
+                before: Some(77)
+            })
+        );
+        let field = |q| FeedQuery::parse(q).unwrap_err().field;
+        assert_eq!(field("limit=1&limit=2"), Some("limit"));
+        assert_eq!(field("before=1&before=1"), Some("before"));
+        assert_eq!(field("limit=0"), Some("limit"));
+        assert_eq!(field("before=-1"), Some("before"));
+        assert_eq!(
+            FeedQuery::parse("limit=1&limit=2").unwrap_err().message,
+            "query parameter limit is given more than once"
+        );
     }
 }

@@ -61,6 +61,7 @@ impl JobLedger {
             .key(self.keys.job_lease(id))
             .key(self.keys.job_done(id))
             .key(self.keys.job_followers(id))
+            .key(self.keys.author_jobs(job.author_id))
             .arg(record::encode_job(job))
             .arg(self.keys.job_template())
             .arg(self.keys.job_lease_template())
@@ -68,7 +69,8 @@ impl JobLedger {
             .arg(self.lease_ms)
             .arg(id.0)
             .arg(job.ident())
-            .arg(job.accepted_at_ms);
+            .arg(job.accepted_at_ms)
+            .arg(self.max_jobs_per_author);
         // Sending it again after a dropped connection finds the job the first one made. If
         // no answer comes back at all after a drop (or a timeout), the script may have run:
         // the error must not claim that nothing was written.
@@ -125,6 +127,7 @@ impl JobLedger {
                 ours: ours == 1,
             })),
             (2, _, _) => Ok(None),
+            (3, _, active) => Ok(Some(Acceptance::AuthorBusy { active })),
             other => Err(StoreError::Redis(format!(
                 "unexpected reply from accept: {other:?}"
             ))),

@@ -69,6 +69,7 @@ impl JobLedger {
             .key(self.keys.job_dead(id))
             .key(self.keys.job_dead_feeds(id))
             .key(self.keys.dropped())
+            .key(self.keys.author_jobs(job.author_id))
             .arg(id.0)
             .arg(job.ident())
             .arg(&*self.instance)

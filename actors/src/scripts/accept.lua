@@ -4,16 +4,18 @@
 -- follower count: the snapshot of the list is taken right after (snapshot.lua).
 -- KEYS[1]: the author's follower list; KEYS[2]: the photo's idempotency key; KEYS[3]: the
 --          set of unfinished jobs; KEYS[4..7]: the new job's hash, lease, done-bitmap and
---          snapshot.
+--          snapshot; KEYS[8]: the author's unfinished jobs (a set).
 -- ARGV[1]: the encoded job record; ARGV[2]: the job hash key with '{id}' for the id (to
 --          look at the photo's existing job); ARGV[3]: the same for its lease; ARGV[4]:
 --          this instance's id; ARGV[5]: lease length (ms); ARGV[6]: the new job's id
 --          (random, chosen by the caller: a counter would be handed out again after a Redis
 --          rollback); ARGV[7]: its identity 'author:photo'; ARGV[8]: its score in the set
---          of unfinished jobs (accepted at, ms).
+--          of unfinished jobs (accepted at, ms); ARGV[9]: the most unfinished jobs the
+--          author may have.
 -- Returns { 0, id, followers } for a new job; { 1, id, ours } when the photo already has
 -- one by the same author (ours = 1 when this instance holds its lease); { 2, '', 0 } when
--- the random id is taken (the caller draws another).
+-- the random id is taken (the caller draws another); { 3, '', active } when the author
+-- already has that many unfinished jobs.
 -- Every check comes before the first write: a refusal writes nothing.
 local existing = redis.call('GET', KEYS[2])
 if existing then
@@ -40,9 +42,24 @@ end
 if redis.call('EXISTS', KEYS[4], KEYS[5], KEYS[6], KEYS[7]) > 0 then
   return { 2, '', 0 }
 end
+-- The quota: ids that left the unfinished set without a finish (set aside, expired) are
+-- pruned only here, when they would refuse a post, so the check costs one SCARD.
+local limit = tonumber(ARGV[9])
+if redis.call('SCARD', KEYS[8]) >= limit then
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[8])) do
+    if not redis.call('ZSCORE', KEYS[3], id) then
+      redis.call('SREM', KEYS[8], id)
+    end
+  end
+  local active = redis.call('SCARD', KEYS[8])
+  if active >= limit then
+    return { 3, '', active }
+  end
+end
 local followers = redis.call('LLEN', KEYS[1])
 redis.call('HSET', KEYS[4], 'record', ARGV[1], 'followers', followers, 'ident', ARGV[7])
 redis.call('SET', KEYS[2], ARGV[6])
 redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6])
+redis.call('SADD', KEYS[8], ARGV[6])
 redis.call('SET', KEYS[5], ARGV[4], 'PX', ARGV[5])
 return { 0, ARGV[6], followers }

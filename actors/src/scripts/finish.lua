@@ -4,7 +4,8 @@
 -- KEYS[1]: the set of unfinished jobs; KEYS[2]: the lease; KEYS[3]: the job hash;
 -- KEYS[4]: the done-bitmap; KEYS[5]: the snapshot; KEYS[6]: the outcome; KEYS[7]: the
 -- photo's idempotency key; KEYS[8]: the set of failed jobs; KEYS[9]: the job's dead
--- letters; KEYS[10]: its dead feeds; KEYS[11]: the counters of what bounds dropped.
+-- letters; KEYS[10]: its dead feeds; KEYS[11]: the counters of what bounds dropped;
+-- KEYS[12]: the author's unfinished jobs.
 -- ARGV[1]: job id; ARGV[2]: its identity; ARGV[3]: this instance's id; ARGV[4]: chunks
 -- planned; ARGV[5]: the outcome if completed; ARGV[6]: the outcome if failed;
 -- ARGV[7]: done-bitmap expiry after completion (s); ARGV[8]: expiry of a completed job's
@@ -40,6 +41,7 @@ if missing > dead_missing then
   return { 2, missing - dead_missing }
 end
 redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[12], ARGV[1])
 if redis.call('GET', KEYS[2]) == ARGV[3] then
   redis.call('DEL', KEYS[2])
 end

@@ -12,13 +12,14 @@
 //!
 //! or, with the `config-file` feature, loads it with `load::load`. Files: `tree.rs` the root,
 //! `sections.rs` the tables and their defaults, `layout.rs` the feed layout, `url.rs` the
-//! Redis URL, `validate.rs` every rule (`overlap.rs`: whether two key families can share a
+//! Redis URL, `tokens.rs` the API tokens, `validate.rs` every rule (`overlap.rs`: whether two key families can share a
 //! key), `error.rs` the errors, `load.rs` and `env.rs` the file and environment layering.
 
 mod error;
 mod layout;
 mod overlap;
 mod sections;
+mod tokens;
 mod tree;
 mod url;
 mod validate;
@@ -30,10 +31,12 @@ pub mod load;
 
 pub use error::SettingsError;
 pub use layout::FeedLayout;
+pub use sections::resolve_bind;
 pub use sections::{
     FanoutSettings, FeedSettings, HttpSettings, JobSettings, KeySettings, RedisSettings,
     RetrySettings, SupervisionSettings,
 };
+pub use tokens::Tokens;
 pub use tree::Settings;
 #[cfg(feature = "fault-injection")]
 pub use tree::{FaultBatch, FaultHook};

@@ -5,13 +5,15 @@
 //! Times are stored as the file writes them (`_ms`, `_s`); the methods turn them into
 //! `Duration`s for the code that waits.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::SettingsError;
 use super::layout::FeedLayout;
+use super::tokens::Tokens;
 use super::url::RedisUrl;
 use crate::backoff::Backoff;
 use crate::keys::KeyPatterns;
@@ -102,6 +104,9 @@ pub struct FanoutSettings {
     pub batch_timeout_ms: u64,
     /// Unfinished jobs at once; more posts are refused as overloaded.
     pub max_active_jobs: usize,
+    /// Unfinished jobs of one author at once, over all instances (counted in Redis); one
+    /// more post by that author is refused (HTTP 429) and nothing is written.
+    pub max_active_jobs_per_author: usize,
     /// Coordinator mailbox capacity.
     pub mailbox_capacity: usize,
     /// Posts waiting for the coordinator's answer at once; one more is refused as
@@ -118,6 +123,7 @@ impl Default for FanoutSettings {
             in_flight_per_writer: 2,
             batch_timeout_ms: 60_000,
             max_active_jobs: 10_000,
+            max_active_jobs_per_author: 20,
             mailbox_capacity: 1_024,
             max_pending_posts: 256,
         }
@@ -266,18 +272,37 @@ impl Default for JobSettings {
 }
 
 /// `[http]`: the HTTP service (`fanout serve`, or a host mounting the routes).
+///
+/// `Debug` never shows a token; `Serialize` does (it writes a config file back).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct HttpSettings {
-    /// Where to listen, `address:port`.
+    /// Where to listen, `host:port`; the host may be a name (`localhost:8080`).
     pub bind: String,
     /// HTTP worker threads.
     pub workers: usize,
     /// Largest accepted request body, in bytes; a larger one gets 413.
     pub max_body_bytes: usize,
+    /// A request whose head and body have not fully arrived within this many ms gets 408
+    /// and its connection is closed.
+    pub request_timeout_ms: u64,
+    /// Open connections at once, over all workers; more wait in the kernel's backlog.
+    pub max_connections: usize,
     /// On SIGTERM or Ctrl-C, how long (ms) batches in flight may take to finish.
     pub shutdown_timeout_ms: u64,
+    /// Bearer tokens for the routes that write (`POST /photos`); none: writes are open.
+    pub write_token: Tokens,
+    /// A file with more write tokens, one per line (read at start).
+    pub write_token_file: Option<PathBuf>,
+    /// Bearer tokens for the routes that read (feeds, fan-out status); the write tokens
+    /// are valid there too. None (and no file): reads are open.
+    pub read_token: Tokens,
+    /// A file with more read tokens, one per line (read at start).
+    pub read_token_file: Option<PathBuf>,
+    /// Let `fanout serve` listen on a non-loopback address without both a write and a
+    /// read token (protected mode off).
+    pub allow_unauthenticated: bool,
 }
 
 impl Default for HttpSettings {
@@ -286,21 +311,59 @@ impl Default for HttpSettings {
             bind: "127.0.0.1:8080".to_owned(),
             workers: 2,
             max_body_bytes: 16 * 1024,
+            request_timeout_ms: 5_000,
+            max_connections: 1_024,
             shutdown_timeout_ms: 30_000,
+            write_token: Tokens::default(),
+            write_token_file: None,
+            read_token: Tokens::default(),
+            read_token_file: None,
+            allow_unauthenticated: false,
         }
     }
 }
 
 impl HttpSettings {
-    /// `bind` parsed as a socket address.
-    pub fn bind_addr(&self) -> Result<SocketAddr, SettingsError> {
-        self.bind.parse().map_err(|e| {
-            SettingsError::new(
-                "http.bind",
-                format!("'{}' is not an address:port: {e}", self.bind),
-            )
-        })
+    /// `bind` resolved to the addresses to listen on (a host name may give several).
+    pub fn bind_addrs(&self) -> Result<Vec<SocketAddr>, SettingsError> {
+        resolve_bind(&self.bind)
     }
+}
+
+/// `host:port` resolved (`[::1]:8080`, `localhost:8080`, `0.0.0.0:80`).
+pub fn resolve_bind(bind: &str) -> Result<Vec<SocketAddr>, SettingsError> {
+    check_bind(bind)?;
+    let addrs: Vec<SocketAddr> = bind
+        .to_socket_addrs()
+        .map_err(|e| SettingsError::new("http.bind", format!("cannot resolve '{bind}': {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(SettingsError::new(
+            "http.bind",
+            format!("'{bind}' resolves to no address"),
+        ));
+    }
+    Ok(addrs)
+}
+
+/// `bind`'s shape, without resolving it: a host, a colon and a port number.
+pub(super) fn check_bind(bind: &str) -> Result<(), SettingsError> {
+    let bad = |why: &str| {
+        Err(SettingsError::new(
+            "http.bind",
+            format!("'{bind}' is not host:port ({why}), e.g. 127.0.0.1:8080 or localhost:8080"),
+        ))
+    };
+    let Some((host, port)) = bind.rsplit_once(':') else {
+        return bad("no port");
+    };
+    if host.is_empty() || host.trim() != host {
+        return bad("no host");
+    }
+    if port.parse::<u16>().is_err() {
+        return bad("the port is not a number from 0 to 65535");
+    }
+    Ok(())
 }
 
 /// `fn name(&self) -> Duration` for settings kept in whole milliseconds or seconds (the
@@ -338,6 +401,7 @@ durations! {
         failed_job_ttl: failed_job_ttl_s in from_secs,
     }
     HttpSettings {
+        request_timeout: request_timeout_ms in from_millis,
         shutdown_timeout: shutdown_timeout_ms in from_millis,
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::error::SettingsError;
 use super::overlap::Family;
-use super::sections::KeySettings;
+use super::sections::{check_bind, KeySettings};
 use super::tree::Settings;
 
 /// Largest `feed.max_len` accepted.
@@ -26,19 +26,49 @@ impl Settings {
         self.check_times()?;
         self.check_limits()?;
         self.check_keys()?;
-        self.http.bind_addr()?;
+        self.check_http()?;
+        Ok(())
+    }
+
+    /// `[http]`: the address's shape (it is resolved when bound) and the tokens.
+    fn check_http(&self) -> Result<(), SettingsError> {
+        let h = &self.http;
+        check_bind(&h.bind)?;
+        for (setting, tokens) in [
+            ("http.write_token", &h.write_token),
+            ("http.read_token", &h.read_token),
+        ] {
+            if let Some(reason) = tokens.invalid() {
+                return Err(SettingsError::new(setting, reason));
+            }
+        }
+        let shared = h
+            .read_token
+            .expose()
+            .iter()
+            .any(|t| h.write_token.expose().contains(t));
+        if shared {
+            return Err(SettingsError::new(
+                "http.read_token",
+                "a read token is also a write token: whoever holds it could write",
+            ));
+        }
         Ok(())
     }
 
     /// Counts that must be at least 1, and upper bounds on sizes.
     fn check_counts(&self) -> Result<(), SettingsError> {
         let (f, h) = (&self.fanout, &self.http);
-        let positive: [(&'static str, u64); 12] = [
+        let positive: [(&'static str, u64); 14] = [
             ("fanout.batch_size", f.batch_size),
             ("fanout.chunk_size", f.chunk_size),
             ("fanout.writers", f.writers as u64),
             ("fanout.in_flight_per_writer", f.in_flight_per_writer as u64),
             ("fanout.max_active_jobs", f.max_active_jobs as u64),
+            (
+                "fanout.max_active_jobs_per_author",
+                f.max_active_jobs_per_author as u64,
+            ),
             ("feed.max_len", self.feed.max_len),
             ("retry.max_attempts", u64::from(self.retry.max_attempts)),
             (
@@ -49,6 +79,7 @@ impl Settings {
             ("jobs.max_dead_feeds", self.jobs.max_dead_feeds as u64),
             ("http.workers", h.workers as u64),
             ("http.max_body_bytes", h.max_body_bytes as u64),
+            ("http.max_connections", h.max_connections as u64),
         ];
         for (setting, value) in positive {
             if value == 0 {
@@ -79,7 +110,7 @@ impl Settings {
     /// Durations: positive, ordered where one depends on another, and bounded.
     fn check_times(&self) -> Result<(), SettingsError> {
         let (j, r, s) = (&self.jobs, &self.retry, &self.supervision);
-        let nonzero: [(&'static str, u64); 11] = [
+        let nonzero: [(&'static str, u64); 12] = [
             ("redis.connect_timeout_ms", self.redis.connect_timeout_ms),
             ("redis.response_timeout_ms", self.redis.response_timeout_ms),
             ("fanout.batch_timeout_ms", self.fanout.batch_timeout_ms),
@@ -91,6 +122,7 @@ impl Settings {
             ("jobs.failed_job_ttl_s", j.failed_job_ttl_s),
             ("supervision.restart_window_ms", s.restart_window_ms),
             ("http.shutdown_timeout_ms", self.http.shutdown_timeout_ms),
+            ("http.request_timeout_ms", self.http.request_timeout_ms),
         ];
         for (setting, value) in nonzero {
             if value == 0 {
@@ -230,6 +262,7 @@ fn check_prefix(prefix: &str) -> Result<(), SettingsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::Tokens;
 
     fn error(change: impl FnOnce(&mut Settings)) -> String {
         let mut s = Settings::default();
@@ -334,7 +367,34 @@ mod tests {
             error(|s| s.keys.followers = "f:{user}:{user}".into()).starts_with("keys.followers: ")
         );
         assert!(error(|s| s.http.bind = "localhost".into())
-            .starts_with("http.bind: 'localhost' is not an address:port"));
+            .starts_with("http.bind: 'localhost' is not host:port (no port)"));
+        assert!(error(|s| s.http.bind = "localhost:http".into()).contains("not a number"));
+        for ok in ["localhost:8080", "[::1]:0", "0.0.0.0:80"] {
+            let mut s = Settings::default();
+            s.http.bind = ok.into();
+            assert_eq!(s.validate(), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            crate::settings::resolve_bind("[::1]:7")
+                .unwrap()
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>(),
+            ["[::1]:7"]
+        );
+    }
+
+    #[test]
+    fn tokens_are_checked_without_being_shown() {
+        let e = error(|s| s.http.write_token = Tokens::parse("hunter2"));
+        assert!(e.starts_with("http.write_token: token 1 of 1 has 7 characters"));
+        assert!(!e.contains("hunter2"));
+        let shared = "aaaaaaaaaaaaaaaaaaaa";
+        let e = error(|s| {
+            s.http.write_token = Tokens::parse(shared);
+            s.http.read_token = Tokens::parse(&format!("bbbbbbbbbbbbbbbbbbbb,{shared}"));
+        });
+        assert!(e.starts_with("http.read_token: a read token is also a write token"));
     }
 
     /// Validates `[keys]` given as "followers feed prefix".
