@@ -70,8 +70,13 @@ enum Command {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    // The service's access log (one line per request) is on unless RUST_LOG says otherwise.
+    let default_filter = match cli.command {
+        Command::Serve(_) => "warn,fanout::access=info",
+        _ => "warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -47,7 +47,7 @@ impl RootSpanBuilder for AccessLog {
                 target: "fanout::access",
                 parent: &span,
                 method = %request.method(),
-                route = route(request.match_pattern()),
+                route = %route(request.match_pattern()),
                 path = request.path(),
                 status = response.status().as_u16(),
                 duration_ms = elapsed.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
