@@ -27,7 +27,8 @@ fn memory_kib(field: &str) -> u64 {
 #[actix_rt::test]
 async fn a_hundred_waiting_celebrity_jobs_take_little_memory() {
     let (redis, mut c) = redis_and_conn().await;
-    let (fanout, _closed) = start_held(&redis, as_is).await;
+    // 100 unfinished fan-outs of one author: beyond the default per-author quota.
+    let (fanout, _closed) = start_held(&redis, |s| s.fanout.max_active_jobs_per_author = 100).await;
     seed(&mut c, 1, 1, 1_500_000).await;
     seed(&mut c, 2, 1, 10).await;
 
