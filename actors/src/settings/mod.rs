@@ -13,12 +13,14 @@
 //! or, with the `config-file` feature, loads it with `load::load`. Files: `tree.rs` the root,
 //! `sections.rs` the tables and their defaults, `layout.rs` the feed layout, `url.rs` the
 //! Redis URL, `validate.rs` every rule (`overlap.rs`: whether two key families can share a
-//! key), `error.rs` the errors, `load.rs` and `env.rs` the file and environment layering.
+//! key; `tls_rules.rs`: the `redis.tls_*` files), `error.rs` the errors, `load.rs` and
+//! `env.rs` the file and environment layering.
 
 mod error;
 mod layout;
 mod overlap;
 mod sections;
+mod tls_rules;
 mod tree;
 mod url;
 mod validate;

@@ -6,6 +6,7 @@
 //! `Duration`s for the code that waits.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -16,7 +17,7 @@ use super::url::RedisUrl;
 use crate::backoff::Backoff;
 use crate::keys::KeyPatterns;
 
-/// `[redis]`: where Redis is and how long to wait for it.
+/// `[redis]`: where Redis is, how long to wait for it, and TLS to it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -33,6 +34,18 @@ pub struct RedisSettings {
     /// Evicting a photo key fans a photo out twice, evicting a done-bitmap writes chunks
     /// twice: only for those who accept that risk.
     pub allow_eviction: bool,
+    /// TLS (`rediss://` URLs, the crate's `tls` feature): a PEM file of the certificate
+    /// authorities the server's certificate must be signed by, in place of the system's.
+    /// Unset (the default; an empty string too): the system's trusted roots.
+    #[serde(deserialize_with = "empty_is_unset")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Mutual TLS: a PEM file of the client certificate (chain) shown to the server, for a
+    /// server that requires one (`tls-auth-clients yes`). Only with `tls_key_file`.
+    #[serde(deserialize_with = "empty_is_unset")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Mutual TLS: a PEM file of the private key of `tls_cert_file`. Only with it.
+    #[serde(deserialize_with = "empty_is_unset")]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for RedisSettings {
@@ -43,8 +56,18 @@ impl Default for RedisSettings {
             response_timeout_ms: 5_000,
             reconnect_retries: 2,
             allow_eviction: false,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
+}
+
+/// A file setting given as `""` is unset: how an environment variable clears a file named
+/// in config.toml (`FANOUT_REDIS_TLS_CA_FILE=`).
+fn empty_is_unset<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let path = Option::<PathBuf>::deserialize(d)?;
+    Ok(path.filter(|p| !p.as_os_str().is_empty()))
 }
 
 /// `[keys]`: the Redis keys fanout reads and writes. `{user}` is replaced by a user id.

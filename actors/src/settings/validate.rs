@@ -26,6 +26,7 @@ impl Settings {
         self.check_times()?;
         self.check_limits()?;
         self.check_keys()?;
+        super::tls_rules::check(&self.redis)?;
         self.http.bind_addr()?;
         Ok(())
     }
