@@ -30,14 +30,13 @@ pub fn load(config: Option<&Path>, redis_url: Option<&str>) -> Result<Settings, 
         Some(path) => Some(path.to_path_buf()),
         None => Some(PathBuf::from(DEFAULT_PATH)).filter(|p| p.is_file()),
     };
-    let loaded = load::load(file.as_deref())?;
+    let redis_url = redis_url
+        .map(|url| RedisUrl::parse(url).map_err(|e| LoadError::RedisUrl(e.to_string())))
+        .transpose()?;
+    // Validated with the flag's URL: `redis.tls_*` from the file need the flag's rediss://.
+    let loaded = load::load_with_url(file.as_deref(), redis_url.as_ref())?;
     for var in &loaded.unknown_env {
         eprintln!("warning: environment variable {var} is not a fanout setting; ignored");
     }
-    let mut settings = loaded.settings;
-    if let Some(url) = redis_url {
-        settings.redis.url =
-            RedisUrl::parse(url).map_err(|e| LoadError::RedisUrl(e.to_string()))?;
-    }
-    Ok(settings)
+    Ok(loaded.settings)
 }

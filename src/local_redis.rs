@@ -1,6 +1,7 @@
 //! A private `redis-server` child process on a free loopback port, with its own data
 //! directory: the demo runs against one, and every integration test starts its own (and
-//! can shut it down and restart it on the same port and data).
+//! can shut it down and restart it on the same port and data). With [`ServerTls`] it
+//! speaks only TLS (`rediss://`), for the tests of TLS to Redis.
 //!
 //! The process is killed when the `LocalRedis` is dropped.
 
@@ -41,26 +42,48 @@ pub fn dies_with_parent(command: &mut Command) {
     }
 }
 
+/// The TLS side of a private `redis-server`: its certificate and key, the CA it checks
+/// client certificates against, and whether a client must show one. All PEM files.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    /// The server's certificate (`--tls-cert-file`).
+    pub cert_file: PathBuf,
+    /// Its private key (`--tls-key-file`).
+    pub key_file: PathBuf,
+    /// The CA of client certificates (`--tls-ca-cert-file`).
+    pub ca_file: PathBuf,
+    /// Clients must show a certificate signed by `ca_file` (`--tls-auth-clients yes`).
+    pub auth_clients: bool,
+}
+
 /// A running private `redis-server`.
 pub struct LocalRedis {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    /// Set: the port speaks only TLS.
+    tls: Option<ServerTls>,
 }
 
 impl LocalRedis {
     /// Starts `redis-server` on a free loopback port with an empty data directory.
     pub fn start() -> Result<Self, LocalRedisError> {
-        Self::start_with(None)
+        Self::start_with(None, None)
+    }
+
+    /// Starts `redis-server` like [`LocalRedis::start`], listening for TLS only (no plain
+    /// port), as `tls` says.
+    pub fn start_tls(tls: ServerTls) -> Result<Self, LocalRedisError> {
+        Self::start_with(None, Some(tls))
     }
 
     /// Starts `redis-server` like [`LocalRedis::start`], loading the data file `rdb` (a copy
     /// of it: the file itself is never written).
     pub fn start_from(rdb: &Path) -> Result<Self, LocalRedisError> {
-        Self::start_with(Some(rdb))
+        Self::start_with(Some(rdb), None)
     }
 
-    fn start_with(rdb: Option<&Path>) -> Result<Self, LocalRedisError> {
+    fn start_with(rdb: Option<&Path>, tls: Option<ServerTls>) -> Result<Self, LocalRedisError> {
         let mut last = None;
         // Another process may take the free port between our probe and redis-server's bind.
         for _ in 0..5 {
@@ -69,6 +92,7 @@ impl LocalRedis {
                 child: None,
                 port,
                 dir: tempfile::Builder::new().prefix("fanout-redis-").tempdir()?,
+                tls: tls.clone(),
             };
             if let Some(rdb) = rdb {
                 std::fs::copy(rdb, redis.dir.path().join("dump.rdb"))?;
@@ -85,9 +109,14 @@ impl LocalRedis {
         }))
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT` (`rediss://` when it speaks TLS).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The port it listens on.
@@ -127,6 +156,10 @@ impl LocalRedis {
 
     fn spawn(&mut self) -> Result<(), LocalRedisError> {
         let log: PathBuf = self.dir.path().join("redis.log");
+        if self.tls.is_some() {
+            // Readiness is read from the log: an earlier run's must not count.
+            let _ = std::fs::remove_file(&log);
+        }
         let mut command = Command::new("redis-server");
         // If this process dies without dropping us (SIGKILL, a closed terminal), redis-server
         // goes too instead of being left behind. Its own process group keeps a terminal's
@@ -140,9 +173,22 @@ impl LocalRedis {
                 Ok(())
             });
         }
+        command.args(["--bind", "127.0.0.1"]);
+        match &self.tls {
+            None => command.arg("--port").arg(self.port.to_string()),
+            Some(tls) => command
+                .args(["--port", "0", "--tls-port"])
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&tls.cert_file)
+                .arg("--tls-key-file")
+                .arg(&tls.key_file)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca_file)
+                .arg("--tls-auth-clients")
+                .arg(if tls.auth_clients { "yes" } else { "no" }),
+        };
         let child = command
-            .args(["--bind", "127.0.0.1", "--port"])
-            .arg(self.port.to_string())
             .arg("--dir")
             .arg(self.dir.path())
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -172,7 +218,7 @@ impl LocalRedis {
                     });
                 }
             }
-            if self.answers_ping() {
+            if self.is_ready(&log) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -183,6 +229,16 @@ impl LocalRedis {
                 });
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A plain port answers PING; a TLS one, which a plain PING cannot reach, is ready once
+    /// the server logs so (it binds before it logs, and loads nothing from an empty dir).
+    fn is_ready(&self, log: &Path) -> bool {
+        match self.tls {
+            None => self.answers_ping(),
+            Some(_) => std::fs::read_to_string(log)
+                .is_ok_and(|text| text.contains("Ready to accept connections")),
         }
     }
 

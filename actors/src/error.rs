@@ -24,6 +24,11 @@ pub enum StoreError {
         /// The snapshot key.
         key: String,
     },
+    /// TLS to Redis could not be set up (a `redis.tls_*` file unreadable or not PEM) or its
+    /// handshake was refused (the server's certificate not trusted, a client certificate
+    /// missing or refused): not an outage that waiting would end.
+    #[error("{0}")]
+    Tls(String),
     /// Any other error Redis returned.
     #[error("Redis error: {0}")]
     Redis(String),
@@ -37,6 +42,7 @@ impl StoreError {
             StoreError::WrongType { .. } => "wrong_type",
             StoreError::SnapshotMissing { .. } => "snapshot_missing",
             StoreError::Redis(_) => "redis_error",
+            StoreError::Tls(_) => "tls",
         }
     }
 }

@@ -45,7 +45,8 @@
 //! - `feed_writer.rs`: the `FeedWriter` actor and its supervision (panics, restarts).
 //! - `messages.rs`: every message and its reply types.
 //! - `store.rs`: the Redis write path and connections; `scripts.rs`: every Lua script
-//!   (sources in `scripts/`).
+//!   (sources in `scripts/`); `tls.rs`: TLS to Redis (cargo feature `tls`: `rediss://`
+//!   URLs and the `redis.tls_*` files).
 //! - `ledger.rs`: the durable job ledger: acceptance, leases, take-over, outcomes.
 //! - `record.rs`: the bincode encoding of job records and outcomes.
 //! - `keys.rs`: every Redis key pattern.
@@ -71,6 +72,7 @@ mod record;
 mod retry;
 mod scripts;
 mod store;
+mod tls;
 
 #[cfg(feature = "http")]
 pub mod http;

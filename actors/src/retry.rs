@@ -86,7 +86,8 @@ pub(crate) fn after_failure(
             next.outage_since = Some(since);
         }
         BatchFailure::WriterUnavailable(_) => {}
-        BatchFailure::Store(StoreError::Redis(_))
+        // A batch meets no TLS error (those come when connecting); counted if one did.
+        BatchFailure::Store(StoreError::Redis(_) | StoreError::Tls(_))
         | BatchFailure::Panicked(_)
         | BatchFailure::TimedOut(_) => {
             next.charged += 1;

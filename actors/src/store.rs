@@ -1,6 +1,6 @@
-//! The Redis write path: connecting, and writing a batch into feeds. The durable job
-//! ledger (acceptance, leases, outcomes, dead letters) is in `ledger.rs`; all Lua lives
-//! next to these files in `scripts/`.
+//! The Redis write path: connecting (TLS set-up in `tls.rs`), and writing a batch into
+//! feeds. The durable job ledger (acceptance, leases, outcomes, dead letters) is in
+//! `ledger.rs`; all Lua lives next to these files in `scripts/`.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use crate::keys::KeyPatterns;
 use crate::messages::BatchFanOut;
 use crate::scripts::{READ_PAGE, WRITE_CHUNK};
 use crate::settings::{FeedLayout, RedisUrl, Settings};
+use crate::tls;
 
 /// One Redis connection (a reconnecting `ConnectionManager`) plus what the write path needs
 /// to know. Cloning shares the connection; each writer connects its own.
@@ -33,13 +34,15 @@ pub struct FeedPage {
     pub before: Option<u64>,
 }
 
-/// Connects to `url`, failing within about `connect_timeout × (retries + 1)` when Redis is
-/// unreachable. Afterwards the manager reconnects on its own whenever a request fails.
+/// Connects to `url` (with TLS as `redis.tls_*` say, for `rediss://`), failing within about
+/// `connect_timeout × (retries + 1)` when Redis is unreachable, or as soon as the retries
+/// are spent when a TLS handshake is refused. Afterwards the manager reconnects on its own
+/// whenever a request fails.
 pub(crate) async fn connect_manager(
     url: &RedisUrl,
     settings: &Settings,
 ) -> Result<ConnectionManager, StoreError> {
-    let client = redis::Client::open(url.expose()).map_err(|e| StoreError::Redis(e.to_string()))?;
+    let client = tls::client(url, &settings.redis)?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(settings.redis.connect_timeout()))
         .set_response_timeout(Some(settings.redis.response_timeout()))
@@ -47,7 +50,7 @@ pub(crate) async fn connect_manager(
         .set_max_delay(std::time::Duration::from_secs(1));
     ConnectionManager::new_with_config(client, config)
         .await
-        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {url}: {e}")))
+        .map_err(|e| tls::connect_error(url, &settings.redis, &e))
 }
 
 /// Runs `request` and, when it fails because the connection was dropped under it (the

@@ -1,6 +1,7 @@
 //! The one harness of the integration tests: a private redis-server per test, settings aimed
 //! at it, a started `FanOut`, seeding and an exactly-once check with plain Redis commands
-//! (never through fanout), fault-injection hooks, the `fanout` binary and an HTTP client.
+//! (never through fanout), fault-injection hooks, the `fanout` binary and an HTTP client;
+//! `tls.rs`: certificates and a redis-server speaking TLS.
 //!
 //! Each test file does `mod support; use support::*;`. A test reads as setup, scenario,
 //! assertions:
@@ -29,6 +30,9 @@ use redis::AsyncCommands;
 use serde_json::Value;
 
 pub use fanout_cli::local_redis::LocalRedis;
+
+mod tls;
+pub use tls::{tls_conn, tls_redis, tls_settings, Certs};
 
 // ---------------------------------------------------------------------------------------
 // Polling (defined first: macros are in scope only below their definition)

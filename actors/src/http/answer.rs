@@ -7,13 +7,11 @@ use actix_web::http::header::{HeaderValue, ALLOW};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-use super::auth::Access;
 use crate::handle::FanOut;
 
-/// What every handler reaches: the handle, the tokens and the limits from its settings.
+/// What every handler reaches: the handle and the limits from its settings.
 pub(super) struct AppState {
     pub(super) fanout: FanOut,
-    pub(super) access: Access,
     pub(super) max_body_bytes: usize,
     /// `http.request_timeout_ms`: by when a body must have arrived.
     pub(super) request_timeout: Duration,

@@ -16,7 +16,7 @@ use actix_web::web;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::answer::{error, AppState};
+use super::answer::error;
 use crate::settings::{HttpSettings, Tokens};
 
 /// Why the tokens could not be set up.
@@ -224,8 +224,8 @@ async fn guard<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let verdict = match req.app_data::<web::Data<AppState>>() {
-        Some(state) => state.access.check(scope, req.headers().get(AUTHORIZATION)),
+    let verdict = match req.app_data::<web::Data<Access>>() {
+        Some(access) => access.check(scope, req.headers().get(AUTHORIZATION)),
         // Mounted without its state: refuse rather than run unprotected.
         None => Verdict::Unauthenticated { presented: false },
     };
@@ -263,9 +263,11 @@ mod tests {
     const R: &str = "rrrrrrrrrrrrrrrrrrrr";
 
     fn access(write: &str, read: &str) -> Access {
-        let mut http = HttpSettings::default();
-        http.write_token = Tokens::parse(write);
-        http.read_token = Tokens::parse(read);
+        let http = HttpSettings {
+            write_token: Tokens::parse(write),
+            read_token: Tokens::parse(read),
+            ..HttpSettings::default()
+        };
         Access::from_settings(&http).unwrap()
     }
 
@@ -334,8 +336,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("good");
         std::fs::write(&good, format!("{W2}\n\n{W}\n")).unwrap();
-        let mut http = HttpSettings::default();
-        http.write_token_file = Some(good);
+        let mut http = HttpSettings {
+            write_token_file: Some(good),
+            ..HttpSettings::default()
+        };
         let access = Access::from_settings(&http).unwrap();
         assert_eq!(
             check(&access, Scope::Write, Some(&format!("Bearer {W}"))),

@@ -52,9 +52,9 @@ pub fn routes(
     fanout: &FanOut,
 ) -> Result<impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static, TokenError> {
     let settings = fanout.settings();
+    let access = web::Data::new(Access::from_settings(&settings.http)?);
     let state = web::Data::new(AppState {
         fanout: fanout.clone(),
-        access: Access::from_settings(&settings.http)?,
         max_body_bytes: settings.http.max_body_bytes,
         request_timeout: settings.http.request_timeout(),
         max_feed_len: settings.feed.max_len,
@@ -63,6 +63,7 @@ pub fn routes(
         let write = || from_fn(auth::write_scope);
         let read = || from_fn(auth::read_scope);
         cfg.app_data(state.clone())
+            .app_data(access.clone())
             .service(
                 resource("/photos", "POST").route(web::post().to(photos::post_photo).wrap(write())),
             )

@@ -64,8 +64,10 @@ mod tests {
         assert!(matches!(e, HttpSetupError::Unprotected { ref missing, .. } if missing.len() == 1));
         http.read_token = Tokens::parse("rrrrrrrrrrrrrrrrrrrr");
         protected_mode(&http, &addrs(&["[::]:80"])).unwrap();
-        let mut open = HttpSettings::default();
-        open.allow_unauthenticated = true;
+        let open = HttpSettings {
+            allow_unauthenticated: true,
+            ..HttpSettings::default()
+        };
         protected_mode(&open, &addrs(&["0.0.0.0:80"])).unwrap();
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Keys hold underscores (`lease_renew_ms`), so a variable name cannot be split back into
 //! section and key; instead every setting's name is derived from the serialised defaults
-//! and looked up. Values are typed by the setting's default: a string setting takes the
-//! text as it is (`FANOUT_KEYS_PREFIX=123`), any other is parsed (`70` is a number).
+//! and looked up. Values are typed by the setting's default: a string setting, or one
+//! unset by default (a file, `FANOUT_REDIS_TLS_CA_FILE`), takes the text as it is
+//! (`FANOUT_KEYS_PREFIX=123`), any other is parsed (`70` is a number).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -76,7 +77,8 @@ impl EnvProvider {
                 });
             };
             let value = match default {
-                Value::String(..) => Value::from(raw.to_owned()),
+                // An unset default (`None`) serialises as Empty; such settings are files.
+                Value::String(..) | Value::Empty(..) => Value::from(raw.to_owned()),
                 // Infallible: what is not a number, bool or list stays a string, and the
                 // setting's type then refuses it with the setting's name.
                 _ => raw
@@ -134,5 +136,7 @@ mod tests {
         assert_eq!(known.len(), count, "two settings share a variable name");
         assert!(known.contains_key("FANOUT_MAX_PENDING_POSTS"));
         assert!(known.contains_key("FANOUT_HTTP_SHUTDOWN_TIMEOUT_MS"));
+        // Unset by default, and still named: figment keeps `None` in the defaults.
+        assert!(known.contains_key("FANOUT_REDIS_TLS_CA_FILE"));
     }
 }

@@ -1,6 +1,6 @@
 //! Loading `Settings` the way the `fanout` binary does (feature `config-file`): defaults,
-//! then a TOML file if the caller names one, then `FANOUT_*` environment variables; then
-//! [`Settings::validate`].
+//! then a TOML file if the caller names one, then `FANOUT_*` environment variables (then
+//! the command's own URL, with [`load_with_url`]); then [`Settings::validate`].
 //!
 //! Every error says where the bad value came from: `FANOUT_BATCH_SIZE: 'lots' is not a
 //! whole number (fanout.batch_size)`, `fanout.batch_size: must be at least 1 (in
@@ -16,7 +16,7 @@ use figment::{Figment, Metadata, Profile, Provider, Source};
 
 use super::env::{self, EnvProvider};
 use super::tree::Settings;
-use super::url::redact;
+use super::url::{redact, RedisUrl};
 
 pub use super::env::env_var_name;
 pub use super::error::ConfigError;
@@ -37,12 +37,22 @@ pub struct Loaded {
 /// Loads defaults, then `file` if given (there is no implicit `./config.toml`: the caller
 /// decides), then `FANOUT_*` variables from the process environment; validates.
 pub fn load(file: Option<&Path>) -> Result<Loaded, ConfigError> {
+    load_with_url(file, None)
+}
+
+/// [`load`], with `redis.url` set to `url` last (a command's `--redis-url`) but before
+/// validation, so that rules tying other settings to the URL (`redis.tls_*` need a
+/// `rediss://` URL) judge the URL that will be used.
+pub fn load_with_url(file: Option<&Path>, url: Option<&RedisUrl>) -> Result<Loaded, ConfigError> {
     let mut figment = Figment::from(Serialized::defaults(Settings::default()));
     if let Some(path) = file {
         figment = figment.merge(FileProvider::read(path)?);
     }
     let (env, unknown_env) = EnvProvider::read(std::env::vars_os())?;
     figment = figment.merge(env);
+    if let Some(url) = url {
+        figment = figment.merge(Serialized::default("redis.url", url));
+    }
     let settings: Settings = figment
         .extract()
         .map_err(|e| extraction_error(&figment, e))?;

@@ -79,6 +79,51 @@ fn environment_overrides_the_file() {
     });
 }
 
+#[cfg(feature = "tls")]
+#[test]
+fn tls_files_come_from_the_environment() {
+    Jail::expect_with(|jail| {
+        jail.set_env("FANOUT_REDIS_URL", "rediss://127.0.0.1:6380");
+        // A file name that looks like a number is a file name all the same.
+        jail.set_env("FANOUT_REDIS_TLS_CA_FILE", "123");
+        jail.set_env("FANOUT_REDIS_TLS_CERT_FILE", "/etc/fanout/client.pem");
+        // Empty: unset, over the file's value.
+        jail.set_env("FANOUT_REDIS_TLS_KEY_FILE", "");
+        let text = "[redis]\ntls_key_file = \"/etc/fanout/client.key\"\n";
+        let e = load_text(jail, text).unwrap_err();
+        assert_eq!(
+            e,
+            "FANOUT_REDIS_TLS_CERT_FILE: needs redis.tls_key_file, the certificate's private key: mutual TLS takes both (redis.tls_cert_file)"
+        );
+        jail.set_env("FANOUT_REDIS_TLS_KEY_FILE", "/etc/fanout/client.key");
+        let s = load_text(jail, "")?.settings;
+        assert_eq!(s.redis.tls_ca_file, Some("123".into()));
+        assert_eq!(s.redis.tls_key_file, Some("/etc/fanout/client.key".into()));
+        // A command's own URL is the one the files are judged with.
+        let plain = RedisUrl::parse("redis://127.0.0.1:6379").unwrap();
+        let e = load_with_url(None, Some(&plain)).unwrap_err().to_string();
+        assert!(e.starts_with("FANOUT_REDIS_TLS_CA_FILE: is only used with a rediss:// (TLS) URL, and redis.url is 'redis://127.0.0.1:6379'"), "{e}");
+        jail.set_env("FANOUT_REDIS_URL", "redis://127.0.0.1:6379");
+        let tls = RedisUrl::parse("rediss://127.0.0.1:6390").unwrap();
+        let s = load_with_url(None, Some(&tls))
+            .map_err(|e| e.to_string())?
+            .settings;
+        assert_eq!(s.redis.url, tls);
+        Ok(())
+    });
+}
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn tls_needs_the_feature() {
+    assert_eq!(
+        error("", &[("FANOUT_REDIS_TLS_CA_FILE", "/etc/ca.pem")]),
+        "FANOUT_REDIS_TLS_CA_FILE: TLS settings need TLS support, and the fanout crate was built without its `tls` feature (redis.tls_ca_file)"
+    );
+    let e = error("[redis]\nurl = \"rediss://h:6380\"\n", &[]);
+    assert!(e.starts_with("redis.url: invalid URL 'rediss://h:6380': a rediss:// URL needs TLS support, and the fanout crate was built without its `tls` feature"), "{e}");
+}
+
 #[test]
 fn unknown_variables_are_reported() {
     Jail::expect_with(|jail| {

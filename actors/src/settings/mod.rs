@@ -12,13 +12,17 @@
 //!
 //! or, with the `config-file` feature, loads it with `load::load`. Files: `tree.rs` the root,
 //! `sections.rs` the tables and their defaults, `layout.rs` the feed layout, `url.rs` the
-//! Redis URL, `tokens.rs` the API tokens, `validate.rs` every rule (`overlap.rs`: whether two key families can share a
-//! key), `error.rs` the errors, `load.rs` and `env.rs` the file and environment layering.
+//! Redis URL, `tokens.rs` the API tokens, `validate.rs` every rule (`overlap.rs`: whether
+//! two key families can share a key; `tls_rules.rs`: the `redis.tls_*` files;
+//! `http_rules.rs`: the address and tokens of `[http]`), `error.rs`
+//! the errors, `load.rs` and `env.rs` the file and environment layering.
 
 mod error;
+mod http_rules;
 mod layout;
 mod overlap;
 mod sections;
+mod tls_rules;
 mod tokens;
 mod tree;
 mod url;
@@ -30,8 +34,8 @@ mod env;
 pub mod load;
 
 pub use error::SettingsError;
+pub use http_rules::resolve_bind;
 pub use layout::FeedLayout;
-pub use sections::resolve_bind;
 pub use sections::{
     FanoutSettings, FeedSettings, HttpSettings, JobSettings, KeySettings, RedisSettings,
     RetrySettings, SupervisionSettings,

@@ -5,7 +5,6 @@
 //! Times are stored as the file writes them (`_ms`, `_s`); the methods turn them into
 //! `Duration`s for the code that waits.
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use super::url::RedisUrl;
 use crate::backoff::Backoff;
 use crate::keys::KeyPatterns;
 
-/// `[redis]`: where Redis is and how long to wait for it.
+/// `[redis]`: where Redis is, how long to wait for it, and TLS to it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -35,6 +34,18 @@ pub struct RedisSettings {
     /// Evicting a photo key fans a photo out twice, evicting a done-bitmap writes chunks
     /// twice: only for those who accept that risk.
     pub allow_eviction: bool,
+    /// TLS (`rediss://` URLs, the crate's `tls` feature): a PEM file of the certificate
+    /// authorities the server's certificate must be signed by, in place of the system's.
+    /// Unset (the default; an empty string too): the system's trusted roots.
+    #[serde(deserialize_with = "empty_is_unset")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Mutual TLS: a PEM file of the client certificate (chain) shown to the server, for a
+    /// server that requires one (`tls-auth-clients yes`). Only with `tls_key_file`.
+    #[serde(deserialize_with = "empty_is_unset")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Mutual TLS: a PEM file of the private key of `tls_cert_file`. Only with it.
+    #[serde(deserialize_with = "empty_is_unset")]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for RedisSettings {
@@ -45,8 +56,18 @@ impl Default for RedisSettings {
             response_timeout_ms: 5_000,
             reconnect_retries: 2,
             allow_eviction: false,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
+}
+
+/// A file setting given as `""` is unset: how an environment variable clears a file named
+/// in config.toml (`FANOUT_REDIS_TLS_CA_FILE=`).
+fn empty_is_unset<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    let path = Option::<PathBuf>::deserialize(d)?;
+    Ok(path.filter(|p| !p.as_os_str().is_empty()))
 }
 
 /// `[keys]`: the Redis keys fanout reads and writes. `{user}` is replaced by a user id.
@@ -321,49 +342,6 @@ impl Default for HttpSettings {
             allow_unauthenticated: false,
         }
     }
-}
-
-impl HttpSettings {
-    /// `bind` resolved to the addresses to listen on (a host name may give several).
-    pub fn bind_addrs(&self) -> Result<Vec<SocketAddr>, SettingsError> {
-        resolve_bind(&self.bind)
-    }
-}
-
-/// `host:port` resolved (`[::1]:8080`, `localhost:8080`, `0.0.0.0:80`).
-pub fn resolve_bind(bind: &str) -> Result<Vec<SocketAddr>, SettingsError> {
-    check_bind(bind)?;
-    let addrs: Vec<SocketAddr> = bind
-        .to_socket_addrs()
-        .map_err(|e| SettingsError::new("http.bind", format!("cannot resolve '{bind}': {e}")))?
-        .collect();
-    if addrs.is_empty() {
-        return Err(SettingsError::new(
-            "http.bind",
-            format!("'{bind}' resolves to no address"),
-        ));
-    }
-    Ok(addrs)
-}
-
-/// `bind`'s shape, without resolving it: a host, a colon and a port number.
-pub(super) fn check_bind(bind: &str) -> Result<(), SettingsError> {
-    let bad = |why: &str| {
-        Err(SettingsError::new(
-            "http.bind",
-            format!("'{bind}' is not host:port ({why}), e.g. 127.0.0.1:8080 or localhost:8080"),
-        ))
-    };
-    let Some((host, port)) = bind.rsplit_once(':') else {
-        return bad("no port");
-    };
-    if host.is_empty() || host.trim() != host {
-        return bad("no host");
-    }
-    if port.parse::<u16>().is_err() {
-        return bad("the port is not a number from 0 to 65535");
-    }
-    Ok(())
 }
 
 /// `fn name(&self) -> Duration` for settings kept in whole milliseconds or seconds (the

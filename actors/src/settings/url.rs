@@ -22,9 +22,18 @@ pub struct UrlError {
 }
 
 impl RedisUrl {
-    /// Checks that redis-rs can connect with `url` (nothing is contacted yet).
+    /// Checks that redis-rs can connect with `url` (nothing is contacted yet). A
+    /// `rediss://` URL needs the crate's `tls` feature.
     pub fn parse(url: &str) -> Result<Self, UrlError> {
         let candidate = Self(url.to_owned());
+        // redis-rs would only say "the feature is not enabled", naming none of ours.
+        #[cfg(not(feature = "tls"))]
+        if candidate.is_tls() {
+            return Err(UrlError {
+                url: candidate.to_string(),
+                reason: "a rediss:// URL needs TLS support, and the fanout crate was built without its `tls` feature".to_owned(),
+            });
+        }
         match redis::Client::open(url) {
             Ok(_) => Ok(candidate),
             Err(e) => Err(UrlError {
@@ -32,6 +41,11 @@ impl RedisUrl {
                 reason: e.to_string(),
             }),
         }
+    }
+
+    /// Whether it connects with TLS: `rediss://` (or redis-rs's `valkeys://`).
+    pub fn is_tls(&self) -> bool {
+        url::Url::parse(&self.0).is_ok_and(|u| matches!(u.scheme(), "rediss" | "valkeys"))
     }
 
     /// The URL with its password, for connecting only.
@@ -149,6 +163,22 @@ mod tests {
         settings.redis.url = url;
         assert!(!format!("{settings:?}").contains("hunter2"));
         assert!(!format!("{settings:#?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn tls_urls_need_the_tls_feature() {
+        let tls = RedisUrl::parse("rediss://:hunter2@127.0.0.1:6380");
+        #[cfg(feature = "tls")]
+        assert!(tls.unwrap().is_tls());
+        #[cfg(not(feature = "tls"))]
+        {
+            let e = tls.unwrap_err().to_string();
+            assert_eq!(
+                e,
+                "invalid URL 'rediss://:***@127.0.0.1:6380': a rediss:// URL needs TLS support, and the fanout crate was built without its `tls` feature"
+            );
+        }
+        assert!(!RedisUrl::default().is_tls());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::error::SettingsError;
 use super::overlap::Family;
-use super::sections::{check_bind, KeySettings};
+use super::sections::KeySettings;
 use super::tree::Settings;
 
 /// Largest `feed.max_len` accepted.
@@ -26,33 +26,8 @@ impl Settings {
         self.check_times()?;
         self.check_limits()?;
         self.check_keys()?;
-        self.check_http()?;
-        Ok(())
-    }
-
-    /// `[http]`: the address's shape (it is resolved when bound) and the tokens.
-    fn check_http(&self) -> Result<(), SettingsError> {
-        let h = &self.http;
-        check_bind(&h.bind)?;
-        for (setting, tokens) in [
-            ("http.write_token", &h.write_token),
-            ("http.read_token", &h.read_token),
-        ] {
-            if let Some(reason) = tokens.invalid() {
-                return Err(SettingsError::new(setting, reason));
-            }
-        }
-        let shared = h
-            .read_token
-            .expose()
-            .iter()
-            .any(|t| h.write_token.expose().contains(t));
-        if shared {
-            return Err(SettingsError::new(
-                "http.read_token",
-                "a read token is also a write token: whoever holds it could write",
-            ));
-        }
+        super::tls_rules::check(&self.redis)?;
+        super::http_rules::check(&self.http)?;
         Ok(())
     }
 
@@ -262,7 +237,6 @@ fn check_prefix(prefix: &str) -> Result<(), SettingsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Tokens;
 
     fn error(change: impl FnOnce(&mut Settings)) -> String {
         let mut s = Settings::default();
@@ -366,35 +340,6 @@ mod tests {
         assert!(
             error(|s| s.keys.followers = "f:{user}:{user}".into()).starts_with("keys.followers: ")
         );
-        assert!(error(|s| s.http.bind = "localhost".into())
-            .starts_with("http.bind: 'localhost' is not host:port (no port)"));
-        assert!(error(|s| s.http.bind = "localhost:http".into()).contains("not a number"));
-        for ok in ["localhost:8080", "[::1]:0", "0.0.0.0:80"] {
-            let mut s = Settings::default();
-            s.http.bind = ok.into();
-            assert_eq!(s.validate(), Ok(()), "{ok}");
-        }
-        assert_eq!(
-            crate::settings::resolve_bind("[::1]:7")
-                .unwrap()
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>(),
-            ["[::1]:7"]
-        );
-    }
-
-    #[test]
-    fn tokens_are_checked_without_being_shown() {
-        let e = error(|s| s.http.write_token = Tokens::parse("hunter2"));
-        assert!(e.starts_with("http.write_token: token 1 of 1 has 7 characters"));
-        assert!(!e.contains("hunter2"));
-        let shared = "aaaaaaaaaaaaaaaaaaaa";
-        let e = error(|s| {
-            s.http.write_token = Tokens::parse(shared);
-            s.http.read_token = Tokens::parse(&format!("bbbbbbbbbbbbbbbbbbbb,{shared}"));
-        });
-        assert!(e.starts_with("http.read_token: a read token is also a write token"));
     }
 
     /// Validates `[keys]` given as "followers feed prefix".
