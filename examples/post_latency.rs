@@ -63,9 +63,11 @@ async fn round(
     }
     let mut seeding = Operator::connect(settings.clone(), "post-latency").await?;
     seeding
-        .seed_followers(CELEBRITY, 1_500_000, 1, |_| {})
+        .seed_followers(CELEBRITY, 1_500_000, 1, false, |_| {})
         .await?;
-    seeding.seed_followers(SMALL, 10, 2_000_000, |_| {}).await?;
+    seeding
+        .seed_followers(SMALL, 10, 2_000_000, false, |_| {})
+        .await?;
     let service = RunningService::start(settings, "127.0.0.1:0").await?;
     let url = format!("http://{}/photos", service.addr());
     let client = awc::Client::builder()

@@ -1,5 +1,5 @@
-//! The `fanout` command line: `serve`, `seed`, `post`, `verify`, `jobs`, `retry-dead` and
-//! `demo`. See `cli/`.
+//! The `fanout` command line: `serve`, `seed`, `post`, `verify`, `jobs`, `retry-dead`,
+//! `demo` and `completions`. See `cli/`.
 
 mod cli;
 

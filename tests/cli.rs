@@ -78,8 +78,8 @@ async fn post_to_a_wrong_type_follower_key() {
 
     assert_eq!(ran.code, Some(1));
     assert_eq!(
-        ran.stderr.trim(),
-        "error: followers:343 is a string, expected a list"
+        ran.stderr.lines().last(),
+        Some("error: followers:343 is a string, expected a list")
     );
     assert_eq!(keys(&mut c).await, vec!["followers:343".to_owned()]);
 }

@@ -13,21 +13,77 @@ const STEP: u64 = 10_000;
 /// `RPUSH` commands per round trip when seeding.
 const PUSHES_PER_TRIP: u64 = 10;
 
-/// (Re)creates `followers:{author}` as the ids `first_id .. first_id + count`, in order.
+/// Why [`seed_followers`] wrote nothing.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SeedError {
+    /// The follower key exists and replacing it was not allowed.
+    #[error("{key} already holds {}", held(kind, *len))]
+    Exists {
+        /// The key.
+        key: String,
+        /// Its type as `TYPE` reports it.
+        kind: String,
+        /// Its length, when it is a list.
+        len: Option<u64>,
+    },
+    /// Redis failed; the old list (or none) is left as it was.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn held(kind: &str, len: Option<u64>) -> String {
+    match len {
+        Some(len) => format!("a {kind} of {len} ids"),
+        None => format!("a {kind}"),
+    }
+}
+
+/// `key`'s type and, for a list, its length; `None` when it does not exist.
+async fn what_is_at(
+    conn: &mut ConnectionManager,
+    key: &str,
+) -> Result<Option<(String, Option<u64>)>, StoreError> {
+    let kind: String = redis::cmd("TYPE").arg(key).query_async(conn).await?;
+    if kind == "none" {
+        return Ok(None);
+    }
+    let len = if kind == "list" {
+        Some(conn.llen(key).await?)
+    } else {
+        None
+    };
+    Ok(Some((kind, len)))
+}
+
+/// Creates `followers:{author}` as the ids `first_id .. first_id + count`, in order; an
+/// existing key is replaced only when `replace` is set (otherwise nothing is written).
 ///
 /// The list is built under a temporary key and renamed into place, so an interrupted seed
-/// leaves the old list (or none) rather than half a list. `progress` gets ids written so far.
+/// leaves the old list (or none) rather than half a list. Without `replace` the rename is
+/// a `RENAMENX`: a list that another client creates while this one is built is kept, not
+/// overwritten, and the temporary key is removed. `progress` gets ids written so far.
 pub async fn seed_followers(
     conn: &mut ConnectionManager,
     keys: &KeyPatterns,
-    author: u64,
-    count: u64,
-    first_id: u64,
+    (author, count, first_id): (u64, u64, u64),
+    replace: bool,
     mut progress: impl FnMut(u64),
-) -> Result<(), StoreError> {
+) -> Result<(), SeedError> {
     let key = keys.followers(author);
+    let refused = |(kind, len)| SeedError::Exists {
+        key: key.clone(),
+        kind,
+        len,
+    };
+    if !replace {
+        // Refused before anything is written; the RENAMENX below closes the race.
+        if let Some(found) = what_is_at(conn, &key).await? {
+            return Err(refused(found));
+        }
+    }
     let building = format!("{key}:seeding");
-    let _: () = conn.del(&building).await?;
+    let _: () = conn.del(&building).await.map_err(StoreError::from)?;
     let mut next = 0;
     while next < count {
         let mut pipe = redis::pipe();
@@ -43,13 +99,32 @@ pub async fn seed_followers(
             .ignore();
             next = upto;
         }
-        let _: () = pipe.query_async(conn).await?;
+        let _: () = pipe.query_async(conn).await.map_err(StoreError::from)?;
         progress(next);
     }
-    if count == 0 {
-        let _: () = conn.del(&key).await?;
-    } else {
-        let _: () = conn.rename(&building, &key).await?;
+    match (count, replace) {
+        (0, true) => {
+            let _: () = conn.del(&key).await.map_err(StoreError::from)?;
+        }
+        // Nothing to create: the key was absent a moment ago, an empty list is no key.
+        (0, false) => {}
+        (_, true) => {
+            let _: () = conn
+                .rename(&building, &key)
+                .await
+                .map_err(StoreError::from)?;
+        }
+        (_, false) => {
+            let renamed: bool = conn
+                .rename_nx(&building, &key)
+                .await
+                .map_err(StoreError::from)?;
+            if !renamed {
+                let _: () = conn.del(&building).await.map_err(StoreError::from)?;
+                let found = what_is_at(conn, &key).await?;
+                return Err(refused(found.unwrap_or_else(|| ("list".to_owned(), None))));
+            }
+        }
     }
     Ok(())
 }

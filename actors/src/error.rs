@@ -45,6 +45,16 @@ impl StoreError {
             StoreError::Tls(_) => "tls",
         }
     }
+
+    /// The same error with `note` added to its message (`…; note`), for a caller that knows
+    /// what the failure means for the request it was part of.
+    pub(crate) fn noting(self, note: &str) -> Self {
+        match self {
+            StoreError::Unavailable(m) => StoreError::Unavailable(format!("{m}; {note}")),
+            StoreError::Redis(m) => StoreError::Redis(format!("{m}; {note}")),
+            other => other,
+        }
+    }
 }
 
 /// Refusals a Redis gives while it cannot serve writes for a while: loading its data
@@ -93,7 +103,8 @@ fn parse_wrong_type(detail: &str) -> Option<StoreError> {
     })
 }
 
-/// Why a `PhotoPosted` was not accepted. Nothing was written when this is returned.
+/// Why a `PhotoPosted` was not answered with an `Accepted`. Nothing was written, unless the
+/// message says the post may have been accepted or names the photo's existing fan-out.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PostError {

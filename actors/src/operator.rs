@@ -14,7 +14,7 @@ use crate::messages::{DeadFeed, DeadRange, FanoutId, JobStatus};
 use crate::settings::Settings;
 use crate::store::connect_manager;
 
-pub use crate::admin::VerifyReport;
+pub use crate::admin::{SeedError, VerifyReport};
 pub use crate::ledger::outcomes::Dropped;
 
 /// A connection to the ledger and the feeds for operator commands. It runs no fan-outs:
@@ -160,21 +160,24 @@ impl Operator {
         Ok(reopened)
     }
 
-    /// (Re)creates `author`'s follower list as the ids `first_id .. first_id + count`; an
-    /// interrupted seed leaves the old list. `progress` gets ids written so far.
+    /// Creates `author`'s follower list as the ids `first_id .. first_id + count`. An
+    /// existing list (or any other key there) is replaced only when `replace` is set;
+    /// otherwise [`SeedError::Exists`] says what is there and nothing is written, even
+    /// when the key appears while the list is built. An interrupted seed leaves the old
+    /// list. `progress` gets ids written so far.
     pub async fn seed_followers(
         &mut self,
         author: u64,
         count: u64,
         first_id: u64,
+        replace: bool,
         progress: impl FnMut(u64),
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), SeedError> {
         admin::seed_followers(
             &mut self.conn,
             &self.keys,
-            author,
-            count,
-            first_id,
+            (author, count, first_id),
+            replace,
             progress,
         )
         .await

@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use fanout::settings::RedisUrl;
 use fanout::Settings;
+use fanout_cli::config::{LoadError, RedisSource};
 use fanout_cli::local_redis::LocalRedis;
-
-use fanout_cli::config::LoadError;
 
 use super::error::CliError;
 use super::photo::PhotoArgs;
@@ -30,16 +29,20 @@ pub struct Args {
 
 pub async fn run(
     mut settings: Settings,
-    redis_url_given: bool,
+    redis_from: RedisSource,
     args: Args,
 ) -> Result<ExitCode, CliError> {
     // Never write into a Redis the user did not name: config.toml's and FANOUT_REDIS_URL's
     // are ignored here, only --redis-url counts.
-    let _private = if redis_url_given {
-        println!("using Redis at {}", settings.redis.url);
+    let _private = if let RedisSource::Flag { .. } = redis_from {
+        eprintln!("using Redis at {} ({redis_from})", settings.redis.url);
         None
     } else {
         let redis = LocalRedis::start()?;
+        eprintln!(
+            "using Redis at {} (a private redis-server the demo started: without --redis-url the demo ignores FANOUT_REDIS_URL and config files)",
+            redis.url()
+        );
         println!(
             "started a private redis-server on 127.0.0.1:{} (stopped when the demo exits)",
             redis.port()
@@ -53,12 +56,15 @@ pub async fn run(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_millis() as u64)
     });
+    // The demo's author is the demo's own: re-running it against the same Redis recreates
+    // the list.
     seed::seed(
         &settings,
         &seed::Args {
             author: args.author,
             followers: args.followers,
             first_id: 1,
+            replace: true,
         },
     )
     .await?;
@@ -66,8 +72,10 @@ pub async fn run(
         author: args.author,
         photo,
     };
-    let status = post::post(settings.clone(), &posted).await?;
+    let (status, _) = post::post(settings.clone(), &posted).await?;
+    println!("{}", post::summary(&status));
     let report = verify::verify(&settings, &posted).await?;
+    println!("{}", verify::summary(&posted, &report));
     Ok(if status.dead_ranges.is_empty() && report.is_exact() {
         ExitCode::SUCCESS
     } else {

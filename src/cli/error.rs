@@ -1,6 +1,7 @@
 //! `CliError`: everything a command can fail with, one error type for `cli::run` to turn
 //! into a one-line message and an exit code.
 
+use fanout::operator::SeedError;
 use fanout::{LaunchError, PostError, StoreError};
 use fanout_cli::config::LoadError;
 use fanout_cli::local_redis::LocalRedisError;
@@ -13,16 +14,32 @@ pub enum CliError {
     Config(#[from] LoadError),
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    /// `fanout post` could not start: nothing was sent to Redis.
+    #[error("{0}; the post was not accepted")]
+    NotPosted(LaunchError),
     #[error(transparent)]
     Post(#[from] PostError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}; nothing was written (pass --replace to overwrite it)")]
+    SeedRefused(SeedError),
     #[error(transparent)]
     LocalRedis(#[from] LocalRedisError),
     #[error(transparent)]
     Serve(#[from] ServeError),
     #[error(transparent)]
     Settings(#[from] fanout::SettingsError),
+    #[error("cannot write the JSON output: {0}")]
+    Json(#[from] serde_json::Error),
     #[error("interrupted")]
     Interrupted,
+}
+
+impl From<SeedError> for CliError {
+    fn from(e: SeedError) -> Self {
+        match e {
+            SeedError::Store(e) => CliError::Store(e),
+            refused => CliError::SeedRefused(refused),
+        }
+    }
 }

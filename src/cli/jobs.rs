@@ -1,20 +1,50 @@
 //! `fanout jobs`: unfinished fan-outs and failed ones (with dead-lettered ranges), with
-//! their progress.
+//! their progress; `--json` gives them as one JSON document.
 
 use std::process::ExitCode;
 
-use fanout::operator::Operator;
-use fanout::Settings;
+use fanout::operator::{Dropped, FailedJob, Operator};
+use fanout::{FanoutId, JobStatus, Settings};
 use indicatif::HumanCount;
 
 use super::error::CliError;
+use super::output;
 
 /// How many jobs of each kind are listed at most.
 const LIMIT: usize = 1_000;
 
-pub async fn run(settings: Settings) -> Result<ExitCode, CliError> {
+pub async fn run(settings: Settings, json: bool) -> Result<ExitCode, CliError> {
     let mut operator = Operator::connect(settings, "fanout-jobs").await?;
     let unfinished = operator.unfinished(LIMIT).await?;
+    let failed = operator.failed(LIMIT).await?;
+    let dropped = operator.dropped().await?;
+    if json {
+        output::emit(&output::Jobs {
+            limit: LIMIT,
+            unfinished: unfinished
+                .iter()
+                .map(|(id, status)| output::Listed {
+                    fanout_id: id.0,
+                    status: status.as_ref().map(output::Job::of),
+                })
+                .collect(),
+            failed: failed.iter().map(output::Failed::of).collect(),
+            dropped: output::Dropped {
+                failed_expired: dropped.failed_expired,
+                quarantine_trimmed: dropped.quarantine_trimmed,
+            },
+        })?;
+    } else {
+        print_listing(&unfinished, failed, dropped);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_listing(
+    unfinished: &[(FanoutId, Option<JobStatus>)],
+    failed: Vec<FailedJob>,
+    dropped: Dropped,
+) {
     println!("unfinished fan-outs: {}", unfinished.len());
     for (id, status) in unfinished {
         let Some(s) = status else {
@@ -33,7 +63,6 @@ pub async fn run(settings: Settings) -> Result<ExitCode, CliError> {
             s.elapsed.as_secs_f64()
         );
     }
-    let failed = operator.failed(LIMIT).await?;
     println!(
         "fan-outs with dead-lettered ranges or feeds: {}",
         failed.len()
@@ -65,10 +94,8 @@ pub async fn run(settings: Settings) -> Result<ExitCode, CliError> {
             );
         }
     }
-    let dropped = operator.dropped().await?;
     println!(
         "dropped by the bounds: {} failed fan-out(s) expired before a retry (jobs.failed_job_ttl_s), {} quarantine entries trimmed (jobs.max_quarantined)",
         dropped.failed_expired, dropped.quarantine_trimmed
     );
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,11 @@
-//! Argument parsing and the error-to-message boundary: every command returns a `CliError`
-//! whose message a person can act on, printed as one line with a non-zero exit.
+//! Argument parsing, logging set-up (colours only for a terminal) and the error-to-message
+//! boundary: every command returns a `CliError` whose message a person can act on, printed
+//! as one line with a non-zero exit.
 
 mod demo;
 mod error;
 mod jobs;
+mod output;
 mod photo;
 mod post;
 mod progress;
@@ -13,13 +15,14 @@ mod serve;
 mod signals;
 mod verify;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use error::CliError;
-use photo::PhotoArgs;
+use output::JsonArg;
 use signals::interrupted;
 
 /// Fan a photo out to every follower's home feed in Redis.
@@ -50,26 +53,36 @@ enum Command {
     /// Run the HTTP service: POST /photos, GET /fanouts/{id}, /users/{id}/feed, /healthz,
     /// /metrics. Stops gracefully on SIGTERM or Ctrl-C.
     Serve(serve::Args),
-    /// (Re)create followers:{ID} as a list of N follower ids.
+    /// Create followers:{ID} as a list of N follower ids (--replace to overwrite one).
     Seed(seed::Args),
     /// Post a photo and fan it out to every follower, with progress and a summary.
     #[command(mut_arg("author", |a| a.help("The author posting")))]
     #[command(mut_arg("photo", |a| a.help("The photo's id")))]
-    Post(PhotoArgs),
+    Post(post::Args),
     /// Check that every follower's feed holds the photo exactly once.
     #[command(mut_arg("author", |a| a.help("The author whose followers are checked")))]
     #[command(mut_arg("photo", |a| a.help("The photo that must be in each feed once")))]
-    Verify(PhotoArgs),
+    Verify(verify::Args),
     /// Start a private redis-server, seed 1.5 M followers, post, verify, summarise.
     Demo(demo::Args),
     /// List unfinished and dead-lettered fan-outs with their progress.
-    Jobs,
+    Jobs(JsonArg),
     /// Run dead-lettered ranges again (only what was not written; exactly once still holds).
-    RetryDead,
+    RetryDead(JsonArg),
+    /// Print a shell completion script: `fanout completions bash > /etc/bash_completion.d/fanout`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "fanout", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     // The service's access log (one line per request) is on unless RUST_LOG says otherwise.
     let default_filter = match cli.command {
         Command::Serve(_) => "warn,fanout::access=info",
@@ -79,6 +92,7 @@ pub fn run() -> ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours_wanted())
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Text => logs.init(),
@@ -110,15 +124,30 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// Colour codes in log lines only for a person: stderr is a terminal and `NO_COLOR` (see
+/// no-color.org) is unset or empty. Files, pipes and CI logs get plain text.
+fn colours_wanted() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    std::io::stderr().is_terminal() && !no_color
+}
+
 async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
-    let settings = fanout_cli::config::load(cli.config.as_deref(), cli.redis_url.as_deref())?;
+    let loaded = fanout_cli::config::load(cli.config.as_deref(), cli.redis_url.as_deref())?;
+    let (settings, redis_from) = (loaded.settings, loaded.redis_from);
+    // Once, before anything connects: an operator whose variable was misspelt sees that
+    // the default was used. The demo says it itself: by default it uses a Redis of its own.
+    if !matches!(cli.command, Command::Demo(_)) {
+        eprintln!("using Redis at {} ({redis_from})", settings.redis.url);
+    }
     match cli.command {
         Command::Serve(args) => serve::run(settings, args).await,
         Command::Seed(args) => seed::run(settings, args).await,
         Command::Post(args) => post::run(settings, args).await,
         Command::Verify(args) => verify::run(settings, args).await,
-        Command::Demo(args) => demo::run(settings, cli.redis_url.is_some(), args).await,
-        Command::Jobs => jobs::run(settings).await,
-        Command::RetryDead => retry_dead::run(settings).await,
+        Command::Demo(args) => demo::run(settings, redis_from, args).await,
+        Command::Jobs(out) => jobs::run(settings, out.json).await,
+        Command::RetryDead(out) => retry_dead::run(settings, out.json).await,
+        // Printed by `run`, before any set-up.
+        Command::Completions { .. } => Ok(ExitCode::SUCCESS),
     }
 }

@@ -1,4 +1,5 @@
-//! `fanout post`: one fan-out through the actors, with progress and a summary line.
+//! `fanout post`: one fan-out through the actors, with progress and a summary line (or,
+//! with `--json`, one JSON document).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -7,11 +8,28 @@ use fanout::{FanOut, JobState, JobStatus, PhotoPosted, Settings};
 use indicatif::HumanCount;
 
 use super::error::CliError;
+use super::output::{self, JsonArg};
 use super::photo::PhotoArgs;
 use super::progress::Progress;
 
-pub async fn run(settings: Settings, args: PhotoArgs) -> Result<ExitCode, CliError> {
-    let status = post(settings, &args).await?;
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub photo: PhotoArgs,
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+pub async fn run(settings: Settings, args: Args) -> Result<ExitCode, CliError> {
+    let (status, already_posted) = post(settings, &args.photo).await?;
+    if args.output.json {
+        output::emit(&output::Post {
+            job: output::Job::of(&status),
+            already_posted,
+        })?;
+    } else {
+        println!("{}", summary(&status));
+    }
     Ok(if status.state == JobState::Completed {
         ExitCode::SUCCESS
     } else {
@@ -19,10 +37,16 @@ pub async fn run(settings: Settings, args: PhotoArgs) -> Result<ExitCode, CliErr
     })
 }
 
-/// Posts, follows the progress, prints the summary; returns the final status.
-pub async fn post(settings: Settings, args: &PhotoArgs) -> Result<JobStatus, CliError> {
+/// Posts and follows the progress; returns the final status and whether the photo had
+/// been posted before.
+pub async fn post(settings: Settings, args: &PhotoArgs) -> Result<(JobStatus, bool), CliError> {
     // This command runs its own fan-out, never other instances' lapsed jobs.
-    let fanout = FanOut::builder(settings).take_over(false).start().await?;
+    let fanout = FanOut::builder(settings)
+        .take_over(false)
+        .start()
+        .await
+        // Nothing was sent: the post is not in Redis, whatever the cause.
+        .map_err(CliError::NotPosted)?;
     let accepted = fanout
         .post(PhotoPosted::now(args.author, args.photo))
         .await?;
@@ -56,17 +80,10 @@ pub async fn post(settings: Settings, args: &PhotoArgs) -> Result<JobStatus, Cli
     }
     // Hands back the lease of anything left unfinished (nothing, once the job is done).
     fanout.shutdown(Duration::from_secs(5)).await?;
-    println!("{}", summary(&status));
-    Ok(status)
+    Ok((status, accepted.already_posted))
 }
 
 pub fn summary(s: &JobStatus) -> String {
-    let secs = s.elapsed.as_secs_f64();
-    let rate = if secs > 0.0 {
-        (s.feeds_written as f64 / secs) as u64
-    } else {
-        0
-    };
     format!(
         "fan-out {} of photo {} by {}: {} followers, {} batches, {} retries, {} dead ranges, {} dead feeds, {:.2} s, {} followers/s",
         s.fanout_id,
@@ -77,7 +94,7 @@ pub fn summary(s: &JobStatus) -> String {
         s.retries,
         s.dead_ranges.len(),
         s.dead_feeds,
-        secs,
-        HumanCount(rate),
+        s.elapsed.as_secs_f64(),
+        HumanCount(output::followers_per_s(s)),
     )
 }

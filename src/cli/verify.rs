@@ -7,10 +7,25 @@ use fanout::Settings;
 use indicatif::HumanCount;
 
 use super::error::CliError;
+use super::output::{self, JsonArg};
 use super::photo::PhotoArgs;
 
-pub async fn run(settings: Settings, args: PhotoArgs) -> Result<ExitCode, CliError> {
-    let report = verify(&settings, &args).await?;
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub photo: PhotoArgs,
+    #[command(flatten)]
+    pub output: JsonArg,
+}
+
+pub async fn run(settings: Settings, args: Args) -> Result<ExitCode, CliError> {
+    let photo = &args.photo;
+    let report = verify(&settings, photo).await?;
+    if args.output.json {
+        output::emit(&output::Verify::of(photo.author, photo.photo, &report))?;
+    } else {
+        println!("{}", summary(photo, &report));
+    }
     Ok(if report.is_exact() {
         ExitCode::SUCCESS
     } else {
@@ -20,8 +35,11 @@ pub async fn run(settings: Settings, args: PhotoArgs) -> Result<ExitCode, CliErr
 
 pub async fn verify(settings: &Settings, args: &PhotoArgs) -> Result<VerifyReport, CliError> {
     let mut operator = Operator::connect(settings.clone(), "fanout-verify").await?;
-    let report = operator.verify(args.author, args.photo).await?;
-    println!(
+    Ok(operator.verify(args.author, args.photo).await?)
+}
+
+pub fn summary(args: &PhotoArgs, report: &VerifyReport) -> String {
+    format!(
         "verify photo {} of {}: {} followers, {} hold it exactly once, {} missing, {} duplicated, {} unreadable{}",
         args.photo,
         args.author,
@@ -35,6 +53,5 @@ pub async fn verify(settings: &Settings, args: &PhotoArgs) -> Result<VerifyRepor
         } else {
             format!(" (e.g. followers {})", report.examples.join(", "))
         }
-    );
-    Ok(report)
+    )
 }

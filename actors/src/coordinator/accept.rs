@@ -11,7 +11,7 @@ use actix::prelude::*;
 
 use super::job::Pending;
 use super::Coordinator;
-use crate::error::PostError;
+use crate::error::{PostError, StoreError};
 use crate::ledger::{Acceptance, Claim};
 use crate::messages::{Accepted, FanoutId, JobStatus, PhotoPosted};
 use crate::plan::Plan;
@@ -95,7 +95,10 @@ impl Coordinator {
                     })
                 }
                 Acceptance::Existing { id, ours } => {
-                    let existing = ledger.status(id).await?;
+                    // The photo's job is in Redis now, whatever fails next: the error says
+                    // so rather than that nothing was written.
+                    let accepted = |e: StoreError| PostError::from(e.noting(&already_accepted(id)));
+                    let existing = ledger.status(id).await.map_err(accepted)?;
                     // A first-release job has no identity for the script to compare: its
                     // record's author is compared here.
                     if let Some(status) =
@@ -105,7 +108,11 @@ impl Coordinator {
                     }
                     // Ours: the first reply was lost; load the job to run it (unless it is
                     // already running here, when this is a genuine repeat).
-                    let ours = if ours { ledger.claim(id).await? } else { None };
+                    let ours = if ours {
+                        ledger.claim(id).await.map_err(accepted)?
+                    } else {
+                        None
+                    };
                     (Found::Existing(id), existing, ours)
                 }
             };
@@ -204,6 +211,11 @@ impl Coordinator {
             already_posted: !resumed,
         }
     }
+}
+
+/// What an error met after the ledger found the photo's fan-out `id` must add.
+fn already_accepted(id: FanoutId) -> String {
+    format!("the photo's fan-out {id} is accepted, and posting it again is safe")
 }
 
 /// The error for a post of a photo that another author posted.

@@ -35,6 +35,7 @@ impl JobLedger {
             accepted_at_ms: now_ms(),
             write: self.write.clone(),
         };
+        self.probe().await?;
         // A taken id (one in 2^21 after a billion jobs) only costs another draw.
         for _ in 0..5 {
             let id = random_id(&mut rand::rng());
@@ -45,6 +46,21 @@ impl JobLedger {
         Err(StoreError::Redis(
             "could not draw a free job id in 5 tries".to_owned(),
         ))
+    }
+
+    /// A `PING` (resent after a dropped connection, like any safe request) before the
+    /// acceptance script. redis-rs reports a request on a connection whose server had
+    /// already gone ("broken pipe", at once, nothing sent) exactly like one lost in flight
+    /// after Redis received it; only a connection that answered a moment ago makes a lost
+    /// script a script that may have run. Until then nothing of the post has been sent, so
+    /// a failure here says the post was not accepted.
+    async fn probe(&mut self) -> Result<(), StoreError> {
+        let pong: Result<String, redis::RedisError> =
+            resending(&self.conn, |mut conn| async move {
+                redis::cmd("PING").query_async(&mut conn).await
+            })
+            .await;
+        pong.map(drop).map_err(not_accepted)
     }
 
     /// One acceptance with job id `id`; `None` when that id is taken.
@@ -73,7 +89,8 @@ impl JobLedger {
             .arg(self.max_jobs_per_author);
         // Sending it again after a dropped connection finds the job the first one made. If
         // no answer comes back at all after a drop (or a timeout), the script may have run:
-        // the error must not claim that nothing was written.
+        // the error must not claim that nothing was written. A refused connection before
+        // any drop sent nothing: the error says the post was not accepted.
         let mut maybe_ran = false;
         let mut resends_left = 2;
         let reply: (u8, String, u64) = loop {
@@ -88,6 +105,7 @@ impl JobLedger {
                     maybe_ran = true;
                     resends_left -= 1;
                 }
+                Err(e) if e.is_connection_refusal() && !maybe_ran => return Err(not_accepted(e)),
                 Err(e) if e.is_timeout() || maybe_ran => {
                     return Err(StoreError::Unavailable(format!(
                         "Redis did not answer ({e}); the post may have been accepted, and posting it again is safe"
@@ -166,6 +184,11 @@ impl JobLedger {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// `e`, met before the acceptance script could have reached Redis, saying so.
+fn not_accepted(e: redis::RedisError) -> StoreError {
+    StoreError::from(e).noting("the post was not accepted")
 }
 
 #[cfg(test)]

@@ -32,6 +32,37 @@ pub struct Loaded {
     /// `FANOUT_*` variables that name no setting (likely misspelt), sorted; the caller
     /// warns about them.
     pub unknown_env: Vec<String>,
+    /// The layers, kept to tell where a value came from ([`Loaded::origin`]); without the
+    /// URL given to [`load_with_url`], whose caller knows where that came from.
+    figment: Figment,
+}
+
+/// The layer that supplied a setting's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Origin {
+    /// Nothing set it: the default.
+    Default,
+    /// The file read.
+    File(PathBuf),
+    /// This environment variable.
+    Env(String),
+}
+
+impl Loaded {
+    /// Where `setting` (a dotted key: `redis.url`) got its value, so that a caller can say
+    /// which Redis it uses and why (a misspelt variable leaves the default).
+    pub fn origin(&self, setting: &str) -> Origin {
+        match self
+            .figment
+            .find_metadata(setting)
+            .map(|m| (m.name.as_ref(), m.source.as_ref()))
+        {
+            Some((env::SOURCE_NAME, _)) => Origin::Env(env_var_name(setting)),
+            Some((_, Some(Source::File(path)))) => Origin::File(path.clone()),
+            _ => Origin::Default,
+        }
+    }
 }
 
 /// Loads defaults, then `file` if given (there is no implicit `./config.toml`: the caller
@@ -50,6 +81,7 @@ pub fn load_with_url(file: Option<&Path>, url: Option<&RedisUrl>) -> Result<Load
     }
     let (env, unknown_env) = EnvProvider::read(std::env::vars_os())?;
     figment = figment.merge(env);
+    let layers = figment.clone();
     if let Some(url) = url {
         figment = figment.merge(Serialized::default("redis.url", url));
     }
@@ -63,6 +95,7 @@ pub fn load_with_url(file: Option<&Path>, url: Option<&RedisUrl>) -> Result<Load
         settings,
         file: file.map(Path::to_path_buf),
         unknown_env,
+        figment: layers,
     })
 }
 
