@@ -21,8 +21,9 @@ use super::url::{redact, RedisUrl};
 pub use super::env::env_var_name;
 pub use super::error::ConfigError;
 
-/// Validated settings and where they came from.
-#[derive(Clone, Debug)]
+/// Validated settings and where they came from. `Debug` leaves the layers out: they hold
+/// the values as read, the Redis password and the API tokens included.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Loaded {
     /// The settings.
@@ -47,6 +48,16 @@ pub enum Origin {
     File(PathBuf),
     /// This environment variable.
     Env(String),
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("settings", &self.settings)
+            .field("file", &self.file)
+            .field("unknown_env", &self.unknown_env)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Loaded {
