@@ -8,17 +8,11 @@ use fanout::{FanOut, JobState, JobStatus, PhotoPosted, Settings};
 use indicatif::HumanCount;
 
 use super::error::CliError;
-use super::output::{self, JsonArg};
+use super::output;
 use super::photo::PhotoArgs;
 use super::progress::Progress;
 
-#[derive(clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    pub photo: PhotoArgs,
-    #[command(flatten)]
-    pub output: JsonArg,
-}
+pub use super::photo::PhotoCommandArgs as Args;
 
 pub async fn run(settings: Settings, args: Args) -> Result<ExitCode, CliError> {
     let (status, already_posted) = post(settings, &args.photo).await?;

@@ -7,16 +7,10 @@ use fanout::Settings;
 use indicatif::HumanCount;
 
 use super::error::CliError;
-use super::output::{self, JsonArg};
+use super::output;
 use super::photo::PhotoArgs;
 
-#[derive(clap::Args)]
-pub struct Args {
-    #[command(flatten)]
-    pub photo: PhotoArgs,
-    #[command(flatten)]
-    pub output: JsonArg,
-}
+pub use super::photo::PhotoCommandArgs as Args;
 
 pub async fn run(settings: Settings, args: Args) -> Result<ExitCode, CliError> {
     let photo = &args.photo;
