@@ -170,7 +170,28 @@ impl Handler<PhotoPosted> for Coordinator {
             return Box::pin(actix::fut::ready(Err(refused)));
         }
         self.accepting += 1;
-        let answer = self.ask_ledger(post);
+        let answer = self.ask_ledger(JobKind::Post, post);
+        Box::pin(answer.into_actor(self).map(|answer, act, ctx| {
+            act.accepting -= 1;
+            Ok(act.apply_answer(answer?, ctx))
+        }))
+    }
+}
+
+impl Handler<PhotoDeleted> for Coordinator {
+    type Result = ResponseActFuture<Self, Result<Accepted, PostError>>;
+
+    /// Like a post: admit it, ask the ledger (one atomic script sets the tombstone and
+    /// writes the job), then start the job or answer with the photo's existing deletion.
+    fn handle(&mut self, delete: PhotoDeleted, _ctx: &mut Self::Context) -> Self::Result {
+        if let Err(refused) = self.admit() {
+            return Box::pin(actix::fut::ready(Err(refused)));
+        }
+        self.accepting += 1;
+        // The deletion's time stands where a post has its posting time (unused by its
+        // chunks).
+        let as_post = PhotoPosted::now(delete.author_id, delete.photo_id);
+        let answer = self.ask_ledger(JobKind::Delete, as_post);
         Box::pin(answer.into_actor(self).map(|answer, act, ctx| {
             act.accepting -= 1;
             Ok(act.apply_answer(answer?, ctx))
@@ -196,7 +217,7 @@ impl Handler<BatchDone> for Coordinator {
                 // One landed report per range, covering all of it: the sum is exact.
                 job.done += 1;
                 job.written += report.written;
-                crate::telemetry::batch_done(report.written);
+                crate::telemetry::batch_done(job.record.kind, report.written);
                 tracing::debug!(fanout_id = %id, range = report.range.index, attempt = report.attempt, written = report.written, elapsed = ?report.elapsed, "range done");
                 self.finish_if_done(id, ctx);
             }

@@ -141,6 +141,24 @@ pub enum PostError {
         /// The photo's fan-out.
         fanout_id: crate::ids::FanoutId,
     },
+    /// The photo has been deleted (HTTP 410): its id cannot be posted again while the
+    /// deletion's record is kept.
+    #[error("photo {photo_id} has been deleted (deletion {fanout_id}): a deleted photo id cannot be posted again")]
+    Deleted {
+        /// The photo.
+        photo_id: u64,
+        /// The job that deleted it.
+        fanout_id: crate::ids::FanoutId,
+    },
+    /// A deletion of a photo the author never posted, as far as fanout knows (HTTP 404):
+    /// no fan-out of it by this author, and not among the author's recent posts.
+    #[error("author {author_id} has not posted photo {photo_id} (or it is older than fanout keeps: beyond the author's last feed.max_len posts, or its record has expired)")]
+    NotPosted {
+        /// The photo.
+        photo_id: u64,
+        /// The author named in the request.
+        author_id: u64,
+    },
     /// The coordinator has stopped.
     #[error("fan-out coordinator has stopped")]
     Stopped,
@@ -155,6 +173,8 @@ impl PostError {
             PostError::Unavailable(_) => "post_unavailable",
             PostError::Store(_) => "post_refused_by_redis",
             PostError::Conflict { .. } => "post_conflict",
+            PostError::Deleted { .. } => "post_deleted",
+            PostError::NotPosted { .. } => "delete_not_posted",
             PostError::Stopped => "post_stopped",
         }
     }

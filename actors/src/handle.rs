@@ -12,7 +12,7 @@ use crate::coordinator::{Coordinator, LaunchError};
 use crate::error::{PostError, StoreError};
 use crate::messages::{
     Accepted, FanOutCompleted, FanoutId, GetStatus, GetWriterHealth, JobState, JobStatus,
-    PhotoPosted, Resume, Shutdown, ShutdownReport, Subscribe,
+    PhotoDeleted, PhotoPosted, Resume, Shutdown, ShutdownReport, Subscribe,
 };
 use crate::settings::Settings;
 use crate::store::{FeedPage, FeedStore};
@@ -59,6 +59,27 @@ impl FanOut {
             Ok(_permit) => self
                 .coordinator
                 .send(post)
+                .await
+                .map_err(|_| PostError::Stopped)
+                .and_then(|answer| answer),
+            Err(_) => Err(PostError::Overloaded),
+        };
+        if let Err(e) = &answer {
+            crate::telemetry::error(e.kind());
+        }
+        answer
+    }
+
+    /// Deletes a photo from every feed its fan-out reached: returns once the deletion is
+    /// accepted as a job (durably, in Redis), not after it ran; from then on nothing writes
+    /// the photo into a feed. A repeated delete returns the same job. Refused, with nothing
+    /// written, when the author never posted the photo ([`PostError::NotPosted`]) or another
+    /// author did ([`PostError::Conflict`]); bounded like [`FanOut::post`].
+    pub async fn delete(&self, delete: PhotoDeleted) -> Result<Accepted, PostError> {
+        let answer = match self.pending_posts.try_acquire() {
+            Ok(_permit) => self
+                .coordinator
+                .send(delete)
                 .await
                 .map_err(|_| PostError::Stopped)
                 .and_then(|answer| answer),

@@ -115,6 +115,11 @@ impl KeyPatterns {
         self.job_key("{id}", "")
     }
 
+    /// `job_followers` with `{id}` left in.
+    pub(crate) fn job_followers_template(&self) -> String {
+        self.job_key("{id}", ":followers")
+    }
+
     /// `job_lease` with `{id}` left in.
     pub(crate) fn job_lease_template(&self) -> String {
         self.job_key("{id}", ":lease")
@@ -127,6 +132,38 @@ impl KeyPatterns {
     /// `fanout:photo:{photo_id}`: the fan-out id of a photo, so a photo is fanned out once.
     pub fn photo(&self, photo_id: u64) -> String {
         format!("{}photo:{photo_id}", self.prefix)
+    }
+
+    /// `fanout:photo:{photo_id}:deleted`: the photo's tombstone, the id of the job deleting
+    /// it. Set when the delete is accepted (every chunk script of the photo's fan-out checks
+    /// it, so nothing writes the photo afterwards, and the id cannot be posted again); it
+    /// expires with the delete job's record.
+    pub fn deleted(&self, photo_id: u64) -> String {
+        format!("{}photo:{photo_id}:deleted", self.prefix)
+    }
+
+    /// The key that makes a job of `kind` happen once per photo, and expires with its
+    /// record: the photo key for a post, the tombstone for a delete.
+    pub(crate) fn once_per_photo(&self, kind: crate::record::JobKind, photo_id: u64) -> String {
+        match kind {
+            crate::record::JobKind::Post => self.photo(photo_id),
+            crate::record::JobKind::Delete => self.deleted(photo_id),
+        }
+    }
+
+    /// `fanout:author:{author_id}:posts`: the author's recent photos, newest first, one
+    /// `photo:posted_at_ms` entry each, capped at `feed.max_len` like a feed (a follower of
+    /// the author cannot hold an older one: the author's newer posts pushed it out). What
+    /// an unfollow removes and a follow merges in. No expiry.
+    pub fn author_posts(&self, author_id: u64) -> String {
+        format!("{}author:{author_id}:posts", self.prefix)
+    }
+
+    /// `fanout:job:{id}:earlier`: a delete job's second list of recipients: the snapshot of
+    /// the photo's fan-out when it was still running (or failed) as the delete was
+    /// accepted, moved here then. Its positions follow the snapshot's in the job's plan.
+    pub fn job_earlier(&self, id: FanoutId) -> String {
+        self.job_key(id, ":earlier")
     }
 
     /// `fanout:author:{author_id}:jobs`: set of the author's unfinished job ids, for
@@ -196,6 +233,9 @@ mod tests {
         assert_eq!(k.job_lease(FanoutId(12)), "fanout:job:12:lease");
         assert_eq!(k.job_outcome(FanoutId(12)), "fanout:job:12:outcome");
         assert_eq!(k.photo(777), "fanout:photo:777");
+        assert_eq!(k.deleted(777), "fanout:photo:777:deleted");
+        assert_eq!(k.author_posts(343), "fanout:author:343:posts");
+        assert_eq!(k.job_earlier(FanoutId(12)), "fanout:job:12:earlier");
         assert_eq!(k.jobs(), "fanout:jobs");
         assert_eq!(k.job_template(), "fanout:job:{id}");
         assert_eq!(k.job_lease_template(), "fanout:job:{id}:lease");

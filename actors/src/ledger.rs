@@ -72,6 +72,15 @@ pub(crate) enum Acceptance {
         /// The author who posted it.
         author: u64,
     },
+    /// The photo has been deleted (by job `id`): it cannot be posted again while the
+    /// deletion's record is kept. Nothing was written.
+    Deleted {
+        /// The delete job.
+        id: FanoutId,
+    },
+    /// A delete of a photo the author never posted (as far as fanout knows). Nothing was
+    /// written.
+    NotPosted,
     /// The author already has `fanout.max_active_jobs_per_author` unfinished jobs (this
     /// many): nothing was written.
     AuthorBusy {

@@ -84,8 +84,8 @@ pub use coordinator::LaunchError;
 pub use error::{PostError, StoreError};
 pub use handle::{FanOut, FanOutBuilder};
 pub use messages::{
-    Accepted, DeadFeed, DeadRange, FanOutCompleted, FanoutId, JobState, JobStatus, PhotoPosted,
-    ShutdownReport,
+    Accepted, DeadFeed, DeadRange, FanOutCompleted, FanoutId, JobKind, JobState, JobStatus,
+    PhotoDeleted, PhotoPosted, ShutdownReport,
 };
 pub use plan::FollowerRange;
 pub use settings::{Settings, SettingsError};

@@ -17,6 +17,7 @@ use crate::error::{PostError, StoreError};
 use crate::plan::{FollowerRange, Plan};
 
 pub use crate::ids::FanoutId;
+pub use crate::record::JobKind;
 
 /// A user posted a photo: fan its id out to every follower's feed.
 ///
@@ -52,6 +53,32 @@ impl PhotoPosted {
     }
 }
 
+/// A user deleted a photo: remove its id from every feed its fan-out reached (the author's
+/// followers, plus the snapshot of a fan-out still running), as a job of its own in the
+/// ledger. Once accepted, nothing writes the photo into a feed any more, and its id cannot
+/// be posted again while the deletion's record is kept.
+///
+/// The reply comes as soon as the job is accepted; a repeated delete gets the same job.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Result<Accepted, PostError>")]
+#[non_exhaustive]
+pub struct PhotoDeleted {
+    /// The photo.
+    pub photo_id: u64,
+    /// Its author (the deletion of another author's photo is refused).
+    pub author_id: u64,
+}
+
+impl PhotoDeleted {
+    /// `author_id` deletes `photo_id`.
+    pub fn new(author_id: u64, photo_id: u64) -> Self {
+        Self {
+            photo_id,
+            author_id,
+        }
+    }
+}
+
 /// The job was accepted; the fan-out runs in the background.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Accepted {
@@ -59,8 +86,8 @@ pub struct Accepted {
     pub fanout_id: FanoutId,
     /// Followers in the job's snapshot of the follower list.
     pub followers: u64,
-    /// The photo had been posted before: this is its existing fan-out (running, finished,
-    /// or about to be resumed), not a new one.
+    /// The photo had been posted (or, for a delete, deleted) before: this is its existing
+    /// job (running, finished, or about to be resumed), not a new one.
     pub already_posted: bool,
 }
 
@@ -218,6 +245,8 @@ pub struct DeadFeed {
 pub struct JobStatus {
     /// The job.
     pub fanout_id: FanoutId,
+    /// A post's fan-out or a deletion.
+    pub kind: JobKind,
     /// The photo.
     pub photo_id: u64,
     /// The author.
@@ -230,7 +259,7 @@ pub struct JobStatus {
     pub ranges_total: u64,
     /// Ranges written.
     pub ranges_done: u64,
-    /// Feeds written so far.
+    /// Feeds written so far (for a deletion: feeds that no longer hold the photo).
     pub feeds_written: u64,
     /// Retries scheduled so far.
     pub retries: u64,

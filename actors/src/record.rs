@@ -9,16 +9,42 @@ use serde::{Deserialize, Serialize};
 use crate::plan::Plan;
 use crate::settings::{FeedLayout, Settings};
 
-/// The format version written first in every job record. Version 1 (the first release)
-/// had no write settings; it is still read (see [`decode_job`]). A record of a version
-/// above this one was written by a newer fanout and is left alone, not quarantined.
-pub(crate) const RECORD_VERSION: u8 = 2;
+/// The newest format version of a job record. Version 1 (the first release) had no write
+/// settings; version 2 has them; version 3 adds the job's kind. A post's record is still
+/// written as version 2, so an instance of the previous release can resume it during a
+/// rolling upgrade; a delete's is version 3 (left alone by that release). A record of a
+/// version above this one was written by a newer fanout and is left alone, not
+/// quarantined.
+pub(crate) const RECORD_VERSION: u8 = 3;
+/// The version a post's record is written in (see [`RECORD_VERSION`]).
+const POST_RECORD_VERSION: u8 = 2;
 /// The highest first byte taken for a newer format version. Versions are numbered one by
 /// one, so a first byte far beyond this build's is corrupt data, not a future format: such a
 /// record is quarantined rather than left alone for ever.
 pub(crate) const NEWEST_PLAUSIBLE_VERSION: u8 = 31;
 /// The format version written first in every outcome (unchanged since the first release).
 pub(crate) const OUTCOME_VERSION: u8 = 1;
+
+/// What a job does to the feeds of its recipients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    /// A fan-out: the photo into every follower's feed.
+    #[default]
+    Post,
+    /// A deletion: the photo out of every feed its fan-out reached.
+    Delete,
+}
+
+impl JobKind {
+    /// `post` or `delete`, as `fanout jobs` and `GET /fanouts/{id}` show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Post => "post",
+            JobKind::Delete => "delete",
+        }
+    }
+}
 
 /// What is needed to resume a job in another process: the post, how it was cut up, and
 /// what its chunks write.
@@ -39,6 +65,17 @@ pub(crate) struct JobRecord {
     /// What a chunk writes, fixed by the accepting instance: whoever resumes the job
     /// writes exactly that, whatever its own settings say.
     pub write: WriteSpec,
+    /// Post or delete. Not in a version-2 record (a post's): see [`encode_job`].
+    #[serde(skip)]
+    pub kind: JobKind,
+}
+
+/// A version-3 record: the job's kind, by name (bincode would write an enum as a bare
+/// index), then the version-2 record.
+#[derive(Serialize, Deserialize)]
+struct JobRecordV3 {
+    kind: String,
+    record: JobRecord,
 }
 
 /// The settings that decide what a chunk writes, as the accepting instance had them.
@@ -154,9 +191,19 @@ pub(crate) enum RecordError {
     Corrupt(String),
 }
 
-/// Encodes a job record behind its format version.
+/// Encodes a job record behind its format version: a post's as version 2, a delete's as
+/// version 3.
 pub(crate) fn encode_job(record: &JobRecord) -> Vec<u8> {
-    encode_as(RECORD_VERSION, record)
+    match record.kind {
+        JobKind::Post => encode_as(POST_RECORD_VERSION, record),
+        kind => encode_as(
+            RECORD_VERSION,
+            &JobRecordV3 {
+                kind: kind.as_str().to_owned(),
+                record: record.clone(),
+            },
+        ),
+    }
 }
 
 /// Encodes an outcome behind its format version.
@@ -192,20 +239,27 @@ pub(crate) fn decode_job(
                     chunk_size: v1.chunk_size,
                     accepted_at_ms: v1.accepted_at_ms,
                     write: legacy_write(),
+                    kind: JobKind::Post,
                 },
                 legacy: true,
             })
         }
+        POST_RECORD_VERSION => Ok(Decoded {
+            record: checked(decode_body(body)?)?,
+            legacy: false,
+        }),
         RECORD_VERSION => {
-            let record: JobRecord = decode_body(body)?;
-            if record.write.layout.parse::<FeedLayout>().is_err() {
-                return Err(RecordError::Corrupt(format!(
-                    "unknown feed layout '{}'",
-                    record.write.layout
-                )));
-            }
+            let v3: JobRecordV3 = decode_body(body)?;
+            let kind = match v3.kind.as_str() {
+                "post" => JobKind::Post,
+                "delete" => JobKind::Delete,
+                other => return Err(RecordError::Corrupt(format!("unknown job kind '{other}'"))),
+            };
             Ok(Decoded {
-                record,
+                record: JobRecord {
+                    kind,
+                    ..checked(v3.record)?
+                },
                 legacy: false,
             })
         }
@@ -217,6 +271,17 @@ pub(crate) fn decode_job(
         }
         found => Err(RecordError::UnknownVersion(found)),
     }
+}
+
+/// `record`, refused when its layout is not one this build knows.
+fn checked(record: JobRecord) -> Result<JobRecord, RecordError> {
+    if record.write.layout.parse::<FeedLayout>().is_err() {
+        return Err(RecordError::Corrupt(format!(
+            "unknown feed layout '{}'",
+            record.write.layout
+        )));
+    }
+    Ok(record)
 }
 
 /// Decodes an outcome.
@@ -262,6 +327,7 @@ mod tests {
             chunk_size: 500,
             accepted_at_ms: 1_700_000_000_001,
             write: write(),
+            kind: JobKind::Post,
         }
     }
 
@@ -272,10 +338,20 @@ mod tests {
     #[test]
     fn records_round_trip_behind_their_version() {
         let bytes = encode_job(&record());
-        assert_eq!(bytes[0], RECORD_VERSION);
+        assert_eq!(
+            bytes[0], POST_RECORD_VERSION,
+            "the previous release reads posts"
+        );
         let decoded = decode_job(&bytes, no_fallback).unwrap();
         assert_eq!(decoded.record, record());
         assert!(!decoded.legacy);
+        let delete = JobRecord {
+            kind: JobKind::Delete,
+            ..record()
+        };
+        let bytes = encode_job(&delete);
+        assert_eq!(bytes[0], RECORD_VERSION);
+        assert_eq!(decode_job(&bytes, no_fallback).unwrap().record, delete);
         assert_eq!(decoded.record.write.layout(), FeedLayout::Zset);
         assert!(
             bytes.len() < 60,

@@ -10,6 +10,12 @@ use redis::Script;
 /// `PhotoPosted` → a new job (record, photo key, lease) or the photo's existing one.
 pub(crate) static ACCEPT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/accept.lua")));
+/// `PhotoDeleted` → a new delete job (tombstone, record, lease) or the photo's existing one.
+pub(crate) static ACCEPT_DELETE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/accept_delete.lua")));
+/// One chunk of a delete job: the photo out of each recipient's feed, guarded by the bitmap.
+pub(crate) static DELETE_CHUNK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/delete_chunk.lua")));
 /// Copies the author's follower list to the job's snapshot (or reports the existing one).
 pub(crate) static SNAPSHOT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/snapshot.lua")));

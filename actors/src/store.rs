@@ -9,7 +9,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use crate::error::{BatchError, StoreError};
 use crate::keys::KeyPatterns;
 use crate::messages::BatchFanOut;
-use crate::scripts::{READ_PAGE, WRITE_CHUNK};
+use crate::record::JobKind;
+use crate::scripts::{DELETE_CHUNK, READ_PAGE, WRITE_CHUNK};
 use crate::settings::{FeedLayout, RedisUrl, Settings};
 use crate::tls;
 
@@ -106,24 +107,46 @@ impl FeedStore {
         let (job_key, dead_feeds) = (self.keys.job(id), self.keys.job_dead_feeds(id));
         let (job, write) = (&batch.record, &batch.record.write);
         let ident = job.ident();
+        let (tombstone, earlier) = (self.keys.deleted(job.photo_id), self.keys.job_earlier(id));
         let mut written = 0;
         for chunk in batch.plan.chunks(batch.range) {
             // The script reads the chunk's followers from the snapshot itself.
-            let mut call = WRITE_CHUNK.key(&done_key);
-            call.key(&snapshot)
-                .key(&job_key)
-                .key(&dead_feeds)
-                .arg(chunk.bit)
-                .arg(chunk.start)
-                .arg(chunk.stop)
-                .arg(job.photo_id)
-                .arg(write.max_len)
-                .arg(write.layout().as_str())
-                .arg(job.posted_at_ms)
-                .arg(&write.feed_head)
-                .arg(&write.feed_tail)
-                .arg(&ident)
-                .arg(self.max_dead_feeds);
+            let call = match job.kind {
+                JobKind::Post => {
+                    let mut call = WRITE_CHUNK.key(&done_key);
+                    call.key(&snapshot)
+                        .key(&job_key)
+                        .key(&dead_feeds)
+                        .key(&tombstone)
+                        .arg(chunk.bit)
+                        .arg(chunk.start)
+                        .arg(chunk.stop)
+                        .arg(job.photo_id)
+                        .arg(write.max_len)
+                        .arg(write.layout().as_str())
+                        .arg(job.posted_at_ms)
+                        .arg(&write.feed_head)
+                        .arg(&write.feed_tail)
+                        .arg(&ident)
+                        .arg(self.max_dead_feeds);
+                    call
+                }
+                JobKind::Delete => {
+                    let mut call = DELETE_CHUNK.key(&done_key);
+                    call.key(&snapshot)
+                        .key(&job_key)
+                        .key(&earlier)
+                        .arg(chunk.bit)
+                        .arg(chunk.start)
+                        .arg(chunk.stop)
+                        .arg(job.photo_id)
+                        .arg(write.layout().as_str())
+                        .arg(&write.feed_head)
+                        .arg(&write.feed_tail)
+                        .arg(&ident);
+                    call
+                }
+            };
             // Safe to send again: the done-marker makes a repeated chunk a no-op.
             let result: Result<i64, _> = resending(&self.conn, |mut conn| {
                 let call = &call;
@@ -142,6 +165,9 @@ impl FeedStore {
                 }
                 // -1: done before; its followers hold the photo all the same.
                 Ok(-1) => written += chunk.size(),
+                // -3: the photo was deleted meanwhile: marked done, nothing written (what
+                // earlier chunks wrote, the deletion removes).
+                Ok(-3) => {}
                 Ok(n) => written += n.unsigned_abs(),
                 Err(e) => {
                     return Err(BatchError {

@@ -9,6 +9,14 @@ use metrics::{
 
 /// Fan-outs accepted (new jobs; a repeated photo does not count).
 pub const ACCEPTED: &str = "fanout_accepted_total";
+/// Deletions accepted (new delete jobs; a repeated delete does not count).
+pub const DELETES_ACCEPTED: &str = "fanout_deletes_accepted_total";
+/// Feeds a deletion has gone through (the photo is not in them any more).
+pub const FEEDS_CLEARED: &str = "fanout_feeds_cleared_total";
+/// Follows made through fanout (a repeated follow does not count).
+pub const FOLLOWS: &str = "fanout_follows_total";
+/// Unfollows made through fanout (one of an author not followed does not count).
+pub const UNFOLLOWS: &str = "fanout_unfollows_total";
 /// Fan-outs finished with every range written.
 pub const COMPLETED: &str = "fanout_completed_total";
 /// Fan-outs finished with dead-lettered ranges.
@@ -46,6 +54,10 @@ pub const DEAD_FEEDS: &str = "fanout_dead_feeds";
 /// Registers help texts for every metric (call once, after installing a recorder).
 pub fn describe() {
     describe_counter!(ACCEPTED, "Fan-outs accepted");
+    describe_counter!(DELETES_ACCEPTED, "Photo deletions accepted");
+    describe_counter!(FEEDS_CLEARED, "Feeds a photo deletion has gone through");
+    describe_counter!(FOLLOWS, "Follows made through fanout");
+    describe_counter!(UNFOLLOWS, "Unfollows made through fanout");
     describe_counter!(COMPLETED, "Fan-outs finished with every range written");
     describe_counter!(FAILED, "Fan-outs finished with dead-lettered ranges");
     describe_histogram!(
@@ -77,6 +89,10 @@ pub fn describe() {
     // Counters show from the start at 0, not from their first event.
     for name in [
         ACCEPTED,
+        DELETES_ACCEPTED,
+        FEEDS_CLEARED,
+        FOLLOWS,
+        UNFOLLOWS,
         COMPLETED,
         FAILED,
         BATCHES_DONE,
@@ -89,8 +105,18 @@ pub fn describe() {
     }
 }
 
-pub(crate) fn accepted() {
-    counter!(ACCEPTED).increment(1);
+pub(crate) fn accepted(kind: crate::record::JobKind) {
+    counter!(match kind {
+        crate::record::JobKind::Post => ACCEPTED,
+        crate::record::JobKind::Delete => DELETES_ACCEPTED,
+    })
+    .increment(1);
+}
+
+/// A follow (`true`) or an unfollow that changed something.
+#[allow(dead_code)] // used by the follow and unfollow paths, coming next
+pub(crate) fn follow_changed(follow: bool) {
+    counter!(if follow { FOLLOWS } else { UNFOLLOWS }).increment(1);
 }
 
 pub(crate) fn finished(completed: bool, elapsed: Duration) {
@@ -98,9 +124,13 @@ pub(crate) fn finished(completed: bool, elapsed: Duration) {
     histogram!(DURATION).record(elapsed.as_secs_f64());
 }
 
-pub(crate) fn batch_done(feeds: u64) {
+pub(crate) fn batch_done(kind: crate::record::JobKind, feeds: u64) {
     counter!(BATCHES_DONE).increment(1);
-    counter!(FEEDS_WRITTEN).increment(feeds);
+    counter!(match kind {
+        crate::record::JobKind::Post => FEEDS_WRITTEN,
+        crate::record::JobKind::Delete => FEEDS_CLEARED,
+    })
+    .increment(feeds);
 }
 
 pub(crate) fn batch_failed(retried: bool) {

@@ -52,7 +52,8 @@ fn print_listing(
             continue;
         };
         println!(
-            "  fan-out {id}: photo {} by {}, {:?}, {}/{} ranges, {}/{} followers, {:.1} s since posted",
+            "  {} {id}: photo {} by {}, {:?}, {}/{} ranges, {}/{} followers, {:.1} s since posted",
+            kind_word(s),
             s.photo_id,
             s.author_id,
             s.state,
@@ -71,7 +72,8 @@ fn print_listing(
         let id = job.fanout_id;
         match job.status {
             Some(s) => println!(
-                "  fan-out {id}: photo {} by {}, {}/{} ranges written, {} dead range(s), {} dead feed(s)",
+                "  {} {id}: photo {} by {}, {}/{} ranges written, {} dead range(s), {} dead feed(s)",
+                kind_word(&s),
                 s.photo_id,
                 s.author_id,
                 s.ranges_done,
@@ -98,4 +100,12 @@ fn print_listing(
         "dropped by the bounds: {} failed fan-out(s) expired before a retry (jobs.failed_job_ttl_s), {} quarantine entries trimmed (jobs.max_quarantined)",
         dropped.failed_expired, dropped.quarantine_trimmed
     );
+}
+
+/// How a job is named in the listing: a post's is a fan-out, a delete's a deletion.
+fn kind_word(s: &JobStatus) -> &'static str {
+    match s.kind {
+        fanout::JobKind::Delete => "deletion",
+        _ => "fan-out",
+    }
 }

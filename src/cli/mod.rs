@@ -59,6 +59,10 @@ enum Command {
     #[command(mut_arg("author", |a| a.help("The author posting")))]
     #[command(mut_arg("photo", |a| a.help("The photo's id")))]
     Post(post::Args),
+    /// Delete a photo from every feed its fan-out reached, with progress and a summary.
+    #[command(mut_arg("author", |a| a.help("The author who posted the photo")))]
+    #[command(mut_arg("photo", |a| a.help("The photo to delete")))]
+    Delete(post::Args),
     /// Check that every follower's feed holds the photo exactly once.
     #[command(mut_arg("author", |a| a.help("The author whose followers are checked")))]
     #[command(mut_arg("photo", |a| a.help("The photo that must be in each feed once")))]
@@ -143,6 +147,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Serve(args) => serve::run(settings, args).await,
         Command::Seed(args) => seed::run(settings, args).await,
         Command::Post(args) => post::run(settings, args).await,
+        Command::Delete(args) => post::run_as(fanout::JobKind::Delete, settings, args).await,
         Command::Verify(args) => verify::run(settings, args).await,
         Command::Demo(args) => demo::run(settings, redis_from, args).await,
         Command::Jobs(out) => jobs::run(settings, out.json).await,

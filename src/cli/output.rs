@@ -28,6 +28,8 @@ pub fn emit(document: &impl Serialize) -> Result<(), CliError> {
 #[derive(Serialize)]
 pub struct Job {
     pub fanout_id: u64,
+    /// `post` or `delete`.
+    pub kind: fanout::JobKind,
     pub photo_id: u64,
     pub author_id: u64,
     /// `queued`, `running`, `completed` or `failed`.
@@ -48,6 +50,7 @@ impl Job {
     pub fn of(s: &JobStatus) -> Self {
         Self {
             fanout_id: s.fanout_id.0,
+            kind: s.kind,
             photo_id: s.photo_id,
             author_id: s.author_id,
             state: s.state,

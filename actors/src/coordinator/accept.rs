@@ -15,7 +15,7 @@ use crate::error::{PostError, StoreError};
 use crate::ledger::{Acceptance, Claim};
 use crate::messages::{Accepted, FanoutId, JobStatus, PhotoPosted};
 use crate::plan::Plan;
-use crate::record::JobRecord;
+use crate::record::{JobKind, JobRecord};
 use crate::telemetry;
 
 /// What the ledger said about a post: carried from the Redis round trips to the actor.
@@ -74,6 +74,7 @@ impl Coordinator {
     /// Step 2: the ledger's answer, from Redis (the actor is not blocked meanwhile).
     pub(super) fn ask_ledger(
         &self,
+        kind: JobKind,
         post: PhotoPosted,
     ) -> impl Future<Output = Result<LedgerAnswer, PostError>> + 'static {
         let mut ledger = self.ledger.clone();
@@ -83,10 +84,22 @@ impl Coordinator {
             self.settings.fanout.max_active_jobs_per_author,
         );
         async move {
-            let (acceptance, record) = ledger.accept(&post, batch_size, chunk_size).await?;
+            let (acceptance, record) = ledger.accept(kind, &post, batch_size, chunk_size).await?;
             let (found, existing, ours) = match acceptance {
                 Acceptance::New { id, followers } => (Found::New { id, followers }, None, None),
                 Acceptance::Conflict { id, author } => return Err(conflict(&post, id, author)),
+                Acceptance::Deleted { id } => {
+                    return Err(PostError::Deleted {
+                        photo_id: post.photo_id,
+                        fanout_id: id,
+                    })
+                }
+                Acceptance::NotPosted => {
+                    return Err(PostError::NotPosted {
+                        photo_id: post.photo_id,
+                        author_id: post.author_id,
+                    })
+                }
                 Acceptance::AuthorBusy { active } => {
                     return Err(PostError::AuthorBusy {
                         author_id: post.author_id,
@@ -156,8 +169,9 @@ impl Coordinator {
         ctx: &mut Context<Self>,
     ) {
         let ranges = Plan::new(followers, record.batch_size, record.chunk_size).range_count();
-        tracing::info!(fanout_id = %id, author = record.author_id, photo = record.photo_id, followers, ranges, "fan-out accepted");
-        telemetry::accepted();
+        let kind = record.kind.as_str();
+        tracing::info!(fanout_id = %id, author = record.author_id, photo = record.photo_id, followers, ranges, kind, "job accepted");
+        telemetry::accepted(record.kind);
         // Should this instance lose it (its lease lapsing in an outage, Redis rolling back
         // past its snapshot), it claims it back even when it takes nothing else over.
         self.wanted.insert(id);
@@ -186,7 +200,7 @@ impl Coordinator {
         let here = self.jobs.is_here(id);
         let resumed = match ours {
             Some(Claim::Job(job)) if !here => {
-                telemetry::accepted();
+                telemetry::accepted(job.record.kind);
                 self.resume(job, ctx);
                 true
             }

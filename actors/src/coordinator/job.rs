@@ -158,6 +158,7 @@ impl Job {
         };
         JobStatus {
             fanout_id: self.id,
+            kind: self.record.kind,
             photo_id: self.record.photo_id,
             author_id: self.record.author_id,
             state,

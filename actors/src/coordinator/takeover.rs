@@ -224,7 +224,7 @@ impl Coordinator {
                 Err(e) if !matches!(e, StoreError::Unavailable(_)) => {
                     act.drop_job(id, ctx);
                     tracing::error!(fanout_id = %id, error = %e, "cannot run this fan-out safely; set aside in the quarantine");
-                    let (mut ledger, photo) = (act.ledger.clone(), pending.record.photo_id);
+                    let (mut ledger, photo) = (act.ledger.clone(), (pending.record.kind, pending.record.photo_id));
                     let reason = e.to_string();
                     ctx.spawn(actix::fut::wrap_future(async move {
                         if let Err(e) = ledger.set_aside(id, photo, &reason).await {

@@ -19,6 +19,8 @@
 //! - `POST /photos` (`photos.rs`): `{"user_id": 343, "photo_id": 777}` → 202 with the
 //!   fan-out and a `Location` header (its status URL). Needs a write token when
 //!   `http.write_token` is set (`auth.rs`).
+//! - `DELETE /users/{author}/photos/{photo}` (`lifecycle.rs`): 202 with the delete job, like
+//!   `POST /photos`; same write token.
 //! - `GET /fanouts/{id}`, `GET /users/{id}/feed` (`queries.rs`): need a read or a write
 //!   token when `http.read_token` is set.
 //! - `GET /livez` (the process answers), `GET /readyz` (Redis answers and no writer is
@@ -30,6 +32,7 @@
 
 mod answer;
 mod auth;
+mod lifecycle;
 mod photos;
 mod probes;
 mod protected;
@@ -66,6 +69,10 @@ pub fn routes(
             .app_data(access.clone())
             .service(
                 resource("/photos", "POST").route(web::post().to(photos::post_photo).wrap(write())),
+            )
+            .service(
+                resource("/users/{author}/photos/{photo}", "DELETE")
+                    .route(web::delete().to(lifecycle::delete_photo).wrap(write())),
             )
             .service(
                 resource("/fanouts/{id}", "GET")

@@ -143,41 +143,44 @@ pub(super) async fn post_photo(
         .post(PhotoPosted::now(request.user_id, request.photo_id))
         .await
     {
-        Ok(accepted) => {
-            let status_url = status_url(http_request.path(), accepted.fanout_id);
-            HttpResponse::Accepted()
-                .insert_header((LOCATION, status_url.clone()))
-                .json(serde_json::json!({
-                    "fanout_id": accepted.fanout_id.0,
-                    "followers": accepted.followers,
-                    "already_posted": accepted.already_posted,
-                    "status_url": status_url,
-                }))
-        }
-        Err(PostError::Overloaded) => retry_later(
+        Ok(done) => accepted(status_url(http_request.path(), done.fanout_id), &done),
+        Err(e) => refusal(e),
+    }
+}
+
+/// The answer for a refused post or delete. Nothing was written unless the message says
+/// otherwise.
+pub(super) fn refusal(e: PostError) -> HttpResponse {
+    match e {
+        PostError::Overloaded => retry_later(
             StatusCode::SERVICE_UNAVAILABLE,
             &PostError::Overloaded.to_string(),
             None,
             "1",
         ),
         // One author's quota: the service is fine, this client is asking too much.
-        Err(e @ PostError::AuthorBusy { .. }) => retry_later(
+        e @ PostError::AuthorBusy { .. } => retry_later(
             StatusCode::TOO_MANY_REQUESTS,
             &e.to_string(),
             Some("user_id"),
             "5",
         ),
-        Err(e @ (PostError::Unavailable(_) | PostError::Stopped)) => {
+        e @ (PostError::Unavailable(_) | PostError::Stopped) => {
             error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), None)
         }
         // Another author's photo id: the request conflicts with what exists; nothing was
         // written.
-        Err(e @ PostError::Conflict { .. }) => {
+        e @ PostError::Conflict { .. } => {
             error(StatusCode::CONFLICT, &e.to_string(), Some("photo_id"))
+        }
+        // A deleted photo id: gone for good (while the deletion's record is kept).
+        e @ PostError::Deleted { .. } => error(StatusCode::GONE, &e.to_string(), Some("photo_id")),
+        e @ PostError::NotPosted { .. } => {
+            error(StatusCode::NOT_FOUND, &e.to_string(), Some("photo_id"))
         }
         // E.g. the author's follower key has the wrong type: the data is at fault, not the
         // request.
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), None),
+        e => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), None),
     }
 }
 
@@ -200,6 +203,18 @@ fn retry_later(
 fn status_url(photos_path: &str, id: FanoutId) -> String {
     let base = photos_path.strip_suffix("photos").unwrap_or("/");
     format!("{base}fanouts/{id}")
+}
+
+/// The 202 answer for an accepted post or delete: its job, with a `Location` header.
+pub(super) fn accepted(status_url: String, accepted: &crate::messages::Accepted) -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header((LOCATION, status_url.clone()))
+        .json(serde_json::json!({
+            "fanout_id": accepted.fanout_id.0,
+            "followers": accepted.followers,
+            "already_posted": accepted.already_posted,
+            "status_url": status_url,
+        }))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub(super) async fn fanout_status(
     match state.fanout.status(FanoutId(id)).await {
         Ok(Some(s)) => HttpResponse::Ok().json(serde_json::json!({
             "fanout_id": s.fanout_id.0,
+            "kind": s.kind.as_str(),
             "photo_id": s.photo_id,
             "author_id": s.author_id,
             "state": match s.state {

@@ -5,8 +5,8 @@
 use super::{now_ms, Acceptance, JobLedger};
 use crate::error::StoreError;
 use crate::messages::{FanoutId, PhotoPosted};
-use crate::record::{self, JobRecord};
-use crate::scripts::{ACCEPT, SNAPSHOT};
+use crate::record::{self, JobKind, JobRecord};
+use crate::scripts::{ACCEPT, ACCEPT_DELETE, SNAPSHOT};
 use crate::store::resending;
 
 /// A fresh job id: random, below 2^53 (exact in JSON numbers and in Lua) and above 2^32
@@ -17,11 +17,14 @@ pub(crate) fn random_id(rng: &mut impl rand::Rng) -> FanoutId {
 }
 
 impl JobLedger {
-    /// Accepts `post` as a new job planned with `batch_size`/`chunk_size` and this
-    /// instance's write settings, or finds the photo's existing job. Writes nothing when the
-    /// follower key has the wrong type or the photo is another author's.
+    /// Accepts `post` (a post, or with `kind` delete, its deletion) as a new job planned
+    /// with `batch_size`/`chunk_size` and this instance's write settings, or finds the
+    /// photo's existing job of that kind. Writes nothing when the follower key has the
+    /// wrong type, the photo is another author's, it was deleted (a post), or it was never
+    /// posted (a delete).
     pub async fn accept(
         &mut self,
+        kind: JobKind,
         post: &PhotoPosted,
         batch_size: u64,
         chunk_size: u64,
@@ -34,6 +37,7 @@ impl JobLedger {
             chunk_size,
             accepted_at_ms: now_ms(),
             write: self.write.clone(),
+            kind,
         };
         self.probe().await?;
         // A taken id (one in 2^21 after a billion jobs) only costs another draw.
@@ -69,24 +73,57 @@ impl JobLedger {
         job: &JobRecord,
         id: FanoutId,
     ) -> Result<Option<Acceptance>, StoreError> {
-        let mut call = ACCEPT.prepare_invoke();
-        call.key(self.keys.followers(job.author_id))
-            .key(self.keys.photo(job.photo_id))
-            .key(self.keys.jobs())
-            .key(self.keys.job(id))
-            .key(self.keys.job_lease(id))
-            .key(self.keys.job_done(id))
-            .key(self.keys.job_followers(id))
-            .key(self.keys.author_jobs(job.author_id))
-            .arg(record::encode_job(job))
-            .arg(self.keys.job_template())
-            .arg(self.keys.job_lease_template())
-            .arg(&*self.instance)
-            .arg(self.lease_ms)
-            .arg(id.0)
-            .arg(job.ident())
-            .arg(job.accepted_at_ms)
-            .arg(self.max_jobs_per_author);
+        let call = match job.kind {
+            JobKind::Post => {
+                let mut call = ACCEPT.prepare_invoke();
+                call.key(self.keys.followers(job.author_id))
+                    .key(self.keys.photo(job.photo_id))
+                    .key(self.keys.jobs())
+                    .key(self.keys.job(id))
+                    .key(self.keys.job_lease(id))
+                    .key(self.keys.job_done(id))
+                    .key(self.keys.job_followers(id))
+                    .key(self.keys.author_jobs(job.author_id))
+                    .key(self.keys.deleted(job.photo_id))
+                    .key(self.keys.author_posts(job.author_id))
+                    .arg(record::encode_job(job))
+                    .arg(self.keys.job_template())
+                    .arg(self.keys.job_lease_template())
+                    .arg(&*self.instance)
+                    .arg(self.lease_ms)
+                    .arg(id.0)
+                    .arg(job.ident())
+                    .arg(job.accepted_at_ms)
+                    .arg(self.max_jobs_per_author)
+                    .arg(job.write.max_len)
+                    .arg(job.posted_at_ms);
+                call
+            }
+            JobKind::Delete => {
+                let mut call = ACCEPT_DELETE.prepare_invoke();
+                call.key(self.keys.followers(job.author_id))
+                    .key(self.keys.photo(job.photo_id))
+                    .key(self.keys.deleted(job.photo_id))
+                    .key(self.keys.jobs())
+                    .key(self.keys.job(id))
+                    .key(self.keys.job_lease(id))
+                    .key(self.keys.job_done(id))
+                    .key(self.keys.job_followers(id))
+                    .key(self.keys.author_jobs(job.author_id))
+                    .key(self.keys.author_posts(job.author_id))
+                    .key(self.keys.job_earlier(id))
+                    .arg(record::encode_job(job))
+                    .arg(self.keys.job_template())
+                    .arg(self.keys.job_lease_template())
+                    .arg(&*self.instance)
+                    .arg(self.lease_ms)
+                    .arg(id.0)
+                    .arg(job.ident())
+                    .arg(job.accepted_at_ms)
+                    .arg(self.keys.job_followers_template());
+                call
+            }
+        };
         // Sending it again after a dropped connection finds the job the first one made. If
         // no answer comes back at all after a drop (or a timeout), the script may have run:
         // the error must not claim that nothing was written. A refused connection before
@@ -110,6 +147,16 @@ impl JobLedger {
                     return Err(StoreError::Unavailable(format!(
                         "Redis did not answer ({e}); the post may have been accepted, and posting it again is safe"
                     )));
+                }
+                Err(e) if e.code() == Some("DELETED") => {
+                    let id = e.detail().and_then(|d| d.trim().parse::<u64>().ok());
+                    return match id {
+                        Some(id) => Ok(Some(Acceptance::Deleted { id: FanoutId(id) })),
+                        None => Err(StoreError::Redis(e.to_string())),
+                    };
+                }
+                Err(e) if e.code() == Some("NOTPOSTED") => {
+                    return Ok(Some(Acceptance::NotPosted));
                 }
                 Err(e) if e.code() == Some("GONE") => {
                     let detail = e.detail().unwrap_or("this photo's fan-out was set aside");
@@ -168,9 +215,12 @@ impl JobLedger {
             .key(self.keys.job_done(id))
             .key(self.keys.jobs())
             .key(self.keys.job_lease(id))
+            .key(self.keys.deleted(job.photo_id))
+            .key(self.keys.job_earlier(id))
             .arg(id.0)
             .arg(&*self.instance)
-            .arg(job.ident());
+            .arg(job.ident())
+            .arg(job.kind.as_str());
         let taken: Result<i64, redis::RedisError> = resending(&self.conn, |mut conn| {
             let call = &call;
             async move { call.invoke_async(&mut conn).await }

@@ -144,13 +144,13 @@ impl JobLedger {
         Ok(())
     }
 
-    /// Sets job `id` (of photo `photo_id`) aside when it cannot run safely (its snapshot
-    /// vanished while chunks were done): like `quarantine`, with the reason and no bytes;
-    /// the photo key expires with the rest.
+    /// Sets job `id` (of `kind`, for photo `photo_id`) aside when it cannot run safely (its
+    /// snapshot vanished while chunks were done): like `quarantine`, with the reason and no
+    /// bytes; the photo key (a delete's tombstone) expires with the rest.
     pub async fn set_aside(
         &mut self,
         id: FanoutId,
-        photo_id: u64,
+        (kind, photo_id): (crate::record::JobKind, u64),
         reason: &str,
     ) -> Result<(), StoreError> {
         self.quarantine(&Unreadable {
@@ -161,7 +161,10 @@ impl JobLedger {
         .await?;
         let _: () = self
             .conn
-            .expire(self.keys.photo(photo_id), self.failed_ttl_secs as i64)
+            .expire(
+                self.keys.once_per_photo(kind, photo_id),
+                self.failed_ttl_secs as i64,
+            )
             .await?;
         Ok(())
     }
@@ -188,6 +191,8 @@ impl JobLedger {
             .del(self.keys.job_lease(job.id))
             .ignore()
             .expire(self.keys.job_followers(job.id), ttl)
+            .ignore()
+            .expire(self.keys.job_earlier(job.id), ttl)
             .ignore()
             .expire(self.keys.job_done(job.id), ttl)
             .ignore()

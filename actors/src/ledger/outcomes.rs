@@ -64,12 +64,13 @@ impl JobLedger {
             .key(self.keys.job_done(id))
             .key(self.keys.job_followers(id))
             .key(self.keys.job_outcome(id))
-            .key(self.keys.photo(job.photo_id))
+            .key(self.keys.once_per_photo(job.kind, job.photo_id))
             .key(self.keys.failed())
             .key(self.keys.job_dead(id))
             .key(self.keys.job_dead_feeds(id))
             .key(self.keys.dropped())
             .key(self.keys.author_jobs(job.author_id))
+            .key(self.keys.job_earlier(id))
             .arg(id.0)
             .arg(job.ident())
             .arg(&*self.instance)
@@ -121,6 +122,7 @@ impl JobLedger {
         let reply: redis::Value = RETRY_DEAD_FEEDS
             .key(self.keys.job_dead_feeds(id))
             .key(self.keys.job(id))
+            .key(self.keys.deleted(job.photo_id))
             .arg(job.ident())
             .arg(job.photo_id)
             .arg(w.max_len)
@@ -238,7 +240,7 @@ impl JobLedger {
         let record: Option<Vec<u8>> = self.conn.hget(self.keys.job(id), "record").await?;
         let photo = record
             .and_then(|raw| record::decode_job(&raw, || self.write.clone()).ok())
-            .map(|d| d.record.photo_id);
+            .map(|d| (d.record.kind, d.record.photo_id));
         let mut call = REOPEN.prepare_invoke();
         call.key(self.keys.jobs())
             .key(self.keys.failed())
@@ -248,9 +250,13 @@ impl JobLedger {
             .key(self.keys.job_followers(id))
             .key(self.keys.job_done(id))
             // A record that cannot be read still reopens: the take-over quarantines it.
-            .key(photo.map_or_else(|| self.keys.job(id), |p| self.keys.photo(p)))
+            .key(photo.map_or_else(
+                || self.keys.job(id),
+                |(kind, p)| self.keys.once_per_photo(kind, p),
+            ))
             .key(self.keys.job_dead(id))
             .key(self.keys.job_dead_feeds(id))
+            .key(self.keys.job_earlier(id))
             .arg(id.0)
             .arg(now_ms())
             .arg(legacy);
@@ -302,6 +308,7 @@ impl JobLedger {
                 };
                 JobStatus {
                     fanout_id: id,
+                    kind: record.kind,
                     photo_id: record.photo_id,
                     author_id: record.author_id,
                     state: if o.completed {
@@ -323,6 +330,7 @@ impl JobLedger {
                 let (ranges_done, feeds_written) = plan.progress(&done.unwrap_or_default());
                 JobStatus {
                     fanout_id: id,
+                    kind: record.kind,
                     photo_id: record.photo_id,
                     author_id: record.author_id,
                     state: if leased {

@@ -2,12 +2,17 @@
 -- when the job resumes after `fanout retry-dead`. Each feed that takes the photo leaves the
 -- dead feeds in the same step, so it is written exactly once; one still of the wrong type
 -- stays recorded (with what it holds now).
--- KEYS[1]: the job's dead feeds; KEYS[2]: the job hash.
+-- KEYS[1]: the job's dead feeds; KEYS[2]: the job hash; KEYS[3]: the photo's tombstone (a
+-- deleted photo is written nowhere again: its dead feeds are dropped).
 -- ARGV[1]: the job's identity; ARGV[2]: photo id; ARGV[3]: feed cap; ARGV[4]: layout;
 -- ARGV[5]: score (posted_at, ms); ARGV[6], ARGV[7]: the feed pattern around the follower id.
 -- Returns { written, still dead }, or -2 when the job is not the one the caller runs.
 if redis.call('HGET', KEYS[2], 'ident') ~= ARGV[1] then
   return -2
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('DEL', KEYS[1])
+  return { 0, 0 }
 end
 local photo, cap, layout, score = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local entries = redis.call('HGETALL', KEYS[1])

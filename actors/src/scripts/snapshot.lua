@@ -3,9 +3,14 @@
 -- job is accepted (not in the acceptance itself: copying 1.5 M ids blocks Redis for about
 -- 5 ms, which the upload request should not wait for), and again when a job is resumed.
 -- KEYS[1]: the author's follower list; KEYS[2]: the snapshot; KEYS[3]: the job hash;
--- KEYS[4]: the job's done-bitmap; KEYS[5]: the set of unfinished jobs; KEYS[6]: its lease.
--- ARGV[1]: the job id; ARGV[2]: this instance's id; ARGV[3]: the job's identity.
--- Returns the snapshot's length (taking it again returns the existing one's), -1 when the
+-- KEYS[4]: the job's done-bitmap; KEYS[5]: the set of unfinished jobs; KEYS[6]: its lease;
+-- KEYS[7]: the photo's tombstone; KEYS[8]: a delete job's earlier recipients.
+-- ARGV[1]: the job id; ARGV[2]: this instance's id; ARGV[3]: the job's identity;
+-- ARGV[4]: its kind ('post' or 'delete').
+-- A post whose photo has been deleted takes no snapshot (its chunks write nothing now, and
+-- its old one went to the delete job): its stored follower count keeps its plan. A delete
+-- job's recipients are the snapshot followed by its earlier recipients.
+-- Returns the number of recipients (taking it again returns the same), -1 when the
 -- job is no longer unfinished or no longer this job, -2 when another instance holds it:
 -- then it must not run here.
 if not redis.call('ZSCORE', KEYS[5], ARGV[1]) or redis.call('HGET', KEYS[3], 'ident') ~= ARGV[3] then
@@ -14,8 +19,13 @@ end
 if redis.call('GET', KEYS[6]) ~= ARGV[2] then
   return -2
 end
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  return redis.call('LLEN', KEYS[2])
+if ARGV[4] == 'post' and redis.call('EXISTS', KEYS[7]) == 1 then
+  return tonumber(redis.call('HGET', KEYS[3], 'followers') or '0')
+end
+local earlier = redis.call('LLEN', KEYS[8])
+-- 'taken': the snapshot's length when it was taken (an empty one is no key at all).
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('HGET', KEYS[3], 'taken') == '0' then
+  return redis.call('LLEN', KEYS[2]) + earlier
 end
 if redis.call('EXISTS', KEYS[4]) == 1 then
   -- Chunks were written from a snapshot that is gone: a new one could shift positions.
@@ -26,5 +36,5 @@ if redis.call('TYPE', KEYS[1]).ok == 'list' then
   redis.call('COPY', KEYS[1], KEYS[2])
   followers = redis.call('LLEN', KEYS[2])
 end
-redis.call('HSET', KEYS[3], 'followers', followers)
-return followers
+redis.call('HSET', KEYS[3], 'followers', followers + earlier, 'taken', followers)
+return followers + earlier

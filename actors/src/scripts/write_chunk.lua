@@ -1,7 +1,7 @@
 -- Writes one chunk of a fan-out: all of it, exactly once, or nothing; a feed of the wrong
 -- type is skipped and recorded by itself, so one bad feed does not hold back its neighbours.
 -- KEYS[1]: the job's done-bitmap; KEYS[2]: the job's follower snapshot; KEYS[3]: the job
--- hash (its identity); KEYS[4]: the job's dead feeds.
+-- hash (its identity); KEYS[4]: the job's dead feeds; KEYS[5]: the photo's tombstone.
 -- ARGV: chunk bit, first and last position of the chunk in the snapshot, photo id, feed cap,
 -- layout ('list' or 'zset'), score (posted_at, ms), the feed key pattern split around the
 -- follower id (head, tail), the job's identity ('author:photo'), and how many dead feeds
@@ -14,7 +14,8 @@
 -- already done, or -2 when the job is not the one the caller runs (its identity differs or
 -- is gone: Redis rolled back past its acceptance, or it finished and expired) or its
 -- snapshot is gone or short (the job has completed; this is a late attempt): nothing may
--- be written then, whatever became of its bitmap.
+-- be written then, whatever became of its bitmap; -3 when the photo has been deleted: the
+-- chunk is marked done without writing (the delete's job removes what earlier chunks wrote).
 --
 -- A push of the wrong type is recorded in the dead feeds (follower → key, found, expected)
 -- and the chunk goes on; once the job has recorded its maximum, the chunk fails instead.
@@ -30,6 +31,10 @@
 local done, bit = KEYS[1], ARGV[1]
 if redis.call('HGET', KEYS[3], 'ident') ~= ARGV[10] then
   return -2
+end
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('SETBIT', done, bit, '1')
+  return -3
 end
 local first, last = tonumber(ARGV[2]), tonumber(ARGV[3])
 local followers = redis.call('LRANGE', KEYS[2], ARGV[2], ARGV[3])
