@@ -217,6 +217,7 @@ impl Handler<BatchDone> for Coordinator {
                 // One landed report per range, covering all of it: the sum is exact.
                 job.done += 1;
                 job.written += report.written;
+                job.stopped |= report.stopped;
                 crate::telemetry::batch_done(job.record.kind, report.written);
                 tracing::debug!(fanout_id = %id, range = report.range.index, attempt = report.attempt, written = report.written, elapsed = ?report.elapsed, "range done");
                 self.finish_if_done(id, ctx);

@@ -134,6 +134,7 @@ impl Handler<BatchFanOut> for FeedWriter {
                         photo_id: batch.record.photo_id,
                         range: batch.range,
                         attempt: batch.attempt,
+                        kind: batch.record.kind,
                     };
                     fault(writer, &about).await;
                 }
@@ -142,10 +143,14 @@ impl Handler<BatchFanOut> for FeedWriter {
             .catch_unwind()
             .await;
             let panicked = outcome.is_err();
-            let (written, failure) = match outcome {
-                Ok(Ok(written)) => (written, None),
-                Ok(Err(e)) => (e.written, Some(BatchFailure::Store(e.error))),
-                Err(panic) => (0, Some(BatchFailure::Panicked(panic_message(&panic)))),
+            let (written, stopped, failure) = match outcome {
+                Ok(Ok((written, stopped))) => (written, stopped, None),
+                Ok(Err(e)) => (e.written, false, Some(BatchFailure::Store(e.error))),
+                Err(panic) => (
+                    0,
+                    false,
+                    Some(BatchFailure::Panicked(panic_message(&panic))),
+                ),
             };
             let delivered = match failure {
                 None => {
@@ -157,6 +162,7 @@ impl Handler<BatchFanOut> for FeedWriter {
                             attempt: batch.attempt,
                             writer,
                             written,
+                            stopped,
                             elapsed: started.elapsed(),
                         })
                         .await

@@ -11,8 +11,8 @@ use crate::completion::CompletionBell;
 use crate::coordinator::{Coordinator, LaunchError};
 use crate::error::{PostError, StoreError};
 use crate::messages::{
-    Accepted, FanOutCompleted, FanoutId, GetStatus, GetWriterHealth, JobState, JobStatus,
-    PhotoDeleted, PhotoPosted, Resume, Shutdown, ShutdownReport, Subscribe,
+    Accepted, FanOutCompleted, FanoutId, GetStatus, GetWriterHealth, JobStatus, PhotoDeleted,
+    PhotoPosted, Resume, Shutdown, ShutdownReport, Subscribe,
 };
 use crate::settings::Settings;
 use crate::store::{FeedPage, FeedStore};
@@ -159,7 +159,7 @@ impl FanOut {
                 Err(e) => return Err(e),
             };
             on_progress(&status);
-            if matches!(status.state, JobState::Completed | JobState::Failed) {
+            if status.state.is_finished() {
                 return Ok(status);
             }
             tokio::select! {

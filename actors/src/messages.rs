@@ -125,6 +125,8 @@ pub(crate) struct BatchDone {
     /// Feeds of the range that hold the photo now: written by this attempt, or by an
     /// earlier one whose chunks this attempt found done.
     pub written: u64,
+    /// Some chunk found the photo deleted (and wrote nothing).
+    pub stopped: bool,
     /// Time spent.
     pub elapsed: Duration,
 }
@@ -205,6 +207,30 @@ pub enum JobState {
     Completed,
     /// Finished with dead-lettered ranges or dead feeds (`fanout retry-dead` finishes it).
     Failed,
+    /// A fan-out whose photo has been deleted: it stopped at the deletion (whatever it had
+    /// written, the deletion removes), or it had finished before.
+    Deleted,
+}
+
+impl JobState {
+    /// Whether the job has finished (completed, failed or deleted).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobState::Completed | JobState::Failed | JobState::Deleted
+        )
+    }
+
+    /// `queued`, `running`, `completed`, `failed` or `deleted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::Deleted => "deleted",
+        }
+    }
 }
 
 /// A range that failed `max_attempts` times and was given up.

@@ -100,15 +100,16 @@ impl FeedStore {
     /// Writes the photo into the feeds of every follower in the batch's range, one atomic
     /// script per chunk, as the job's record says (layout, feed pattern, cap); chunks
     /// already done (by an earlier attempt, or by this one before a reply was lost) are
-    /// skipped. Returns the number of feeds in the range that hold the photo now.
-    pub async fn write_batch(&mut self, batch: &BatchFanOut) -> Result<u64, BatchError> {
+    /// skipped. Returns the number of feeds in the range that hold the photo now, and
+    /// whether a chunk found the photo deleted (and wrote nothing).
+    pub async fn write_batch(&mut self, batch: &BatchFanOut) -> Result<(u64, bool), BatchError> {
         let id = batch.fanout_id;
         let (snapshot, done_key) = (self.keys.job_followers(id), self.keys.job_done(id));
         let (job_key, dead_feeds) = (self.keys.job(id), self.keys.job_dead_feeds(id));
         let (job, write) = (&batch.record, &batch.record.write);
         let ident = job.ident();
         let (tombstone, earlier) = (self.keys.deleted(job.photo_id), self.keys.job_earlier(id));
-        let mut written = 0;
+        let (mut written, mut stopped) = (0, false);
         for chunk in batch.plan.chunks(batch.range) {
             // The script reads the chunk's followers from the snapshot itself.
             let call = match job.kind {
@@ -167,7 +168,7 @@ impl FeedStore {
                 Ok(-1) => written += chunk.size(),
                 // -3: the photo was deleted meanwhile: marked done, nothing written (what
                 // earlier chunks wrote, the deletion removes).
-                Ok(-3) => {}
+                Ok(-3) => stopped = true,
                 Ok(n) => written += n.unsigned_abs(),
                 Err(e) => {
                     return Err(BatchError {
@@ -177,7 +178,7 @@ impl FeedStore {
                 }
             }
         }
-        Ok(written)
+        Ok((written, stopped))
     }
 
     /// The newest `limit` photo ids in `user`'s feed, newest first. Entries that are not

@@ -94,6 +94,12 @@ async fn run_job(
         })
         .await?;
     progress.finish();
+    if status.state == JobState::Deleted {
+        eprintln!(
+            "photo {} has been deleted: its fan-out stopped there, and the deletion removes what it wrote",
+            args.photo
+        );
+    }
     for dead in &status.dead_ranges {
         eprintln!(
             "dead range: followers {}..={} after {} attempts: {}",

@@ -413,6 +413,24 @@ pub async fn assert_nobody_has(c: &mut Conn, ids: impl IntoIterator<Item = u64>,
 // ---------------------------------------------------------------------------------------
 // Posting and waiting
 
+/// Deletes `photo` of `author` and waits for the deletion to finish.
+pub async fn delete_and_wait(fanout: &FanOut, author: u64, photo: u64) -> JobStatus {
+    let accepted = fanout
+        .delete(fanout::PhotoDeleted::new(author, photo))
+        .await
+        .unwrap();
+    wait(fanout, accepted.fanout_id).await
+}
+
+/// The id of the job deleting `photo` (its tombstone), which must exist.
+pub async fn deletion_of(c: &mut Conn, photo: u64) -> u64 {
+    let id: Option<u64> = c
+        .get(format!("fanout:photo:{photo}:deleted"))
+        .await
+        .unwrap();
+    id.expect("the photo has a tombstone")
+}
+
 /// Posts and waits for the fan-out to finish.
 pub async fn post_and_wait(fanout: &FanOut, author: u64, photo: u64) -> JobStatus {
     let accepted = fanout.post(PhotoPosted::now(author, photo)).await.unwrap();
@@ -557,14 +575,17 @@ pub fn fanout_post(author: u64, photo: u64) -> Cli {
 /// writer, one batch at a time, chunks of 10 (2,000 chunks for 20,000 followers), and
 /// retries at most 300 ms apart.
 pub fn slow_fanout_post(author: u64, photo: u64) -> Cli {
-    fanout_post(author, photo).envs([
-        ("FANOUT_BATCH_SIZE", "100"),
-        ("FANOUT_CHUNK_SIZE", "10"),
-        ("FANOUT_WRITERS", "1"),
-        ("FANOUT_IN_FLIGHT_PER_WRITER", "1"),
-        ("FANOUT_RETRY_MAX_DELAY_MS", "300"),
-    ])
+    fanout_post(author, photo).envs(SLOW_JOBS)
 }
+
+/// The settings of [`slow_fanout_post`], for other commands (`fanout delete`).
+pub const SLOW_JOBS: [(&str, &str); 5] = [
+    ("FANOUT_BATCH_SIZE", "100"),
+    ("FANOUT_CHUNK_SIZE", "10"),
+    ("FANOUT_WRITERS", "1"),
+    ("FANOUT_IN_FLIGHT_PER_WRITER", "1"),
+    ("FANOUT_RETRY_MAX_DELAY_MS", "300"),
+];
 
 /// A job left unfinished with nobody holding its lease: `photo` of `author`, whose
 /// followers are `1..=n`, accepted by a core that wrote nothing of it and was shut down.
@@ -763,6 +784,17 @@ pub async fn http_post(base: &str, path: &str, body: &str) -> Reply {
         reply.text
     );
     reply
+}
+
+/// `method {base}{path}` with no body, and `Authorization: Bearer token` when given (for
+/// `DELETE` and `PUT`, whose routes take everything from the path).
+pub async fn http_send(method: &str, base: &str, path: &str, token: Option<&str>) -> Reply {
+    let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = awc::Client::new().request(method, format!("{base}{path}"));
+    if let Some(token) = token {
+        request = request.insert_header(("authorization", format!("Bearer {token}")));
+    }
+    http(request, None).await
 }
 
 async fn http(request: awc::ClientRequest, body: Option<&str>) -> Reply {

@@ -48,13 +48,16 @@ impl Coordinator {
                     dead_ranges,
                 }) => {
                     let mut status = status;
-                    status.state = if completed {
-                        JobState::Completed
-                    } else {
-                        JobState::Failed
+                    let stopped = status.state == JobState::Deleted;
+                    status.state = match (completed, stopped) {
+                        (true, true) => JobState::Deleted,
+                        (true, false) => JobState::Completed,
+                        _ => JobState::Failed,
                     };
                     status.dead_feeds = dead_feeds;
-                    if completed {
+                    if stopped && completed {
+                        status.ranges_done = status.ranges_total;
+                    } else if completed {
                         status.ranges_done = status.ranges_total;
                         status.feeds_written = status.followers;
                         status.dead_ranges.clear();
@@ -115,7 +118,7 @@ impl Coordinator {
         let mut ledger = self.ledger.clone();
         let read = async move { ledger.status(id).await };
         ctx.spawn(read.into_actor(self).map(move |stored, act, ctx| match stored {
-            Ok(Some(status)) if matches!(status.state, JobState::Completed | JobState::Failed) => {
+            Ok(Some(status)) if status.state.is_finished() => {
                 act.announce_finished(id, status, ctx);
             }
             _ => {

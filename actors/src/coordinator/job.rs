@@ -52,6 +52,9 @@ pub(super) struct Job {
     pub(super) dispatched: bool,
     pub(super) done: u64,
     pub(super) written: u64,
+    /// A chunk found the photo deleted: the fan-out stops (its remaining chunks write
+    /// nothing).
+    pub(super) stopped: bool,
     pub(super) retries: u64,
     /// Given up here; written to Redis with the outcome (the finish script keeps only those
     /// still missing chunks).
@@ -93,6 +96,7 @@ impl Job {
             dispatched: false,
             done: already_done.iter().filter(|d| **d).count() as u64,
             written: done_followers,
+            stopped: false,
             already_done,
             retries: 0,
             dead: Vec::new(),
@@ -146,7 +150,9 @@ impl Job {
 
     pub(super) fn status(&self) -> JobStatus {
         let state = if self.is_finished() {
-            if self.dead.is_empty() {
+            if self.stopped && self.dead.is_empty() {
+                JobState::Deleted
+            } else if self.dead.is_empty() {
                 JobState::Completed
             } else {
                 JobState::Failed
@@ -181,7 +187,12 @@ impl JobStatus {
         JobOutcome {
             completed: true,
             ranges_done: self.ranges_total,
-            feeds_written: self.followers,
+            // Stopped by a deletion: what it wrote before, not every follower.
+            feeds_written: if self.state == JobState::Deleted {
+                self.feeds_written
+            } else {
+                self.followers
+            },
             dead_ranges: 0,
             ..self.outcome()
         }

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::answer::{error, AppState};
 use super::photos::BadRequest;
-use crate::messages::{FanoutId, JobState};
+use crate::messages::FanoutId;
 use crate::store::FeedPage;
 
 /// `GET /fanouts/{id}`: progress of one fan-out, wherever it runs.
@@ -22,12 +22,7 @@ pub(super) async fn fanout_status(
             "kind": s.kind.as_str(),
             "photo_id": s.photo_id,
             "author_id": s.author_id,
-            "state": match s.state {
-                JobState::Queued => "queued",
-                JobState::Running => "running",
-                JobState::Completed => "completed",
-                JobState::Failed => "failed",
-            },
+            "state": s.state.as_str(),
             "followers": s.followers,
             "ranges_total": s.ranges_total,
             "ranges_done": s.ranges_done,

@@ -299,6 +299,18 @@ impl JobLedger {
         let followers = followers.unwrap_or(0);
         let plan = record.plan(followers);
         let outcome = outcome.and_then(|raw| record::decode_outcome(&raw).ok());
+        // A finished fan-out whose photo has been deleted since (or during) is shown so.
+        let deleted = match (&outcome, record.kind) {
+            (Some(o), crate::record::JobKind::Post) if o.completed => {
+                let key = self.keys.deleted(record.photo_id);
+                resending(&self.conn, |mut conn| {
+                    let key = &key;
+                    async move { conn.exists::<_, bool>(key).await }
+                })
+                .await?
+            }
+            _ => false,
+        };
         let status = match outcome {
             Some(o) => {
                 let dead_ranges = if o.completed {
@@ -311,7 +323,9 @@ impl JobLedger {
                     kind: record.kind,
                     photo_id: record.photo_id,
                     author_id: record.author_id,
-                    state: if o.completed {
+                    state: if deleted {
+                        JobState::Deleted
+                    } else if o.completed {
                         JobState::Completed
                     } else {
                         JobState::Failed

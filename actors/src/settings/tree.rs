@@ -32,6 +32,8 @@ pub struct FaultBatch {
     pub range: crate::plan::FollowerRange,
     /// Its attempt number, from 1.
     pub attempt: u32,
+    /// Whether it writes a post or a deletion.
+    pub kind: crate::record::JobKind,
 }
 
 /// The core's settings: one field per `config.toml` table. Defaults match `config.toml`.
