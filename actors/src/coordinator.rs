@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 
-use crate::error::{PostError, StoreError};
+use crate::error::{FollowError, PostError, StoreError};
 use crate::feed_writer::{FeedWriter, ReportTo};
 use crate::ledger::JobLedger;
 use crate::messages::*;
@@ -196,6 +196,37 @@ impl Handler<PhotoDeleted> for Coordinator {
             act.accepting -= 1;
             Ok(act.apply_answer(answer?, ctx))
         }))
+    }
+}
+
+impl Handler<Followed> for Coordinator {
+    type Result = ResponseFuture<Result<FollowChange, FollowError>>;
+
+    /// On the ledger's connection, not in the actor: the actor goes on meanwhile.
+    fn handle(&mut self, follow: Followed, _ctx: &mut Self::Context) -> Self::Result {
+        let mut ledger = self.ledger.clone();
+        Box::pin(async move {
+            let change = ledger.follow(follow.follower, follow.author).await?;
+            if change.changed {
+                crate::telemetry::follow_changed(true);
+            }
+            Ok(change)
+        })
+    }
+}
+
+impl Handler<Unfollowed> for Coordinator {
+    type Result = ResponseFuture<Result<FollowChange, FollowError>>;
+
+    fn handle(&mut self, unfollow: Unfollowed, _ctx: &mut Self::Context) -> Self::Result {
+        let mut ledger = self.ledger.clone();
+        Box::pin(async move {
+            let change = ledger.unfollow(unfollow.follower, unfollow.author).await?;
+            if change.changed {
+                crate::telemetry::follow_changed(false);
+            }
+            Ok(change)
+        })
     }
 }
 

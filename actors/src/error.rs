@@ -189,6 +189,57 @@ impl From<StoreError> for PostError {
     }
 }
 
+/// Why a follow or an unfollow did not happen. Nothing was written, unless Redis stopped
+/// answering mid-way (then repeating the call is safe: both are idempotent).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum FollowError {
+    /// A user following (or unfollowing) themselves (HTTP 400).
+    #[error("user {user} cannot follow themselves")]
+    SelfFollow {
+        /// The user.
+        user: u64,
+    },
+    /// Another follow or unfollow of this author has been searching its long follower
+    /// list for longer than the wait allows (HTTP 503 + Retry-After).
+    #[error("another follow or unfollow of author {author} is searching its follower list; retry")]
+    Busy {
+        /// The author.
+        author: u64,
+    },
+    /// Redis is unavailable (HTTP 503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Redis refused, e.g. a key of the wrong type (HTTP 500).
+    #[error("{0}")]
+    Store(StoreError),
+    /// The coordinator has stopped.
+    #[error("fan-out coordinator has stopped")]
+    Stopped,
+}
+
+impl FollowError {
+    /// The kind, as the `kind` label of `fanout_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FollowError::SelfFollow { .. } => "follow_self",
+            FollowError::Busy { .. } => "follow_busy",
+            FollowError::Unavailable(_) => "follow_unavailable",
+            FollowError::Store(_) => "follow_refused_by_redis",
+            FollowError::Stopped => "follow_stopped",
+        }
+    }
+}
+
+impl From<StoreError> for FollowError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => FollowError::Unavailable(e.to_string()),
+            other => FollowError::Store(other),
+        }
+    }
+}
+
 /// A batch's failure as reported by a writer: what failed and how much was written first.
 #[derive(Debug, Clone)]
 pub(crate) struct BatchError {

@@ -9,10 +9,10 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::completion::CompletionBell;
 use crate::coordinator::{Coordinator, LaunchError};
-use crate::error::{PostError, StoreError};
+use crate::error::{FollowError, PostError, StoreError};
 use crate::messages::{
-    Accepted, FanOutCompleted, FanoutId, GetStatus, GetWriterHealth, JobStatus, PhotoDeleted,
-    PhotoPosted, Resume, Shutdown, ShutdownReport, Subscribe,
+    Accepted, FanOutCompleted, FanoutId, FollowChange, Followed, GetStatus, GetWriterHealth,
+    JobStatus, PhotoDeleted, PhotoPosted, Resume, Shutdown, ShutdownReport, Subscribe, Unfollowed,
 };
 use crate::settings::Settings;
 use crate::store::{FeedPage, FeedStore};
@@ -84,6 +84,46 @@ impl FanOut {
                 .map_err(|_| PostError::Stopped)
                 .and_then(|answer| answer),
             Err(_) => Err(PostError::Overloaded),
+        };
+        if let Err(e) = &answer {
+            crate::telemetry::error(e.kind());
+        }
+        answer
+    }
+
+    /// `follower` follows `author` (see [`Followed`]): returns once it is done in Redis.
+    /// Refused when they are the same user ([`FollowError::SelfFollow`]); bounded like
+    /// [`FanOut::post`] (a full queue answers `Busy`).
+    pub async fn follow(&self, follow: Followed) -> Result<FollowChange, FollowError> {
+        let answer = match self.pending_posts.try_acquire() {
+            Ok(_permit) => self
+                .coordinator
+                .send(follow)
+                .await
+                .map_err(|_| FollowError::Stopped)
+                .and_then(|answer| answer),
+            Err(_) => Err(FollowError::Busy {
+                author: follow.author,
+            }),
+        };
+        if let Err(e) = &answer {
+            crate::telemetry::error(e.kind());
+        }
+        answer
+    }
+
+    /// `follower` unfollows `author` (see [`Unfollowed`]): returns once it is done.
+    pub async fn unfollow(&self, unfollow: Unfollowed) -> Result<FollowChange, FollowError> {
+        let answer = match self.pending_posts.try_acquire() {
+            Ok(_permit) => self
+                .coordinator
+                .send(unfollow)
+                .await
+                .map_err(|_| FollowError::Stopped)
+                .and_then(|answer| answer),
+            Err(_) => Err(FollowError::Busy {
+                author: unfollow.author,
+            }),
         };
         if let Err(e) = &answer {
             crate::telemetry::error(e.kind());

@@ -166,6 +166,31 @@ impl KeyPatterns {
         self.job_key(id, ":earlier")
     }
 
+    /// `fanout:job:{id}:skip`: set of followers a running post job must not write: they
+    /// followed the author while it ran (the follow merged its photo in) or unfollowed
+    /// (the photo is not theirs to get). Written by follow and unfollow, checked once per
+    /// chunk, removed with the job.
+    pub fn job_skip(&self, id: FanoutId) -> String {
+        self.job_key(id, ":skip")
+    }
+
+    /// `job_skip` with `{id}` left in.
+    pub(crate) fn job_skip_template(&self) -> String {
+        self.job_key("{id}", ":skip")
+    }
+
+    /// `photo` with `{id}` left in for the photo id.
+    pub(crate) fn photo_template(&self) -> String {
+        format!("{}photo:{{id}}", self.prefix)
+    }
+
+    /// `fanout:author:{author_id}:following_lock`: held (a random token, expiring) while
+    /// a follow or unfollow scans the author's follower list in slices, because it is too
+    /// long to search in one script; other follows and unfollows of the author wait.
+    pub fn following_lock(&self, author_id: u64) -> String {
+        format!("{}author:{author_id}:following_lock", self.prefix)
+    }
+
     /// `fanout:author:{author_id}:jobs`: set of the author's unfinished job ids, for
     /// `fanout.max_active_jobs_per_author`. Added by acceptance, removed by finish; an id
     /// no longer in `fanout:jobs` (a job set aside) is pruned when the author is at the

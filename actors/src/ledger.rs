@@ -31,7 +31,10 @@ use crate::record::{JobRecord, RecordError, WriteSpec};
 use crate::settings::Settings;
 use crate::store::connect_manager;
 
+pub use following::FollowChange;
+
 mod accept;
+mod following;
 mod leases;
 pub(crate) mod outcomes;
 
@@ -48,6 +51,8 @@ pub(crate) struct JobLedger {
     max_quarantined: usize,
     /// `fanout.max_active_jobs_per_author`.
     max_jobs_per_author: usize,
+    /// `fanout.follow_scan_slice`.
+    follow_scan_slice: u64,
     /// What this instance's settings write: the write settings of the jobs it accepts, and
     /// of first-release jobs it resumes (their records have none).
     write: WriteSpec,
@@ -174,6 +179,7 @@ impl JobLedger {
             failed_ttl_secs: settings.jobs.failed_job_ttl_s.max(1),
             max_quarantined: settings.jobs.max_quarantined.max(1),
             max_jobs_per_author: settings.fanout.max_active_jobs_per_author.max(1),
+            follow_scan_slice: settings.fanout.follow_scan_slice.max(1),
             write: WriteSpec::from_settings(settings),
             allow_eviction: settings.redis.allow_eviction,
         })

@@ -81,11 +81,11 @@ pub mod settings;
 pub mod telemetry;
 
 pub use coordinator::LaunchError;
-pub use error::{PostError, StoreError};
+pub use error::{FollowError, PostError, StoreError};
 pub use handle::{FanOut, FanOutBuilder};
 pub use messages::{
-    Accepted, DeadFeed, DeadRange, FanOutCompleted, FanoutId, JobKind, JobState, JobStatus,
-    PhotoDeleted, PhotoPosted, ShutdownReport,
+    Accepted, DeadFeed, DeadRange, FanOutCompleted, FanoutId, FollowChange, Followed, JobKind,
+    JobState, JobStatus, PhotoDeleted, PhotoPosted, ShutdownReport, Unfollowed,
 };
 pub use plan::FollowerRange;
 pub use settings::{Settings, SettingsError};

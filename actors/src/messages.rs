@@ -13,7 +13,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{PostError, StoreError};
+use crate::error::{FollowError, PostError, StoreError};
+pub use crate::ledger::FollowChange;
 use crate::plan::{FollowerRange, Plan};
 
 pub use crate::ids::FanoutId;
@@ -76,6 +77,45 @@ impl PhotoDeleted {
             photo_id,
             author_id,
         }
+    }
+}
+
+/// `follower` follows `author`: joins `followers:{author}` once, and the author's recent
+/// photos are merged into the follower's feed. Repeating it changes nothing.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Result<FollowChange, FollowError>")]
+#[non_exhaustive]
+pub struct Followed {
+    /// Who follows.
+    pub follower: u64,
+    /// Whom.
+    pub author: u64,
+}
+
+/// `follower` unfollows `author`: leaves `followers:{author}`, and the author's photos
+/// that fanout knows leave the follower's feed. Unfollowing someone not followed changes
+/// nothing.
+#[derive(Message, Clone, Copy, Debug)]
+#[rtype(result = "Result<FollowChange, FollowError>")]
+#[non_exhaustive]
+pub struct Unfollowed {
+    /// Who unfollows.
+    pub follower: u64,
+    /// Whom.
+    pub author: u64,
+}
+
+impl Followed {
+    /// `follower` follows `author`.
+    pub fn new(follower: u64, author: u64) -> Self {
+        Self { follower, author }
+    }
+}
+
+impl Unfollowed {
+    /// `follower` unfollows `author`.
+    pub fn new(follower: u64, author: u64) -> Self {
+        Self { follower, author }
     }
 }
 

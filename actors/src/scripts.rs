@@ -16,6 +16,15 @@ pub(crate) static ACCEPT_DELETE: LazyLock<Script> =
 /// One chunk of a delete job: the photo out of each recipient's feed, guarded by the bitmap.
 pub(crate) static DELETE_CHUNK: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/delete_chunk.lua")));
+/// F follows A: F into A's follower list once, A's recent photos merged into F's feed.
+pub(crate) static FOLLOW: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/follow.lua")));
+/// F unfollows A: F out of A's follower list, A's photos out of F's feed.
+pub(crate) static UNFOLLOW: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/unfollow.lua")));
+/// Releases a follower-list lock the caller holds.
+pub(crate) static UNLOCK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/unlock.lua")));
 /// Copies the author's follower list to the job's snapshot (or reports the existing one).
 pub(crate) static SNAPSHOT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/snapshot.lua")));

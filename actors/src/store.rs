@@ -109,6 +109,7 @@ impl FeedStore {
         let (job, write) = (&batch.record, &batch.record.write);
         let ident = job.ident();
         let (tombstone, earlier) = (self.keys.deleted(job.photo_id), self.keys.job_earlier(id));
+        let skip = self.keys.job_skip(id);
         let (mut written, mut stopped) = (0, false);
         for chunk in batch.plan.chunks(batch.range) {
             // The script reads the chunk's followers from the snapshot itself.
@@ -119,6 +120,7 @@ impl FeedStore {
                         .key(&job_key)
                         .key(&dead_feeds)
                         .key(&tombstone)
+                        .key(&skip)
                         .arg(chunk.bit)
                         .arg(chunk.start)
                         .arg(chunk.stop)

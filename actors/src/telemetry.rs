@@ -114,7 +114,6 @@ pub(crate) fn accepted(kind: crate::record::JobKind) {
 }
 
 /// A follow (`true`) or an unfollow that changed something.
-#[allow(dead_code)] // used by the follow and unfollow paths, coming next
 pub(crate) fn follow_changed(follow: bool) {
     counter!(if follow { FOLLOWS } else { UNFOLLOWS }).increment(1);
 }

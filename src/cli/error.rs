@@ -21,6 +21,8 @@ pub enum CliError {
     Post(#[from] PostError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Follow(#[from] fanout::FollowError),
     #[error("{0}; nothing was written (pass --replace to overwrite it)")]
     SeedRefused(SeedError),
     #[error(transparent)]

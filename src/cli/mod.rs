@@ -4,6 +4,7 @@
 
 mod demo;
 mod error;
+mod following;
 mod jobs;
 mod output;
 mod photo;
@@ -63,6 +64,10 @@ enum Command {
     #[command(mut_arg("author", |a| a.help("The author who posted the photo")))]
     #[command(mut_arg("photo", |a| a.help("The photo to delete")))]
     Delete(post::Args),
+    /// Follow an author: join its follower list once, its recent photos merged into the feed.
+    Follow(following::Args),
+    /// Unfollow an author: leave its follower list, its photos removed from the feed.
+    Unfollow(following::Args),
     /// Check that every follower's feed holds the photo exactly once.
     #[command(mut_arg("author", |a| a.help("The author whose followers are checked")))]
     #[command(mut_arg("photo", |a| a.help("The photo that must be in each feed once")))]
@@ -147,6 +152,8 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Serve(args) => serve::run(settings, args).await,
         Command::Seed(args) => seed::run(settings, args).await,
         Command::Post(args) => post::run(settings, args).await,
+        Command::Follow(args) => following::run(settings, args, true).await,
+        Command::Unfollow(args) => following::run(settings, args, false).await,
         Command::Delete(args) => post::run_as(fanout::JobKind::Delete, settings, args).await,
         Command::Verify(args) => verify::run(settings, args).await,
         Command::Demo(args) => demo::run(settings, redis_from, args).await,

@@ -2,12 +2,14 @@
 //! job's status URL, like `POST /photos`), and, beside it, follows and unfollows. Each
 //! needs a write token when `http.write_token` is set.
 
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::answer::{error, AppState};
 use super::photos::{accepted, refusal};
-use crate::messages::PhotoDeleted;
+use crate::error::FollowError;
+use crate::messages::{FollowChange, Followed, PhotoDeleted, Unfollowed};
 
 /// A path segment that must be a positive integer id, or the 400 naming it.
 pub(super) fn path_id(raw: &str, field: &'static str) -> Result<u64, Box<HttpResponse>> {
@@ -35,6 +37,66 @@ pub(super) async fn delete_photo(
     match state.fanout.delete(PhotoDeleted::new(author, photo)).await {
         Ok(done) => accepted(status_url(request.path(), done.fanout_id.0), &done),
         Err(e) => refusal(e),
+    }
+}
+
+/// `PUT /users/{follower}/following/{author}`: 200 once done (`changed: false` for a
+/// repeat); 400 for following oneself.
+pub(super) async fn follow(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (follower, author) = match ids(&path) {
+        Ok(ids) => ids,
+        Err(bad) => return *bad,
+    };
+    let change = state.fanout.follow(Followed::new(follower, author)).await;
+    answer(follower, author, change)
+}
+
+/// `DELETE /users/{follower}/following/{author}`: 200 once done (`changed: false` when
+/// the follower did not follow the author).
+pub(super) async fn unfollow(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (follower, author) = match ids(&path) {
+        Ok(ids) => ids,
+        Err(bad) => return *bad,
+    };
+    let change = state
+        .fanout
+        .unfollow(Unfollowed::new(follower, author))
+        .await;
+    answer(follower, author, change)
+}
+
+fn ids(path: &(String, String)) -> Result<(u64, u64), Box<HttpResponse>> {
+    Ok((path_id(&path.0, "follower")?, path_id(&path.1, "author")?))
+}
+
+fn answer(follower: u64, author: u64, change: Result<FollowChange, FollowError>) -> HttpResponse {
+    match change {
+        Ok(change) => HttpResponse::Ok().json(serde_json::json!({
+            "follower": follower,
+            "author": author,
+            "changed": change.changed,
+            "photos": change.photos,
+        })),
+        Err(e @ FollowError::SelfFollow { .. }) => {
+            error(StatusCode::BAD_REQUEST, &e.to_string(), Some("author"))
+        }
+        Err(e @ FollowError::Busy { .. }) => {
+            let mut response = error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), None);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+        Err(e @ (FollowError::Unavailable(_) | FollowError::Stopped)) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), None)
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), None),
     }
 }
 

@@ -20,7 +20,8 @@
 //!   fan-out and a `Location` header (its status URL). Needs a write token when
 //!   `http.write_token` is set (`auth.rs`).
 //! - `DELETE /users/{author}/photos/{photo}` (`lifecycle.rs`): 202 with the delete job, like
-//!   `POST /photos`; same write token.
+//!   `POST /photos`; `PUT` and `DELETE /users/{follower}/following/{author}`: follow and
+//!   unfollow, 200 once done. Same write token.
 //! - `GET /fanouts/{id}`, `GET /users/{id}/feed` (`queries.rs`): need a read or a write
 //!   token when `http.read_token` is set.
 //! - `GET /livez` (the process answers), `GET /readyz` (Redis answers and no writer is
@@ -73,6 +74,11 @@ pub fn routes(
             .service(
                 resource("/users/{author}/photos/{photo}", "DELETE")
                     .route(web::delete().to(lifecycle::delete_photo).wrap(write())),
+            )
+            .service(
+                resource("/users/{follower}/following/{author}", "PUT, DELETE")
+                    .route(web::put().to(lifecycle::follow).wrap(write()))
+                    .route(web::delete().to(lifecycle::unfollow).wrap(write())),
             )
             .service(
                 resource("/fanouts/{id}", "GET")

@@ -194,6 +194,8 @@ impl JobLedger {
             .ignore()
             .expire(self.keys.job_earlier(job.id), ttl)
             .ignore()
+            .expire(self.keys.job_skip(job.id), ttl)
+            .ignore()
             .expire(self.keys.job_done(job.id), ttl)
             .ignore()
             .expire(self.keys.job_dead_feeds(job.id), ttl)

@@ -71,6 +71,7 @@ impl JobLedger {
             .key(self.keys.dropped())
             .key(self.keys.author_jobs(job.author_id))
             .key(self.keys.job_earlier(id))
+            .key(self.keys.job_skip(id))
             .arg(id.0)
             .arg(job.ident())
             .arg(&*self.instance)
@@ -123,6 +124,7 @@ impl JobLedger {
             .key(self.keys.job_dead_feeds(id))
             .key(self.keys.job(id))
             .key(self.keys.deleted(job.photo_id))
+            .key(self.keys.job_skip(id))
             .arg(job.ident())
             .arg(job.photo_id)
             .arg(w.max_len)
@@ -257,6 +259,7 @@ impl JobLedger {
             .key(self.keys.job_dead(id))
             .key(self.keys.job_dead_feeds(id))
             .key(self.keys.job_earlier(id))
+            .key(self.keys.job_skip(id))
             .arg(id.0)
             .arg(now_ms())
             .arg(legacy);

@@ -79,7 +79,7 @@ if post then
   end
 end
 local followers = redis.call('LLEN', KEYS[1]) + earlier
-redis.call('HSET', KEYS[5], 'record', ARGV[1], 'followers', followers, 'ident', ARGV[7])
+redis.call('HSET', KEYS[5], 'record', ARGV[1], 'followers', followers, 'ident', ARGV[7], 'kind', 'delete')
 redis.call('ZADD', KEYS[4], ARGV[8], ARGV[6])
 redis.call('SADD', KEYS[9], ARGV[6])
 redis.call('SET', KEYS[6], ARGV[4], 'PX', ARGV[5])

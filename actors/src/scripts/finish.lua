@@ -5,7 +5,8 @@
 -- KEYS[4]: the done-bitmap; KEYS[5]: the snapshot; KEYS[6]: the outcome; KEYS[7]: the
 -- photo's idempotency key; KEYS[8]: the set of failed jobs; KEYS[9]: the job's dead
 -- letters; KEYS[10]: its dead feeds; KEYS[11]: the counters of what bounds dropped;
--- KEYS[12]: the author's unfinished jobs; KEYS[13]: a delete job's earlier recipients.
+-- KEYS[12]: the author's unfinished jobs; KEYS[13]: a delete job's earlier recipients;
+-- KEYS[14]: the job's skip set.
 -- (For a delete job the "photo key" is the photo's tombstone: it expires with the job.)
 -- ARGV[1]: job id; ARGV[2]: its identity; ARGV[3]: this instance's id; ARGV[4]: chunks
 -- planned; ARGV[5]: the outcome if completed; ARGV[6]: the outcome if failed;
@@ -49,7 +50,7 @@ end
 local dead_feeds = redis.call('HLEN', KEYS[10])
 if missing == 0 and dead_feeds == 0 then
   redis.call('SET', KEYS[6], ARGV[5])
-  redis.call('DEL', KEYS[5], KEYS[9], KEYS[10], KEYS[13])
+  redis.call('DEL', KEYS[5], KEYS[9], KEYS[10], KEYS[13], KEYS[14])
   -- An attempt that timed out may still be running: it must keep finding its chunks done.
   redis.call('EXPIRE', done, ARGV[7])
   for _, key in ipairs({ KEYS[3], KEYS[6], KEYS[7] }) do
@@ -64,7 +65,7 @@ if #dead > 0 then
   redis.call('RPUSH', KEYS[9], unpack(dead))
 end
 redis.call('ZADD', KEYS[8], ARGV[10], ARGV[1])
-for _, key in ipairs({ KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[9], KEYS[10], KEYS[13] }) do
+for _, key in ipairs({ KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[9], KEYS[10], KEYS[13], KEYS[14] }) do
   redis.call('EXPIRE', key, ARGV[9])
 end
 -- Failed jobs whose keys have expired leave the failed set here, a few at a time, counted.

@@ -3,7 +3,8 @@
 -- dead feeds in the same step, so it is written exactly once; one still of the wrong type
 -- stays recorded (with what it holds now).
 -- KEYS[1]: the job's dead feeds; KEYS[2]: the job hash; KEYS[3]: the photo's tombstone (a
--- deleted photo is written nowhere again: its dead feeds are dropped).
+-- deleted photo is written nowhere again: its dead feeds are dropped); KEYS[4]: the job's
+-- skip set (those followers' dead feeds are dropped too).
 -- ARGV[1]: the job's identity; ARGV[2]: photo id; ARGV[3]: feed cap; ARGV[4]: layout;
 -- ARGV[5]: score (posted_at, ms); ARGV[6], ARGV[7]: the feed pattern around the follower id.
 -- Returns { written, still dead }, or -2 when the job is not the one the caller runs.
@@ -21,7 +22,9 @@ for i = 1, #entries, 2 do
   local follower = entries[i]
   local key = ARGV[6] .. follower .. ARGV[7]
   local r
-  if layout == 'list' then
+  if redis.call('SISMEMBER', KEYS[4], follower) == 1 then
+    redis.call('HDEL', KEYS[1], follower)
+  elseif layout == 'list' then
     r = redis.pcall('LPUSH', key, photo)
     if type(r) == 'number' and r > cap then
       redis.call('LTRIM', key, '0', string.format('%d', cap - 1))
@@ -32,7 +35,9 @@ for i = 1, #entries, 2 do
       redis.call('ZREMRANGEBYRANK', key, '0', string.format('%d', -(cap + 1)))
     end
   end
-  if type(r) == 'number' then
+  if r == nil then
+    -- Skipped: followed or unfollowed while the job ran.
+  elseif type(r) == 'number' then
     redis.call('HDEL', KEYS[1], follower)
     written = written + 1
   elseif string.sub(r.err, 1, 9) == 'WRONGTYPE' then

@@ -1,7 +1,10 @@
 -- Writes one chunk of a fan-out: all of it, exactly once, or nothing; a feed of the wrong
 -- type is skipped and recorded by itself, so one bad feed does not hold back its neighbours.
 -- KEYS[1]: the job's done-bitmap; KEYS[2]: the job's follower snapshot; KEYS[3]: the job
--- hash (its identity); KEYS[4]: the job's dead feeds; KEYS[5]: the photo's tombstone.
+-- hash (its identity); KEYS[4]: the job's dead feeds; KEYS[5]: the photo's tombstone;
+-- KEYS[6]: the job's skip set (followers who followed or unfollowed the author while the
+-- job ran: the follow merged the photo in, the unfollow took it out; neither may get it
+-- from here). Both are absent almost always: one EXISTS per chunk checks the two.
 -- ARGV: chunk bit, first and last position of the chunk in the snapshot, photo id, feed cap,
 -- layout ('list' or 'zset'), score (posted_at, ms), the feed key pattern split around the
 -- follower id (head, tail), the job's identity ('author:photo'), and how many dead feeds
@@ -32,7 +35,8 @@ local done, bit = KEYS[1], ARGV[1]
 if redis.call('HGET', KEYS[3], 'ident') ~= ARGV[10] then
   return -2
 end
-if redis.call('EXISTS', KEYS[5]) == 1 then
+local stops = redis.call('EXISTS', KEYS[5], KEYS[6])
+if stops > 0 and redis.call('EXISTS', KEYS[5]) == 1 then
   redis.call('SETBIT', done, bit, '1')
   return -3
 end
@@ -44,6 +48,18 @@ if n ~= last - first + 1 then
 end
 if redis.call('GETBIT', done, bit) == 1 then
   return -1
+end
+if stops > 0 then
+  local skip, kept = {}, {}
+  for _, f in ipairs(redis.call('SMEMBERS', KEYS[6])) do
+    skip[f] = true
+  end
+  for i = 1, n do
+    if not skip[followers[i]] then
+      kept[#kept + 1] = followers[i]
+    end
+  end
+  followers, n = kept, #kept
 end
 local photo, cap, layout, score = ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7]
 local head, tail = ARGV[8], ARGV[9]

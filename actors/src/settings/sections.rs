@@ -128,6 +128,10 @@ pub struct FanoutSettings {
     /// Unfinished jobs of one author at once, over all instances (counted in Redis); one
     /// more post by that author is refused (HTTP 429) and nothing is written.
     pub max_active_jobs_per_author: usize,
+    /// Follower-list entries one follow or unfollow script compares at most (about 30 µs
+    /// per 1,000): a longer list is searched in slices of this many, read by the client
+    /// under a per-author lock, so no script blocks Redis for longer.
+    pub follow_scan_slice: u64,
     /// Coordinator mailbox capacity.
     pub mailbox_capacity: usize,
     /// Posts waiting for the coordinator's answer at once; one more is refused as
@@ -145,6 +149,7 @@ impl Default for FanoutSettings {
             batch_timeout_ms: 60_000,
             max_active_jobs: 10_000,
             max_active_jobs_per_author: 20,
+            follow_scan_slice: 50_000,
             mailbox_capacity: 1_024,
             max_pending_posts: 256,
         }

@@ -12,6 +12,9 @@ use super::tree::Settings;
 /// Largest `feed.max_len` accepted.
 pub const MAX_FEED_LEN: u64 = 1_000_000;
 
+/// Largest `fanout.follow_scan_slice`: `LPOS` compares about 30 000 entries per ms.
+const MAX_FOLLOW_SCAN_SLICE: u64 = 150_000;
+
 /// Largest `fanout.chunk_size`: one chunk is one script, and Redis serves nobody else
 /// while it runs.
 const MAX_CHUNK_SIZE: u64 = 10_000;
@@ -34,7 +37,7 @@ impl Settings {
     /// Counts that must be at least 1, and upper bounds on sizes.
     fn check_counts(&self) -> Result<(), SettingsError> {
         let (f, h) = (&self.fanout, &self.http);
-        let positive: [(&'static str, u64); 14] = [
+        let positive: [(&'static str, u64); 15] = [
             ("fanout.batch_size", f.batch_size),
             ("fanout.chunk_size", f.chunk_size),
             ("fanout.writers", f.writers as u64),
@@ -44,6 +47,7 @@ impl Settings {
                 "fanout.max_active_jobs_per_author",
                 f.max_active_jobs_per_author as u64,
             ),
+            ("fanout.follow_scan_slice", f.follow_scan_slice),
             ("feed.max_len", self.feed.max_len),
             ("retry.max_attempts", u64::from(self.retry.max_attempts)),
             (
@@ -60,6 +64,15 @@ impl Settings {
             if value == 0 {
                 return Err(SettingsError::new(setting, "must be at least 1"));
             }
+        }
+        if f.follow_scan_slice > MAX_FOLLOW_SCAN_SLICE {
+            return Err(SettingsError::new(
+                "fanout.follow_scan_slice",
+                format!(
+                    "{} is above {MAX_FOLLOW_SCAN_SLICE}: one follow or unfollow script would block Redis for longer than 5 ms",
+                    f.follow_scan_slice
+                ),
+            ));
         }
         if f.chunk_size > MAX_CHUNK_SIZE {
             return Err(SettingsError::new(

@@ -1,0 +1,243 @@
+//! Follows and unfollows: one atomic script each (`follow.lua`, `unfollow.lua`) when the
+//! author's follower list is short enough to search in one go (`fanout.follow_scan_slice`
+//! entries); for a longer one, the list is read in slices of that size under a per-author
+//! lock, then the same script checks what the slices found and commits, so that no script
+//! blocks Redis for longer than one slice's search.
+//!
+//! Both are idempotent (a repeat changes nothing) and safe to send again after a dropped
+//! connection; they are not jobs: a call that returns has done its work in Redis, one that
+//! fails may be repeated.
+
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+
+use super::JobLedger;
+use crate::error::{FollowError, StoreError};
+use crate::scripts::{FOLLOW, UNFOLLOW, UNLOCK};
+use crate::store::resending;
+
+/// What a follow or an unfollow changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FollowChange {
+    /// The follower joined (or left) the author's list; false when it was already so.
+    pub changed: bool,
+    /// Photos of the author merged into (or taken out of) the follower's feed.
+    pub photos: u64,
+}
+
+/// How long the lock of a scan lasts: a scan of 1.5 M followers takes a fraction of it.
+const LOCK_MS: u64 = 10_000;
+/// How long a follow or unfollow waits for another one's scan of the same author.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+
+/// Which of the two.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Follow,
+    Unfollow,
+}
+
+/// What a slice scan found: where the follower is, and how far it looked.
+#[derive(Default)]
+struct Scan {
+    token: String,
+    positions: Vec<u64>,
+    upto: u64,
+}
+
+impl JobLedger {
+    /// `follower` follows `author` (see `follow.lua`).
+    pub async fn follow(
+        &mut self,
+        follower: u64,
+        author: u64,
+    ) -> Result<FollowChange, FollowError> {
+        self.change(Op::Follow, follower, author).await
+    }
+
+    /// `follower` unfollows `author` (see `unfollow.lua`).
+    pub async fn unfollow(
+        &mut self,
+        follower: u64,
+        author: u64,
+    ) -> Result<FollowChange, FollowError> {
+        self.change(Op::Unfollow, follower, author).await
+    }
+
+    async fn change(
+        &mut self,
+        op: Op,
+        follower: u64,
+        author: u64,
+    ) -> Result<FollowChange, FollowError> {
+        if follower == author {
+            return Err(FollowError::SelfFollow { user: author });
+        }
+        let started = Instant::now();
+        let mut scan = Scan::default();
+        loop {
+            let reply: Vec<redis::Value> = self.run_script(op, follower, author, &scan).await?;
+            let word = reply
+                .first()
+                .and_then(|v| redis::from_redis_value::<String>(v.clone()).ok())
+                .unwrap_or_default();
+            let number = |i: usize| {
+                reply
+                    .get(i)
+                    .and_then(|v| redis::from_redis_value::<u64>(v.clone()).ok())
+                    .unwrap_or(0)
+            };
+            match word.as_str() {
+                "followed" => {
+                    return Ok(FollowChange {
+                        changed: true,
+                        photos: number(1),
+                    })
+                }
+                "unfollowed" => {
+                    return Ok(FollowChange {
+                        changed: true,
+                        photos: number(2),
+                    })
+                }
+                "already" | "not_following" => {
+                    return Ok(FollowChange {
+                        changed: false,
+                        photos: 0,
+                    })
+                }
+                "busy" | "rescan" if started.elapsed() < BUSY_WAIT => {
+                    scan = Scan::default();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                "scan" if scan.token.is_empty() => match self.scan(op, follower, author).await? {
+                    // Already listed: nothing to commit.
+                    Some(found) if op == Op::Follow && !found.positions.is_empty() => {
+                        let _: i64 = UNLOCK
+                            .key(self.keys.following_lock(author))
+                            .arg(&found.token)
+                            .invoke_async(&mut self.conn)
+                            .await
+                            .map_err(StoreError::from)?;
+                        return Ok(FollowChange {
+                            changed: false,
+                            photos: 0,
+                        });
+                    }
+                    Some(found) => scan = found,
+                    None if started.elapsed() < BUSY_WAIT => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    None => return Err(FollowError::Busy { author }),
+                },
+                "busy" | "rescan" | "scan" => return Err(FollowError::Busy { author }),
+                _ => {
+                    return Err(FollowError::Store(StoreError::Redis(format!(
+                        "unexpected reply from the follow script: {reply:?}"
+                    ))))
+                }
+            }
+        }
+    }
+
+    /// Takes the author's lock and reads the follower list in slices; `None` when another
+    /// caller holds the lock. A follow stops at the first occurrence (it only needs to
+    /// know there is one).
+    async fn scan(
+        &mut self,
+        op: Op,
+        follower: u64,
+        author: u64,
+    ) -> Result<Option<Scan>, FollowError> {
+        let token = format!("{}:{:x}", self.instance, rand::random::<u64>());
+        let lock = self.keys.following_lock(author);
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(&lock)
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(LOCK_MS)
+            .query_async(&mut self.conn)
+            .await
+            .map_err(StoreError::from)?;
+        if taken.is_none() {
+            return Ok(None);
+        }
+        let list = self.keys.followers(author);
+        let len: u64 = self.conn.llen(&list).await.map_err(StoreError::from)?;
+        let (slice, wanted) = (self.follow_scan_slice, follower.to_string());
+        let mut scan = Scan {
+            token,
+            positions: Vec::new(),
+            upto: 0,
+        };
+        while scan.upto < len {
+            let stop = (scan.upto + slice).min(len) - 1;
+            let entries: Vec<String> = self
+                .conn
+                .lrange(&list, scan.upto as isize, stop as isize)
+                .await
+                .map_err(StoreError::from)?;
+            for (i, entry) in entries.iter().enumerate() {
+                if *entry == wanted {
+                    scan.positions.push(scan.upto + i as u64);
+                }
+            }
+            scan.upto += entries.len() as u64;
+            if entries.is_empty() || (op == Op::Follow && !scan.positions.is_empty()) {
+                break;
+            }
+        }
+        Ok(Some(scan))
+    }
+
+    async fn run_script(
+        &mut self,
+        op: Op,
+        follower: u64,
+        author: u64,
+        scan: &Scan,
+    ) -> Result<Vec<redis::Value>, FollowError> {
+        let keys = &self.keys;
+        let mut call = match op {
+            Op::Follow => FOLLOW.prepare_invoke(),
+            Op::Unfollow => UNFOLLOW.prepare_invoke(),
+        };
+        call.key(keys.followers(author))
+            .key(keys.feed(follower))
+            .key(keys.author_posts(author))
+            .key(keys.author_jobs(author))
+            .key(keys.following_lock(author))
+            .arg(follower)
+            .arg(self.write.layout().as_str());
+        match op {
+            Op::Follow => {
+                call.arg(self.write.max_len)
+                    .arg(self.follow_scan_slice)
+                    .arg(&scan.token)
+                    .arg(scan.upto)
+                    .arg(keys.job_template())
+                    .arg(keys.job_skip_template())
+                    .arg(keys.photo_template());
+            }
+            Op::Unfollow => {
+                let positions: Vec<String> = scan.positions.iter().map(u64::to_string).collect();
+                call.arg(self.follow_scan_slice)
+                    .arg(&scan.token)
+                    .arg(positions.join(","))
+                    .arg(scan.upto)
+                    .arg(keys.job_template())
+                    .arg(keys.job_skip_template());
+            }
+        }
+        // Safe to send again: both scripts are idempotent.
+        resending(&self.conn, |mut conn| {
+            let call = &call;
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await
+        .map_err(|e| FollowError::from(StoreError::from(e)))
+    }
+}
