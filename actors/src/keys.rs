@@ -144,10 +144,10 @@ impl KeyPatterns {
 
     /// The key that makes a job of `kind` happen once per photo, and expires with its
     /// record: the photo key for a post, the tombstone for a delete.
-    pub(crate) fn once_per_photo(&self, kind: crate::record::JobKind, photo_id: u64) -> String {
+    pub(crate) fn once_per_photo(&self, kind: crate::kind::JobKind, photo_id: u64) -> String {
         match kind {
-            crate::record::JobKind::Post => self.photo(photo_id),
-            crate::record::JobKind::Delete => self.deleted(photo_id),
+            crate::kind::JobKind::Post => self.photo(photo_id),
+            crate::kind::JobKind::Delete => self.deleted(photo_id),
         }
     }
 

@@ -31,8 +31,6 @@ use crate::record::{JobRecord, RecordError, WriteSpec};
 use crate::settings::Settings;
 use crate::store::connect_manager;
 
-pub use following::FollowChange;
-
 mod accept;
 mod following;
 mod leases;

@@ -65,6 +65,7 @@ mod feed_writer;
 mod handle;
 mod ids;
 mod keys;
+mod kind;
 mod ledger;
 mod messages;
 mod plan;

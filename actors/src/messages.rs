@@ -14,11 +14,10 @@ use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FollowError, PostError, StoreError};
-pub use crate::ledger::FollowChange;
 use crate::plan::{FollowerRange, Plan};
 
 pub use crate::ids::FanoutId;
-pub use crate::record::JobKind;
+pub use crate::kind::JobKind;
 
 /// A user posted a photo: fan its id out to every follower's feed.
 ///
@@ -103,6 +102,16 @@ pub struct Unfollowed {
     pub follower: u64,
     /// Whom.
     pub author: u64,
+}
+
+/// What a follow or an unfollow changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FollowChange {
+    /// The follower joined (or left) the author's list; false when it was already so.
+    pub changed: bool,
+    /// Photos of the author merged into (or taken out of) the follower's feed.
+    pub photos: u64,
 }
 
 impl Followed {

@@ -8,8 +8,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::{BatchError, StoreError};
 use crate::keys::KeyPatterns;
+use crate::kind::JobKind;
 use crate::messages::BatchFanOut;
-use crate::record::JobKind;
 use crate::scripts::{DELETE_CHUNK, READ_PAGE, WRITE_CHUNK};
 use crate::settings::{FeedLayout, RedisUrl, Settings};
 use crate::tls;

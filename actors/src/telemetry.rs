@@ -105,10 +105,10 @@ pub fn describe() {
     }
 }
 
-pub(crate) fn accepted(kind: crate::record::JobKind) {
+pub(crate) fn accepted(kind: crate::kind::JobKind) {
     counter!(match kind {
-        crate::record::JobKind::Post => ACCEPTED,
-        crate::record::JobKind::Delete => DELETES_ACCEPTED,
+        crate::kind::JobKind::Post => ACCEPTED,
+        crate::kind::JobKind::Delete => DELETES_ACCEPTED,
     })
     .increment(1);
 }
@@ -123,11 +123,11 @@ pub(crate) fn finished(completed: bool, elapsed: Duration) {
     histogram!(DURATION).record(elapsed.as_secs_f64());
 }
 
-pub(crate) fn batch_done(kind: crate::record::JobKind, feeds: u64) {
+pub(crate) fn batch_done(kind: crate::kind::JobKind, feeds: u64) {
     counter!(BATCHES_DONE).increment(1);
     counter!(match kind {
-        crate::record::JobKind::Post => FEEDS_WRITTEN,
-        crate::record::JobKind::Delete => FEEDS_CLEARED,
+        crate::kind::JobKind::Post => FEEDS_WRITTEN,
+        crate::kind::JobKind::Delete => FEEDS_CLEARED,
     })
     .increment(feeds);
 }

@@ -133,6 +133,31 @@ pub fn fanout(
     })
 }
 
+/// `fanout delete` of `photo` by the benchmark's author, with the defaults.
+pub fn delete(binary: &Path, url: &str, photo: u64, layout: Layout) -> Result<Run, BenchError> {
+    let log = tempfile::NamedTempFile::new()?;
+    let started = Instant::now();
+    let child = fanout_command(binary, url, "delete", (AUTHOR, photo), layout)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log.reopen()?)
+        .spawn()
+        .map_err(|e| BenchError::Tool(format!("{}: {e}", binary.display())))?;
+    let (status, peak_rss_kib) = wait_measuring(child)?;
+    let elapsed = started.elapsed();
+    if status != 0 {
+        let said = std::fs::read_to_string(log.path()).unwrap_or_default();
+        return Err(BenchError::Tool(format!(
+            "fanout delete exited with status {status}: {}",
+            said.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+        )));
+    }
+    Ok(Run {
+        elapsed,
+        peak_rss_kib: Some(peak_rss_kib),
+    })
+}
+
 /// `fanout --redis-url URL SUBCOMMAND --author A --photo P` (`post` or `verify`) on feeds of
 /// `layout`. Run outside the repository, so that no `config.toml` is read: every contender
 /// gets the defaults and its variant's variables only (and an older binary is not handed

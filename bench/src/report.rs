@@ -16,6 +16,8 @@ use crate::state::Start;
 /// Targets of issue 5 (list layout, cap 800, 1.5 M followers).
 const TARGET_OF_LIMIT: f64 = 0.8;
 const TARGET_OF_PEER: f64 = 50.0;
+/// A deletion's followers/s against its post's, same run and state.
+const TARGET_DELETE_OF_POST: f64 = 0.8;
 const TARGET_RSS_MIB: f64 = 100.0;
 const TARGET_READ_P99_MS: f64 = 10.0;
 
@@ -68,6 +70,8 @@ impl Tally {
 #[derive(Serialize)]
 pub struct Ratio {
     pub start: Start,
+    /// The contender measured (`fanout`, or `fanout delete` against `fanout`'s post).
+    pub what: String,
     pub of: String,
     /// Of the medians.
     pub ratio: f64,
@@ -179,6 +183,7 @@ impl Report {
                     };
                     self.ratios.push(Ratio {
                         start,
+                        what: "fanout".to_owned(),
                         of: of.to_owned(),
                         ratio: fanout.followers_per_s / other.followers_per_s,
                         per_round,
@@ -186,6 +191,23 @@ impl Report {
                     });
                 }
             }
+        }
+        // A deletion against the post it deletes, same state, same followers.
+        if let (Some(post), Some(delete)) = (find("fanout"), find("fanout delete")) {
+            let per_round = post
+                .seconds
+                .iter()
+                .zip(&delete.seconds)
+                .map(|(p, d)| p / d)
+                .collect();
+            self.ratios.push(Ratio {
+                start,
+                what: "fanout delete".to_owned(),
+                of: "fanout (its post)".to_owned(),
+                ratio: delete.followers_per_s / post.followers_per_s,
+                per_round,
+                target: Some(TARGET_DELETE_OF_POST),
+            });
         }
         self.results.extend(tallies);
     }
@@ -257,8 +279,9 @@ impl Report {
                 _ => String::new(),
             };
             println!(
-                "{}: fanout / {} = {:.2}{spread}{verdict}",
+                "{}: {} / {} = {:.2}{spread}{verdict}",
                 r.start.describe(),
+                r.what,
                 r.of,
                 r.ratio
             );

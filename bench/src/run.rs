@@ -19,6 +19,9 @@ use crate::state::{self, Followers, Start, PEER_AUTHOR};
 enum Contender {
     Limit(Stream),
     Fanout(Option<Variant>),
+    /// `fanout delete` of the photo the `fanout` run before it posted: at the head of
+    /// every feed, as after a recent post.
+    Delete,
 }
 
 impl Contender {
@@ -28,6 +31,7 @@ impl Contender {
             Contender::Limit(Stream::PushOnly) => "limit, push only".to_owned(),
             Contender::Fanout(None) => "fanout".to_owned(),
             Contender::Fanout(Some(v)) => format!("fanout {}", v.label),
+            Contender::Delete => "fanout delete".to_owned(),
         }
     }
 
@@ -44,6 +48,10 @@ impl Contender {
                 format!("redis-cli --pipe, {push} only (no feed is full to trim)")
             }
             Contender::Fanout(None) => "fanout post: PhotoPosted to completion".to_owned(),
+            Contender::Delete => {
+                "fanout delete: PhotoDeleted to completion, the photo at the head of every feed"
+                    .to_owned()
+            }
             Contender::Fanout(Some(v)) => {
                 let mut parts: Vec<String> =
                     v.env.iter().map(|(k, val)| format!("{k}={val}")).collect();
@@ -109,6 +117,7 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
             contenders.push(Contender::Limit(Stream::PushOnly));
         }
         contenders.push(Contender::Fanout(None));
+        contenders.push(Contender::Delete);
         contenders.extend(
             args.variants
                 .iter()
@@ -123,10 +132,14 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
             .collect();
         for round in 1..=args.runs {
             for (contender, tally) in contenders.iter().zip(tallies.iter_mut()) {
-                if start == Start::New {
+                let deleting = matches!(contender, Contender::Delete);
+                // The deletion works on what the post before it left.
+                if start == Start::New && !deleting {
                     state::reset(&mut conn, &followers)?;
                 }
-                photo += 1;
+                if !deleting {
+                    photo += 1;
+                }
                 let score = report::now_ms();
                 if let Contender::Limit(stream) = contender {
                     contenders::write_stream(
@@ -150,9 +163,20 @@ pub fn run(args: &Args) -> Result<(), BenchError> {
                         let env = variant.as_ref().map(|v| v.env.as_slice()).unwrap_or(&[]);
                         contenders::fanout(&binary, &url, photo, args.layout, args.cap, env)
                     }
+                    Contender::Delete => contenders::delete(&args.fanout, &url, photo, args.layout),
                 };
                 let reads = probe.stop()?;
                 let run = run?;
+                if deleting {
+                    state::spot_check_gone(&mut conn, args.followers, photo, args.layout)?;
+                    eprintln!(
+                        "  run {round}: {:<22} {:>7.2} s",
+                        tally.contender,
+                        run.elapsed.as_secs_f64()
+                    );
+                    tally.add(&run, reads);
+                    continue;
+                }
                 contenders::verify(
                     &args.fanout,
                     &url,

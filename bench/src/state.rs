@@ -99,6 +99,33 @@ pub fn fill_feeds(
     Ok(())
 }
 
+/// Checks 10,000 random followers among the first `count` no longer hold `photo` (a
+/// deletion's check: `fanout verify` checks presence).
+pub fn spot_check_gone(
+    conn: &mut Connection,
+    count: u64,
+    photo: u64,
+    layout: Layout,
+) -> Result<(), BenchError> {
+    let mut rng = rand::rng();
+    let mut pipe = redis::pipe();
+    for _ in 0..10_000 {
+        let key = format!("homefeed:{}", rng.random_range(1..=count));
+        match layout {
+            Layout::List => pipe.lpos(&key, photo, redis::LposOptions::default()),
+            Layout::Zset => pipe.zscore(&key, photo),
+        };
+    }
+    let found: Vec<Option<u64>> = pipe.query(conn)?;
+    let holding = found.iter().filter(|f| f.is_some()).count();
+    if holding > 0 {
+        return Err(BenchError::WrongResult(format!(
+            "fanout delete: {holding} of 10,000 sampled feeds still hold photo {photo}"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks 1,000 random followers among the first `count`: `photo` is the newest entry of
 /// each feed and, where the contender trims, the feed holds at most `cap` entries. (That
 /// every feed holds the photo exactly once is `fanout verify`'s part.)

@@ -15,7 +15,7 @@ fn record(id: u64) -> JobRecord {
         chunk_size: 5,
         accepted_at_ms: 0,
         write: WriteSpec::new(FeedLayout::List, ("homefeed:", ""), 800),
-        kind: crate::record::JobKind::Post,
+        kind: crate::kind::JobKind::Post,
     }
 }
 

@@ -14,21 +14,15 @@ use redis::AsyncCommands;
 
 use super::JobLedger;
 use crate::error::{FollowError, StoreError};
+use crate::messages::FollowChange;
 use crate::scripts::{FOLLOW, UNFOLLOW, UNLOCK};
 use crate::store::resending;
 
-/// What a follow or an unfollow changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FollowChange {
-    /// The follower joined (or left) the author's list; false when it was already so.
-    pub changed: bool,
-    /// Photos of the author merged into (or taken out of) the follower's feed.
-    pub photos: u64,
-}
-
 /// How long the lock of a scan lasts: a scan of 1.5 M followers takes a fraction of it.
 const LOCK_MS: u64 = 10_000;
+/// Entries one `LRANGE` of a scan reads: building a reply costs Redis about 0.1 µs per
+/// entry, so a page blocks it well under a millisecond.
+const READ_PAGE: u64 = 10_000;
 /// How long a follow or unfollow waits for another one's scan of the same author.
 const BUSY_WAIT: Duration = Duration::from_secs(5);
 
@@ -167,14 +161,14 @@ impl JobLedger {
         }
         let list = self.keys.followers(author);
         let len: u64 = self.conn.llen(&list).await.map_err(StoreError::from)?;
-        let (slice, wanted) = (self.follow_scan_slice, follower.to_string());
+        let (page, wanted) = (READ_PAGE, follower.to_string());
         let mut scan = Scan {
             token,
             positions: Vec::new(),
             upto: 0,
         };
         while scan.upto < len {
-            let stop = (scan.upto + slice).min(len) - 1;
+            let stop = (scan.upto + page).min(len) - 1;
             let entries: Vec<String> = self
                 .conn
                 .lrange(&list, scan.upto as isize, stop as isize)

@@ -150,7 +150,7 @@ impl JobLedger {
     pub async fn set_aside(
         &mut self,
         id: FanoutId,
-        (kind, photo_id): (crate::record::JobKind, u64),
+        (kind, photo_id): (crate::kind::JobKind, u64),
         reason: &str,
     ) -> Result<(), StoreError> {
         self.quarantine(&Unreadable {

@@ -304,7 +304,7 @@ impl JobLedger {
         let outcome = outcome.and_then(|raw| record::decode_outcome(&raw).ok());
         // A finished fan-out whose photo has been deleted since (or during) is shown so.
         let deleted = match (&outcome, record.kind) {
-            (Some(o), crate::record::JobKind::Post) if o.completed => {
+            (Some(o), crate::kind::JobKind::Post) if o.completed => {
                 let key = self.keys.deleted(record.photo_id);
                 resending(&self.conn, |mut conn| {
                     let key = &key;

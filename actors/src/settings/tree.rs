@@ -33,7 +33,7 @@ pub struct FaultBatch {
     /// Its attempt number, from 1.
     pub attempt: u32,
     /// Whether it writes a post or a deletion.
-    pub kind: crate::record::JobKind,
+    pub kind: crate::kind::JobKind,
 }
 
 /// The core's settings: one field per `config.toml` table. Defaults match `config.toml`.

@@ -65,32 +65,16 @@ impl Settings {
                 return Err(SettingsError::new(setting, "must be at least 1"));
             }
         }
-        if f.follow_scan_slice > MAX_FOLLOW_SCAN_SLICE {
-            return Err(SettingsError::new(
-                "fanout.follow_scan_slice",
-                format!(
-                    "{} is above {MAX_FOLLOW_SCAN_SLICE}: one follow or unfollow script would block Redis for longer than 5 ms",
-                    f.follow_scan_slice
-                ),
-            ));
-        }
-        if f.chunk_size > MAX_CHUNK_SIZE {
-            return Err(SettingsError::new(
-                "fanout.chunk_size",
-                format!(
-                    "{} is too large: one chunk is one Redis script, which blocks Redis while it runs (at most {MAX_CHUNK_SIZE})",
-                    f.chunk_size
-                ),
-            ));
-        }
-        if self.feed.max_len > MAX_FEED_LEN {
-            return Err(SettingsError::new(
-                "feed.max_len",
-                format!(
-                    "{} is too large (at most {MAX_FEED_LEN}): a feed holds recent photos, not an archive",
-                    self.feed.max_len
-                ),
-            ));
+        let bounded: [(&'static str, u64, u64, &str); 3] = [
+            ("fanout.chunk_size", f.chunk_size, MAX_CHUNK_SIZE, "one chunk is one Redis script, which blocks Redis while it runs"),
+            ("fanout.follow_scan_slice", f.follow_scan_slice, MAX_FOLLOW_SCAN_SLICE, "one follow or unfollow script searches that many entries, blocking Redis while it runs"),
+            ("feed.max_len", self.feed.max_len, MAX_FEED_LEN, "a feed holds recent photos, not an archive"),
+        ];
+        for (setting, value, max, why) in bounded {
+            if value > max {
+                let reason = format!("{value} is too large (at most {max}): {why}");
+                return Err(SettingsError::new(setting, reason));
+            }
         }
         Ok(())
     }
@@ -309,6 +293,11 @@ mod tests {
         bad.feed.max_len = MAX_FEED_LEN + 1;
         assert_eq!(bad.validate().unwrap_err().setting, "feed.max_len");
         assert!(error(|s| s.fanout.chunk_size = 10_001).starts_with("fanout.chunk_size: 10001"));
+        let slice = error(|s| s.fanout.follow_scan_slice = 150_001);
+        assert!(
+            slice.starts_with("fanout.follow_scan_slice: 150001 is too large"),
+            "{slice}"
+        );
     }
 
     #[test]
