@@ -48,10 +48,12 @@ async fn a_deleted_photo_leaves_every_list_feed_and_nothing_else_moves() {
     }
     assert_eq!(deletion_of(&mut c, 11).await, deleted.fanout_id.0);
     let recent: Vec<String> = c.lrange("fanout:author:1:posts", 0, -1).await.unwrap();
+    let times: Vec<String> = c.lrange("fanout:author:1:posted_at", 0, -1).await.unwrap();
+    assert_eq!(recent, vec!["10".to_owned()], "11 left the recent posts");
     assert_eq!(
-        recent,
-        vec!["10:1000".to_owned()],
-        "11 left the recent posts"
+        times,
+        vec!["0000000000001000".to_owned()],
+        "and its time with it"
     );
     let earlier: bool = c
         .exists(format!("fanout:job:{}:earlier", deleted.fanout_id))

@@ -86,6 +86,8 @@ impl JobLedger {
                     .key(self.keys.author_jobs(job.author_id))
                     .key(self.keys.deleted(job.photo_id))
                     .key(self.keys.author_posts(job.author_id))
+                    .key(self.keys.photo_time(job.photo_id))
+                    .key(self.keys.author_post_times(job.author_id))
                     .arg(record::encode_job(job))
                     .arg(self.keys.job_template())
                     .arg(self.keys.job_lease_template())
@@ -96,7 +98,8 @@ impl JobLedger {
                     .arg(job.accepted_at_ms)
                     .arg(self.max_jobs_per_author)
                     .arg(job.write.max_len)
-                    .arg(job.posted_at_ms);
+                    .arg(crate::keys::posting_time(job.posted_at_ms))
+                    .arg(self.finished_ttl_secs);
                 call
             }
             JobKind::Delete => {
@@ -112,6 +115,7 @@ impl JobLedger {
                     .key(self.keys.author_jobs(job.author_id))
                     .key(self.keys.author_posts(job.author_id))
                     .key(self.keys.job_earlier(id))
+                    .key(self.keys.author_post_times(job.author_id))
                     .arg(record::encode_job(job))
                     .arg(self.keys.job_template())
                     .arg(self.keys.job_lease_template())

@@ -20,9 +20,11 @@ use crate::store::resending;
 
 /// How long the lock of a scan lasts: a scan of 1.5 M followers takes a fraction of it.
 const LOCK_MS: u64 = 10_000;
-/// Entries one `LRANGE` of a scan reads: building a reply costs Redis about 0.1 µs per
-/// entry, so a page blocks it well under a millisecond.
-const READ_PAGE: u64 = 10_000;
+/// Entries one `LRANGE` of a scan reads: building a reply costs Redis about 0.12 µs per
+/// entry, so a page blocks it well under a millisecond. One page per round trip: Redis runs
+/// a client's pipelined commands back to back, so pipelined pages would block others as
+/// long as all of them together.
+const READ_PAGE: u64 = 5_000;
 /// How long a follow or unfollow waits for another one's scan of the same author.
 const BUSY_WAIT: Duration = Duration::from_secs(5);
 
@@ -204,6 +206,7 @@ impl JobLedger {
             .key(keys.author_posts(author))
             .key(keys.author_jobs(author))
             .key(keys.following_lock(author))
+            .key(keys.author_post_times(author))
             .arg(follower)
             .arg(self.write.layout().as_str());
         match op {
@@ -214,7 +217,8 @@ impl JobLedger {
                     .arg(scan.upto)
                     .arg(keys.job_template())
                     .arg(keys.job_skip_template())
-                    .arg(keys.photo_template());
+                    .arg(keys.photo_time_parts().0)
+                    .arg(keys.photo_time_parts().1);
             }
             Op::Unfollow => {
                 let positions: Vec<String> = scan.positions.iter().map(u64::to_string).collect();

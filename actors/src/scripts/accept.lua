@@ -5,7 +5,9 @@
 -- KEYS[1]: the author's follower list; KEYS[2]: the photo's idempotency key; KEYS[3]: the
 --          set of unfinished jobs; KEYS[4..7]: the new job's hash, lease, done-bitmap and
 --          snapshot; KEYS[8]: the author's unfinished jobs (a set); KEYS[9]: the photo's
---          tombstone; KEYS[10]: the author's recent posts.
+--          tombstone; KEYS[10], KEYS[12]: the author's recent posts and their posting times
+--          (two lists, position by position); KEYS[11]: the photo's posting time (what a
+--          follow merges a list feed by).
 -- ARGV[1]: the encoded job record; ARGV[2]: the job hash key with '{id}' for the id (to
 --          look at the photo's existing job); ARGV[3]: the same for its lease; ARGV[4]:
 --          this instance's id; ARGV[5]: lease length (ms); ARGV[6]: the new job's id
@@ -13,7 +15,8 @@
 --          rollback); ARGV[7]: its identity 'author:photo'; ARGV[8]: its score in the set
 --          of unfinished jobs (accepted at, ms); ARGV[9]: the most unfinished jobs the
 --          author may have; ARGV[10]: how many recent posts the author keeps (feed.max_len);
---          ARGV[11]: when the photo was posted (ms).
+--          ARGV[11]: when the photo was posted (ms, zero-padded to 16 digits: scripts compare
+--          times as strings); ARGV[12]: how long its posting time is kept (s).
 -- Returns { 0, id, followers } for a new job; { 1, id, ours } when the photo already has
 -- one by the same author (ours = 1 when this instance holds its lease); { 2, '', 0 } when
 -- the random id is taken (the caller draws another); { 3, '', active } when the author
@@ -52,9 +55,11 @@ local found = redis.call('TYPE', KEYS[1]).ok
 if found ~= 'list' and found ~= 'none' then
   return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' is a ' .. found .. ', expected a list')
 end
-local posts = redis.call('TYPE', KEYS[10]).ok
-if posts ~= 'list' and posts ~= 'none' then
-  return redis.error_reply('WRONGTYPE ' .. KEYS[10] .. ' is a ' .. posts .. ', expected a list')
+for _, key in ipairs({ KEYS[10], KEYS[12] }) do
+  local found = redis.call('TYPE', key).ok
+  if found ~= 'list' and found ~= 'none' then
+    return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. found .. ', expected a list')
+  end
 end
 if redis.call('EXISTS', KEYS[4], KEYS[5], KEYS[6], KEYS[7]) > 0 then
   return { 2, '', 0 }
@@ -74,13 +79,17 @@ if redis.call('SCARD', KEYS[8]) >= limit then
   end
 end
 local followers = redis.call('LLEN', KEYS[1])
-redis.call('HSET', KEYS[4], 'record', ARGV[1], 'followers', followers, 'ident', ARGV[7], 'at', ARGV[11])
+redis.call('HSET', KEYS[4], 'record', ARGV[1], 'followers', followers, 'ident', ARGV[7])
 redis.call('SET', KEYS[2], ARGV[6])
 redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6])
 redis.call('SADD', KEYS[8], ARGV[6])
 redis.call('SET', KEYS[5], ARGV[4], 'PX', ARGV[5])
--- The entry a follow merges in and an unfollow or a delete removes: photo and posting time.
+-- What a follow merges in and an unfollow or a delete removes: photo and posting time.
 local photo = string.match(ARGV[7], ':(.*)$')
-redis.call('LPUSH', KEYS[10], photo .. ':' .. ARGV[11])
-redis.call('LTRIM', KEYS[10], '0', string.format('%d', tonumber(ARGV[10]) - 1))
+local last = string.format('%d', tonumber(ARGV[10]) - 1)
+redis.call('LPUSH', KEYS[10], photo)
+redis.call('LTRIM', KEYS[10], '0', last)
+redis.call('LPUSH', KEYS[12], ARGV[11])
+redis.call('LTRIM', KEYS[12], '0', last)
+redis.call('SET', KEYS[11], ARGV[11], 'EX', ARGV[12])
 return { 0, ARGV[6], followers }

@@ -5,7 +5,8 @@
 -- KEYS[1]: the author's follower list; KEYS[2]: the photo's idempotency key (its fan-out);
 -- KEYS[3]: the photo's tombstone; KEYS[4]: the set of unfinished jobs; KEYS[5..8]: the new
 -- job's hash, lease, done-bitmap and snapshot; KEYS[9]: the author's unfinished jobs;
--- KEYS[10]: the author's recent posts; KEYS[11]: the new job's earlier recipients.
+-- KEYS[10]: the author's recent posts; KEYS[11]: the new job's earlier recipients;
+-- KEYS[12]: the posting times of the author's recent posts (position by position).
 -- ARGV[1]: the encoded job record; ARGV[2]: the job hash key with '{id}' for the id;
 -- ARGV[3]: the same for a lease; ARGV[4]: this instance's id; ARGV[5]: lease length (ms);
 -- ARGV[6]: the new job's id (random); ARGV[7]: its identity 'author:photo'; ARGV[8]: its
@@ -45,18 +46,14 @@ if post then
   owned = owner == author
 end
 -- The photo's entry in the author's recent posts (at most feed.max_len of them).
-local posts = redis.call('TYPE', KEYS[10]).ok
-if posts ~= 'list' and posts ~= 'none' then
-  return redis.error_reply('WRONGTYPE ' .. KEYS[10] .. ' is a ' .. posts .. ', expected a list')
-end
-local entry = nil
-for _, e in ipairs(redis.call('LRANGE', KEYS[10], '0', '-1')) do
-  if string.match(e, '^([^:]*)') == photo then
-    entry = e
-    break
+for _, key in ipairs({ KEYS[10], KEYS[12] }) do
+  local found = redis.call('TYPE', key).ok
+  if found ~= 'list' and found ~= 'none' then
+    return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. found .. ', expected a list')
   end
 end
-if not owned and not entry then
+local at = redis.call('LPOS', KEYS[10], photo)
+if not owned and not at then
   return redis.error_reply('NOTPOSTED author ' .. author .. ' has not posted photo ' .. photo .. ' (or its record has expired)')
 end
 local found = redis.call('TYPE', KEYS[1]).ok
@@ -67,8 +64,12 @@ if redis.call('EXISTS', KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11]) > 0 then
   return { 2, '', 0 }
 end
 redis.call('SET', KEYS[3], ARGV[6])
-if entry then
-  redis.call('LREM', KEYS[10], '1', entry)
+if at then
+  -- The same position in both lists: marked, then removed.
+  for _, key in ipairs({ KEYS[10], KEYS[12] }) do
+    redis.call('LSET', key, string.format('%d', at), '-')
+    redis.call('LREM', key, '1', '-')
+  end
 end
 local earlier = 0
 if post then

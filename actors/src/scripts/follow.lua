@@ -2,12 +2,13 @@
 -- into F's feed, newest first, each exactly once, capped at the feed's length. A running
 -- fan-out of A skips F from now on (its photo is among those merged in).
 -- KEYS[1]: A's follower list; KEYS[2]: F's feed; KEYS[3]: A's recent posts; KEYS[4]: A's
--- unfinished jobs; KEYS[5]: A's follower-list lock (held while a big list is scanned).
+-- unfinished jobs; KEYS[5]: A's follower-list lock (held while a big list is scanned);
+-- KEYS[6]: the posting times of A's recent posts (position by position).
 -- ARGV[1]: F; ARGV[2]: layout ('list' or 'zset'); ARGV[3]: feed cap; ARGV[4]: the most
 -- list entries one script compares (S); ARGV[5]: the lock token of the caller's scan, ''
 -- without one; ARGV[6]: with a scan, the positions it found F not in (0..ARGV[6]); ARGV[7]:
--- a job hash key with '{id}' for the id; ARGV[8]: the same for a job's skip set; ARGV[9]:
--- a photo key with '{id}' for the photo id (photo → job, whose hash has the posting time).
+-- a job hash key with '{id}' for the id; ARGV[8]: the same for a job's skip set; ARGV[9],
+-- ARGV[10]: a photo's posting-time key around the photo id.
 -- Returns { 'busy' } when another caller's scan holds the lock, { 'rescan' } when the caller's
 -- scan lost it; { 'scan' } when the list is
 -- too long to check in one script (the caller scans it in slices under the lock and calls
@@ -34,7 +35,7 @@ local function expect(key, types)
     return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. found .. ', expected a ' .. types)
   end
 end
-local bad = expect(KEYS[1], 'list') or expect(KEYS[2], layout) or expect(KEYS[3], 'list')
+local bad = expect(KEYS[1], 'list') or expect(KEYS[2], layout) or expect(KEYS[3], 'list') or expect(KEYS[6], 'list')
 if bad then
   return bad
 end
@@ -54,85 +55,108 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
     redis.call('SADD', (string.gsub(ARGV[8], '{id}', id)), follower)
   end
 end
--- A's recent posts, newest first by posting time (the list is by acceptance).
-local posts = {}
-for i, entry in ipairs(redis.call('LRANGE', KEYS[3], '0', '-1')) do
-  local photo, at = string.match(entry, '^([^:]*):(.*)$')
-  if photo then
-    posts[#posts + 1] = { photo = photo, at = tonumber(at) or 0, i = i }
+-- A's recent posts, newest first by posting time (the lists are by acceptance).
+local photos = redis.call('LRANGE', KEYS[3], '0', '-1')
+-- Times are zero-padded to one width: compared as strings, never converted.
+local ats = redis.call('LRANGE', KEYS[6], '0', '-1')
+for i = #ats + 1, #photos do
+  ats[i] = ''
+end
+-- Usually sorted already (accepted in posting order): then no sort.
+for i = 2, #ats do
+  if ats[i] > ats[i - 1] then
+    local order = {}
+    for j = 1, #ats do
+      order[j] = j
+    end
+    table.sort(order, function(x, y)
+      if ats[x] ~= ats[y] then
+        return ats[x] > ats[y]
+      end
+      return x < y
+    end)
+    local p, t = {}, {}
+    for j, k in ipairs(order) do
+      p[j], t[j] = photos[k], ats[k]
+    end
+    photos, ats = p, t
+    break
   end
 end
-table.sort(posts, function(a, b)
-  if a.at ~= b.at then
-    return a.at > b.at
-  end
-  return a.i < b.i
-end)
-if #posts == 0 then
+if #photos == 0 then
   release()
   return { 'followed', 0 }
 end
 local merged = 0
 if layout == 'zset' then
   local args = {}
-  for _, p in ipairs(posts) do
-    args[#args + 1] = string.format('%d', p.at)
-    args[#args + 1] = p.photo
+  for i = 1, #photos do
+    args[#args + 1] = ats[i] ~= '' and ats[i] or '0'
+    args[#args + 1] = photos[i]
   end
   merged = redis.call('ZADD', KEYS[2], 'NX', unpack(args))
   redis.call('ZREMRANGEBYRANK', KEYS[2], '0', string.format('%d', -(cap + 1)))
   release()
   return { 'followed', merged }
 end
--- The list layout: F's feed entries get the posting times fanout recorded (photo key → its
--- job's 'at'); A's photos go before the first timed entry older than they are. Entries
--- without a time keep their place relative to the others.
-local feed = redis.call('LRANGE', KEYS[2], '0', '-1')
+-- The list layout: F's feed entries get the posting times fanout recorded (one MGET of
+-- their time keys); A's photos go before the first timed entry older than they are.
+-- Entries without a time keep their place relative to the others. Only the first `cap`
+-- entries of the result are kept, so only that many feed entries are looked at.
+local feed = redis.call('LRANGE', KEYS[2], '0', string.format('%d', cap - 1))
 local present = {}
 for _, e in ipairs(feed) do
   present[e] = true
 end
-local fresh = {}
-for _, p in ipairs(posts) do
-  if not present[p.photo] then
-    fresh[#fresh + 1] = p
-    present[p.photo] = true
+local fresh, fresh_at = {}, {}
+for i = 1, #photos do
+  if not present[photos[i]] then
+    fresh[#fresh + 1], fresh_at[#fresh + 1] = photos[i], ats[i]
+    present[photos[i]] = true
   end
 end
 if #fresh == 0 then
   release()
   return { 'followed', 0 }
 end
+local times = {}
+for s = 1, #feed, 1000 do
+  local keys = {}
+  for i = s, math.min(s + 999, #feed) do
+    keys[#keys + 1] = ARGV[9] .. feed[i] .. ARGV[10]
+  end
+  for _, t in ipairs(redis.call('MGET', unpack(keys))) do
+    times[#times + 1] = t
+  end
+end
 local out, next = {}, 1
-for _, e in ipairs(feed) do
-  local job = redis.call('GET', (string.gsub(ARGV[9], '{id}', e)))
-  local at = job and tonumber(redis.call('HGET', (string.gsub(ARGV[7], '{id}', job)), 'at'))
+for i, e in ipairs(feed) do
+  local at = times[i]
   if at then
-    while next <= #fresh and fresh[next].at > at do
-      out[#out + 1] = fresh[next].photo
+    while next <= #fresh and fresh_at[next] > at do
+      out[#out + 1] = fresh[next]
       next = next + 1
     end
   end
   out[#out + 1] = e
 end
 while next <= #fresh do
-  out[#out + 1] = fresh[next].photo
+  out[#out + 1] = fresh[next]
   next = next + 1
 end
 local keep = math.min(#out, cap)
-local kept, new = {}, {}
+local new = {}
 for _, p in ipairs(fresh) do
-  new[p.photo] = true
+  new[p] = true
 end
 for i = 1, keep do
-  kept[i] = out[i]
   if new[out[i]] then
     merged = merged + 1
   end
 end
 redis.call('DEL', KEYS[2])
 for s = 1, keep, 1000 do
-  redis.call('RPUSH', KEYS[2], unpack(kept, s, math.min(s + 999, keep)))
+  redis.call('RPUSH', KEYS[2], unpack(out, s, math.min(s + 999, keep)))
 end
 release()
 return { 'followed', merged }

@@ -83,13 +83,10 @@ if removed == 0 then
 end
 -- A's photos fanout knows: recent posts, and those being deleted (out of the recent posts
 -- already, possibly still in F's feed).
-local gone, photos = {}, {}
-for _, entry in ipairs(redis.call('LRANGE', KEYS[3], '0', '-1')) do
-  local photo = string.match(entry, '^([^:]*)')
-  if photo and not gone[photo] then
-    gone[photo] = true
-    photos[#photos + 1] = photo
-  end
+local photos = redis.call('LRANGE', KEYS[3], '0', '-1')
+local gone = {}
+for _, photo in ipairs(photos) do
+  gone[photo] = true
 end
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
   local job = (string.gsub(ARGV[7], '{id}', id))
