@@ -111,12 +111,7 @@ impl JobLedger {
                 "scan" if scan.token.is_empty() => match self.scan(op, follower, author).await? {
                     // Already listed: nothing to commit.
                     Some(found) if op == Op::Follow && !found.positions.is_empty() => {
-                        let _: i64 = UNLOCK
-                            .key(self.keys.following_lock(author))
-                            .arg(&found.token)
-                            .invoke_async(&mut self.conn)
-                            .await
-                            .map_err(StoreError::from)?;
+                        self.unlock(author, &found.token).await?;
                         return Ok(FollowChange {
                             changed: false,
                             photos: 0,
@@ -128,7 +123,12 @@ impl JobLedger {
                     }
                     None => return Err(FollowError::Busy { author }),
                 },
-                "busy" | "rescan" | "scan" => return Err(FollowError::Busy { author }),
+                "busy" | "rescan" | "scan" => {
+                    // 'scan' after a scan: the list grew by a slice meanwhile (behind
+                    // fanout's back); let others go on.
+                    self.unlock(author, &scan.token).await?;
+                    return Err(FollowError::Busy { author });
+                }
                 _ => {
                     return Err(FollowError::Store(StoreError::Redis(format!(
                         "unexpected reply from the follow script: {reply:?}"
@@ -187,6 +187,20 @@ impl JobLedger {
             }
         }
         Ok(Some(scan))
+    }
+
+    /// Releases `author`'s lock if `token` (non-empty) still holds it.
+    async fn unlock(&mut self, author: u64, token: &str) -> Result<(), FollowError> {
+        if token.is_empty() {
+            return Ok(());
+        }
+        let _: i64 = UNLOCK
+            .key(self.keys.following_lock(author))
+            .arg(token)
+            .invoke_async(&mut self.conn)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
     }
 
     async fn run_script(

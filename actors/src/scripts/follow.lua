@@ -37,6 +37,7 @@ local function expect(key, types)
 end
 local bad = expect(KEYS[1], 'list') or expect(KEYS[2], layout) or expect(KEYS[3], 'list') or expect(KEYS[6], 'list')
 if bad then
+  release()
   return bad
 end
 local len = redis.call('LLEN', KEYS[1])
