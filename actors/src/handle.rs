@@ -55,19 +55,10 @@ impl FanOut {
     /// `fanout.max_active_jobs` unfinished jobs, answers [`PostError::Overloaded`] at once;
     /// nothing was accepted then. The wait for Redis is bounded by its response timeout.
     pub async fn post(&self, post: PhotoPosted) -> Result<Accepted, PostError> {
-        let answer = match self.pending_posts.try_acquire() {
-            Ok(_permit) => self
-                .coordinator
-                .send(post)
-                .await
-                .map_err(|_| PostError::Stopped)
-                .and_then(|answer| answer),
-            Err(_) => Err(PostError::Overloaded),
-        };
-        if let Err(e) = &answer {
-            crate::telemetry::error(e.kind());
-        }
-        answer
+        let answer = self
+            .bounded(post, PostError::Overloaded, PostError::Stopped)
+            .await;
+        noted(answer, PostError::kind)
     }
 
     /// Deletes a photo from every feed its fan-out reached: returns once the deletion is
@@ -76,59 +67,46 @@ impl FanOut {
     /// written, when the author never posted the photo ([`PostError::NotPosted`]) or another
     /// author did ([`PostError::Conflict`]); bounded like [`FanOut::post`].
     pub async fn delete(&self, delete: PhotoDeleted) -> Result<Accepted, PostError> {
-        let answer = match self.pending_posts.try_acquire() {
-            Ok(_permit) => self
-                .coordinator
-                .send(delete)
-                .await
-                .map_err(|_| PostError::Stopped)
-                .and_then(|answer| answer),
-            Err(_) => Err(PostError::Overloaded),
-        };
-        if let Err(e) = &answer {
-            crate::telemetry::error(e.kind());
-        }
-        answer
+        let answer = self
+            .bounded(delete, PostError::Overloaded, PostError::Stopped)
+            .await;
+        noted(answer, PostError::kind)
     }
 
     /// `follower` follows `author` (see [`Followed`]): returns once it is done in Redis.
     /// Refused when they are the same user ([`FollowError::SelfFollow`]); bounded like
     /// [`FanOut::post`] (a full queue answers `Busy`).
     pub async fn follow(&self, follow: Followed) -> Result<FollowChange, FollowError> {
-        let answer = match self.pending_posts.try_acquire() {
-            Ok(_permit) => self
-                .coordinator
-                .send(follow)
-                .await
-                .map_err(|_| FollowError::Stopped)
-                .and_then(|answer| answer),
-            Err(_) => Err(FollowError::Busy {
-                author: follow.author,
-            }),
+        let full = FollowError::Busy {
+            author: follow.author,
         };
-        if let Err(e) = &answer {
-            crate::telemetry::error(e.kind());
-        }
-        answer
+        let answer = self.bounded(follow, full, FollowError::Stopped).await;
+        noted(answer, FollowError::kind)
     }
 
     /// `follower` unfollows `author` (see [`Unfollowed`]): returns once it is done.
     pub async fn unfollow(&self, unfollow: Unfollowed) -> Result<FollowChange, FollowError> {
-        let answer = match self.pending_posts.try_acquire() {
-            Ok(_permit) => self
-                .coordinator
-                .send(unfollow)
-                .await
-                .map_err(|_| FollowError::Stopped)
-                .and_then(|answer| answer),
-            Err(_) => Err(FollowError::Busy {
-                author: unfollow.author,
-            }),
+        let full = FollowError::Busy {
+            author: unfollow.author,
         };
-        if let Err(e) = &answer {
-            crate::telemetry::error(e.kind());
+        let answer = self.bounded(unfollow, full, FollowError::Stopped).await;
+        noted(answer, FollowError::kind)
+    }
+
+    /// Sends `message` to the coordinator holding one of `fanout.max_pending_posts`
+    /// permits, so that a full mailbox is `full` at once (never a wait, never `do_send`);
+    /// `stopped` when the coordinator is gone.
+    async fn bounded<M, T, E>(&self, message: M, full: E, stopped: E) -> Result<T, E>
+    where
+        M: Message<Result = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        Coordinator: Handler<M>,
+    {
+        match self.pending_posts.try_acquire() {
+            Ok(_permit) => self.coordinator.send(message).await.unwrap_or(Err(stopped)),
+            Err(_) => Err(full),
         }
-        answer
     }
 
     /// A job's progress, wherever it runs; `None` for an unknown id; `Unavailable` when
@@ -302,4 +280,12 @@ impl FanOutBuilder {
             settings,
         })
     }
+}
+
+/// `answer`, its error counted in `fanout_errors_total` under `kind`.
+fn noted<T, E>(answer: Result<T, E>, kind: impl Fn(&E) -> &'static str) -> Result<T, E> {
+    if let Err(e) = &answer {
+        crate::telemetry::error(kind(e));
+    }
+    answer
 }

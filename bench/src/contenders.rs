@@ -108,36 +108,25 @@ pub fn fanout(
     cap: u64,
     env: &[(String, String)],
 ) -> Result<Run, BenchError> {
-    let log = tempfile::NamedTempFile::new()?;
-    let started = Instant::now();
-    let child = fanout_command(binary, url, "post", (AUTHOR, photo), layout)
+    let mut command = fanout_command(binary, url, "post", (AUTHOR, photo), layout);
+    command
         .env("FANOUT_FEED_MAX_LEN", cap.to_string())
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log.reopen()?)
-        .spawn()
-        .map_err(|e| BenchError::Tool(format!("{}: {e}", binary.display())))?;
-    let (status, peak_rss_kib) = wait_measuring(child)?;
-    let elapsed = started.elapsed();
-    if status != 0 {
-        let said = std::fs::read_to_string(log.path()).unwrap_or_default();
-        return Err(BenchError::Tool(format!(
-            "fanout post exited with status {status}: {}",
-            said.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
-        )));
-    }
-    Ok(Run {
-        elapsed,
-        peak_rss_kib: Some(peak_rss_kib),
-    })
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    timed(command, binary, "post")
 }
 
 /// `fanout delete` of `photo` by the benchmark's author, with the defaults.
 pub fn delete(binary: &Path, url: &str, photo: u64, layout: Layout) -> Result<Run, BenchError> {
+    let command = fanout_command(binary, url, "delete", (AUTHOR, photo), layout);
+    timed(command, binary, "delete")
+}
+
+/// Runs `command` (`fanout SUBCOMMAND …`) to its end: its time and peak RSS, or an error
+/// with the last lines it logged.
+fn timed(mut command: Command, binary: &Path, subcommand: &str) -> Result<Run, BenchError> {
     let log = tempfile::NamedTempFile::new()?;
     let started = Instant::now();
-    let child = fanout_command(binary, url, "delete", (AUTHOR, photo), layout)
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log.reopen()?)
@@ -148,7 +137,7 @@ pub fn delete(binary: &Path, url: &str, photo: u64, layout: Layout) -> Result<Ru
     if status != 0 {
         let said = std::fs::read_to_string(log.path()).unwrap_or_default();
         return Err(BenchError::Tool(format!(
-            "fanout delete exited with status {status}: {}",
+            "fanout {subcommand} exited with status {status}: {}",
             said.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
         )));
     }

@@ -46,12 +46,7 @@ pub(super) async fn follow(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let (follower, author) = match ids(&path) {
-        Ok(ids) => ids,
-        Err(bad) => return *bad,
-    };
-    let change = state.fanout.follow(Followed::new(follower, author)).await;
-    answer(follower, author, change)
+    follow_or_unfollow(state, path, true).await
 }
 
 /// `DELETE /users/{follower}/following/{author}`: 200 once done (`changed: false` when
@@ -60,14 +55,26 @@ pub(super) async fn unfollow(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
+    follow_or_unfollow(state, path, false).await
+}
+
+async fn follow_or_unfollow(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    follow: bool,
+) -> HttpResponse {
     let (follower, author) = match ids(&path) {
         Ok(ids) => ids,
         Err(bad) => return *bad,
     };
-    let change = state
-        .fanout
-        .unfollow(Unfollowed::new(follower, author))
-        .await;
+    let change = if follow {
+        state.fanout.follow(Followed::new(follower, author)).await
+    } else {
+        state
+            .fanout
+            .unfollow(Unfollowed::new(follower, author))
+            .await
+    };
     answer(follower, author, change)
 }
 
