@@ -47,8 +47,9 @@ async fn two_authors(fanout: &FanOut, c: &mut Conn) {
 }
 
 /// A follow merges the author's photos into a list feed by their posting times; an entry
-/// without one keeps its place among the others; the follower joins the list once; a
-/// repeat changes nothing.
+/// without one keeps its place among the others and, with nothing timed below it, counts
+/// as older than the photos merged in; the follower joins the list once; a repeat changes
+/// nothing.
 #[actix_rt::test]
 async fn a_follow_merges_the_authors_photos_in_posting_order() {
     let (redis, mut c) = redis_and_conn().await;
@@ -61,9 +62,9 @@ async fn a_follow_merges_the_authors_photos_in_posting_order() {
 
     assert!(change.changed);
     assert_eq!(change.photos, 2);
-    assert_eq!(feed(&mut c, 99).await, vec![21, 11, 20, 555, 10]);
+    assert_eq!(feed(&mut c, 99).await, vec![21, 11, 20, 10, 555]);
     assert!(!again.changed, "a repeat changes nothing");
-    assert_eq!(feed(&mut c, 99).await, vec![21, 11, 20, 555, 10]);
+    assert_eq!(feed(&mut c, 99).await, vec![21, 11, 20, 10, 555]);
     let list = followers(&mut c, 1).await;
     assert_eq!(list.iter().filter(|f| **f == 99).count(), 1, "{list:?}");
     assert_eq!(list.len(), 11);
@@ -347,4 +348,86 @@ async fn the_follow_commands() {
         own.stderr
     );
     assert_eq!(feed(&mut c, 42).await, Vec::<u64>::new());
+}
+
+/// Entries fanout has no time for (written by something else, or posted too long ago)
+/// count as older than what a follow merges in when nothing timed is below them: the
+/// author's photos go on top, not under them (and, in a full feed, not out of it); the
+/// feed keeps its expiry.
+#[actix_rt::test]
+async fn a_follow_puts_new_photos_above_entries_without_a_time() {
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start_fanout(&redis, |s| s.feed.max_len = 5).await;
+    let _: () = c
+        .rpush("homefeed:99", vec![901, 902, 903, 904, 905])
+        .await
+        .unwrap();
+    let _: () = c.expire("homefeed:99", 3_600).await.unwrap();
+    seed(&mut c, 1, 1, 3).await;
+    for (i, photo) in [10, 11, 12].into_iter().enumerate() {
+        post_at(&fanout, 1, photo, 1_000 + i as u64).await;
+    }
+
+    let change = fanout.follow(Followed::new(99, 1)).await.unwrap();
+
+    assert_eq!(change.photos, 3);
+    assert_eq!(feed(&mut c, 99).await, vec![12, 11, 10, 901, 902]);
+    let ttl: i64 = c.ttl("homefeed:99").await.unwrap();
+    assert!(ttl > 0, "the feed's expiry is kept: {ttl}");
+}
+
+/// An unfollow looks at the first `feed.max_len` entries only (what fanout shows), so its
+/// work is bounded by the cap whatever the feed's length; what lies beyond, and the
+/// feed's expiry, stay as they are.
+#[actix_rt::test]
+async fn an_unfollow_rewrites_only_the_capped_part_of_a_feed() {
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start_fanout(&redis, |s| s.feed.max_len = 5).await;
+    seed(&mut c, 1, 1, 3).await;
+    post_and_wait(&fanout, 1, 10).await;
+    // Follower 2's feed, longer than its cap (written behind fanout's back).
+    let _: () = c.del("homefeed:2").await.unwrap();
+    let _: () = c
+        .rpush("homefeed:2", vec![901, 10, 902, 903, 904, 905, 10, 906])
+        .await
+        .unwrap();
+    let _: () = c.expire("homefeed:2", 3_600).await.unwrap();
+
+    let change = fanout.unfollow(Unfollowed::new(2, 1)).await.unwrap();
+
+    assert_eq!(change.photos, 1);
+    assert_eq!(
+        feed(&mut c, 2).await,
+        vec![901, 902, 903, 904, 905, 10, 906]
+    );
+    let ttl: i64 = c.ttl("homefeed:2").await.unwrap();
+    assert!(ttl > 0, "the feed's expiry is kept: {ttl}");
+}
+
+/// A scan whose process died leaves the author's lock behind: it lapses within two
+/// seconds, and a follow waiting for it then goes through.
+#[actix_rt::test]
+async fn a_dead_scans_lock_holds_others_up_briefly() {
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start_fanout(&redis, |s| s.fanout.follow_scan_slice = 100).await;
+    seed(&mut c, 1, 1, 1_000).await;
+    let _: () = redis::cmd("SET")
+        .arg("fanout:author:1:following_lock")
+        .arg("a-dead-process")
+        .arg("PX")
+        .arg(2_000)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let change = fanout.follow(Followed::new(5_000, 1)).await.unwrap();
+
+    assert!(change.changed);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(followers(&mut c, 1).await.last(), Some(&5_000));
 }

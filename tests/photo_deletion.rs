@@ -397,3 +397,35 @@ async fn a_delete_survives_a_killed_process_and_a_redis_rollback() {
     assert_nobody_has(&mut c, 1..=20_000, 8).await;
     assert!(unfinished(&mut c).await.is_empty());
 }
+
+/// A fan-out that failed (a feed of the wrong type) and is then deleted: it leaves the
+/// failed jobs (nothing of it is to be retried), and once the deletion completes the
+/// photo's fan-out id expires no later than its tombstone, so a deleted id is never
+/// answered as "already posted"; `retry-dead` writes nothing back.
+#[actix_rt::test]
+async fn a_failed_fan_out_deleted_leaves_the_failed_jobs() {
+    let (redis, mut c) = redis_and_conn().await;
+    let fanout = start_fanout(&redis, as_is).await;
+    seed_with_a_broken_feed(&mut c, 1, 50, 7).await;
+    let post = post_and_wait(&fanout, 1, 70).await;
+    assert_eq!(post.state, JobState::Failed);
+
+    let deleted = delete_and_wait(&fanout, 1, 70).await;
+
+    assert_eq!(deleted.state, JobState::Completed);
+    let failed: Vec<u64> = c.zrange("fanout:failed", 0, -1).await.unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+    let photo_ttl: i64 = c.ttl("fanout:photo:70").await.unwrap();
+    let tombstone_ttl: i64 = c.ttl("fanout:photo:70:deleted").await.unwrap();
+    assert!(
+        photo_ttl > 0 && photo_ttl <= tombstone_ttl,
+        "photo key {photo_ttl} s, tombstone {tombstone_ttl} s"
+    );
+    assert_eq!(
+        status(&fanout, post.fanout_id).await.state,
+        JobState::Deleted
+    );
+    repair_feed(&mut c, 7).await;
+    fanout_cmd(&["retry-dead"]).redis(&redis).run().assert_ok();
+    assert_nobody_has(&mut c, 1..=50, 70).await;
+}

@@ -22,9 +22,9 @@ pub(crate) static FOLLOW: LazyLock<Script> =
 /// F unfollows A: F out of A's follower list, A's photos out of F's feed.
 pub(crate) static UNFOLLOW: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/unfollow.lua")));
-/// Releases a follower-list lock the caller holds.
-pub(crate) static UNLOCK: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/unlock.lua")));
+/// Releases or renews a follower-list lock the caller holds.
+pub(crate) static FOLLOW_LOCK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/follow_lock.lua")));
 /// Copies the author's follower list to the job's snapshot (or reports the existing one).
 pub(crate) static SNAPSHOT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/snapshot.lua")));

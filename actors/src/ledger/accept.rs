@@ -116,6 +116,7 @@ impl JobLedger {
                     .key(self.keys.author_posts(job.author_id))
                     .key(self.keys.job_earlier(id))
                     .key(self.keys.author_post_times(job.author_id))
+                    .key(self.keys.failed())
                     .arg(record::encode_job(job))
                     .arg(self.keys.job_template())
                     .arg(self.keys.job_lease_template())

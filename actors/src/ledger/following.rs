@@ -15,17 +15,19 @@ use redis::AsyncCommands;
 use super::JobLedger;
 use crate::error::{FollowError, StoreError};
 use crate::messages::FollowChange;
-use crate::scripts::{FOLLOW, UNFOLLOW, UNLOCK};
+use crate::scripts::{FOLLOW, FOLLOW_LOCK, UNFOLLOW};
 use crate::store::resending;
 
-/// How long the lock of a scan lasts: a scan of 1.5 M followers takes a fraction of it.
-const LOCK_MS: u64 = 10_000;
+/// How long the lock of a scan lasts unless renewed (a scan renews it every quarter of
+/// that): a scan whose process died holds others up for at most this long.
+const LOCK_MS: u64 = 2_000;
 /// Entries one `LRANGE` of a scan reads: building a reply costs Redis about 0.12 µs per
 /// entry, so a page blocks it well under a millisecond. One page per round trip: Redis runs
 /// a client's pipelined commands back to back, so pipelined pages would block others as
 /// long as all of them together.
 const READ_PAGE: u64 = 5_000;
-/// How long a follow or unfollow waits for another one's scan of the same author.
+/// How long a follow or unfollow waits for another one's scan of the same author: longer
+/// than a dead scan's lock lasts.
 const BUSY_WAIT: Duration = Duration::from_secs(5);
 
 /// Which of the two.
@@ -169,7 +171,22 @@ impl JobLedger {
             positions: Vec::new(),
             upto: 0,
         };
+        let mut renewed = Instant::now();
         while scan.upto < len {
+            if renewed.elapsed() > Duration::from_millis(LOCK_MS / 4) {
+                let held: i64 = FOLLOW_LOCK
+                    .key(&lock)
+                    .arg(&scan.token)
+                    .arg(LOCK_MS)
+                    .invoke_async(&mut self.conn)
+                    .await
+                    .map_err(StoreError::from)?;
+                if held == 0 {
+                    // Lost (this process stalled longer than the lock): start again.
+                    return Ok(None);
+                }
+                renewed = Instant::now();
+            }
             let stop = (scan.upto + page).min(len) - 1;
             let entries: Vec<String> = self
                 .conn
@@ -194,7 +211,7 @@ impl JobLedger {
         if token.is_empty() {
             return Ok(());
         }
-        let _: i64 = UNLOCK
+        let _: i64 = FOLLOW_LOCK
             .key(self.keys.following_lock(author))
             .arg(token)
             .invoke_async(&mut self.conn)
@@ -241,7 +258,8 @@ impl JobLedger {
                     .arg(positions.join(","))
                     .arg(scan.upto)
                     .arg(keys.job_template())
-                    .arg(keys.job_skip_template());
+                    .arg(keys.job_skip_template())
+                    .arg(self.write.max_len);
             }
         }
         // Safe to send again: both scripts are idempotent.

@@ -72,6 +72,7 @@ impl JobLedger {
             .key(self.keys.author_jobs(job.author_id))
             .key(self.keys.job_earlier(id))
             .key(self.keys.job_skip(id))
+            .key(self.keys.photo(job.photo_id))
             .arg(id.0)
             .arg(job.ident())
             .arg(&*self.instance)
@@ -304,7 +305,7 @@ impl JobLedger {
         let outcome = outcome.and_then(|raw| record::decode_outcome(&raw).ok());
         // A finished fan-out whose photo has been deleted since (or during) is shown so.
         let deleted = match (&outcome, record.kind) {
-            (Some(o), crate::kind::JobKind::Post) if o.completed => {
+            (Some(_), crate::kind::JobKind::Post) => {
                 let key = self.keys.deleted(record.photo_id);
                 resending(&self.conn, |mut conn| {
                     let key = &key;

@@ -6,7 +6,9 @@
 -- KEYS[3]: the photo's tombstone; KEYS[4]: the set of unfinished jobs; KEYS[5..8]: the new
 -- job's hash, lease, done-bitmap and snapshot; KEYS[9]: the author's unfinished jobs;
 -- KEYS[10]: the author's recent posts; KEYS[11]: the new job's earlier recipients;
--- KEYS[12]: the posting times of the author's recent posts (position by position).
+-- KEYS[12]: the posting times of the author's recent posts (position by position);
+-- KEYS[13]: the set of failed jobs (a failed fan-out of the photo leaves it: nothing of it
+-- is to be retried any more).
 -- ARGV[1]: the encoded job record; ARGV[2]: the job hash key with '{id}' for the id;
 -- ARGV[3]: the same for a lease; ARGV[4]: this instance's id; ARGV[5]: lease length (ms);
 -- ARGV[6]: the new job's id (random); ARGV[7]: its identity 'author:photo'; ARGV[8]: its
@@ -73,6 +75,7 @@ if at then
 end
 local earlier = 0
 if post then
+  redis.call('ZREM', KEYS[13], post)
   local snapshot = (string.gsub(ARGV[9], '{id}', post))
   if redis.call('EXISTS', snapshot) == 1 then
     redis.call('RENAME', snapshot, KEYS[11])

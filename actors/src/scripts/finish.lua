@@ -6,7 +6,9 @@
 -- photo's idempotency key; KEYS[8]: the set of failed jobs; KEYS[9]: the job's dead
 -- letters; KEYS[10]: its dead feeds; KEYS[11]: the counters of what bounds dropped;
 -- KEYS[12]: the author's unfinished jobs; KEYS[13]: a delete job's earlier recipients;
--- KEYS[14]: the job's skip set.
+-- KEYS[14]: the job's skip set; KEYS[15]: the photo key (for a delete job: so that the
+-- photo's fan-out id expires with the tombstone, and a deleted id is never answered as
+-- "already posted"; for a post, the same key as KEYS[7]).
 -- (For a delete job the "photo key" is the photo's tombstone: it expires with the job.)
 -- ARGV[1]: job id; ARGV[2]: its identity; ARGV[3]: this instance's id; ARGV[4]: chunks
 -- planned; ARGV[5]: the outcome if completed; ARGV[6]: the outcome if failed;
@@ -53,7 +55,7 @@ if missing == 0 and dead_feeds == 0 then
   redis.call('DEL', KEYS[5], KEYS[9], KEYS[10], KEYS[13], KEYS[14])
   -- An attempt that timed out may still be running: it must keep finding its chunks done.
   redis.call('EXPIRE', done, ARGV[7])
-  for _, key in ipairs({ KEYS[3], KEYS[6], KEYS[7] }) do
+  for _, key in ipairs({ KEYS[3], KEYS[6], KEYS[7], KEYS[15] }) do
     redis.call('EXPIRE', key, ARGV[8])
   end
   return { 1, 1, 0, 0 }
@@ -65,7 +67,7 @@ if #dead > 0 then
   redis.call('RPUSH', KEYS[9], unpack(dead))
 end
 redis.call('ZADD', KEYS[8], ARGV[10], ARGV[1])
-for _, key in ipairs({ KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[9], KEYS[10], KEYS[13], KEYS[14] }) do
+for _, key in ipairs({ KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[9], KEYS[10], KEYS[13], KEYS[14], KEYS[15] }) do
   redis.call('EXPIRE', key, ARGV[9])
 end
 -- Failed jobs whose keys have expired leave the failed set here, a few at a time, counted.

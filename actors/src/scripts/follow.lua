@@ -35,6 +35,30 @@ local function expect(key, types)
     return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. found .. ', expected a ' .. types)
   end
 end
+-- Replaces the first `n` entries of list `key` with `list[1..keep]`, keeping the rest and
+-- the key's expiry.
+local function replace_head(key, n, list, keep)
+  local ttl = redis.call('PTTL', key)
+  if redis.call('LLEN', key) > n then
+    redis.call('LTRIM', key, string.format('%d', n), '-1')
+    -- LPUSH puts its last argument first: push the entries last to first.
+    local rev = {}
+    for i = keep, 1, -1 do
+      rev[#rev + 1] = list[i]
+    end
+    for i = 1, keep, 1000 do
+      redis.call('LPUSH', key, unpack(rev, i, math.min(i + 999, keep)))
+    end
+  else
+    redis.call('DEL', key)
+    for i = 1, keep, 1000 do
+      redis.call('RPUSH', key, unpack(list, i, math.min(i + 999, keep)))
+    end
+  end
+  if ttl > 0 then
+    redis.call('PEXPIRE', key, ttl)
+  end
+end
 local bad = expect(KEYS[1], 'list') or expect(KEYS[2], layout) or expect(KEYS[3], 'list') or expect(KEYS[6], 'list')
 if bad then
   release()
@@ -95,15 +119,19 @@ if layout == 'zset' then
     args[#args + 1] = ats[i] ~= '' and ats[i] or '0'
     args[#args + 1] = photos[i]
   end
-  merged = redis.call('ZADD', KEYS[2], 'NX', unpack(args))
-  redis.call('ZREMRANGEBYRANK', KEYS[2], '0', string.format('%d', -(cap + 1)))
+  local added = redis.call('ZADD', KEYS[2], 'NX', unpack(args))
+  local trimmed = redis.call('ZREMRANGEBYRANK', KEYS[2], '0', string.format('%d', -(cap + 1)))
   release()
-  return { 'followed', merged }
+  -- What the trim took were the oldest: A's at most as many as were added.
+  return { 'followed', math.max(added - trimmed, 0) }
 end
 -- The list layout: F's feed entries get the posting times fanout recorded (one MGET of
--- their time keys); A's photos go before the first timed entry older than they are.
--- Entries without a time keep their place relative to the others. Only the first `cap`
--- entries of the result are kept, so only that many feed entries are looked at.
+-- their time keys). An entry without one (posted too long ago, or written by something
+-- else) counts as old as the next timed entry below it, or as older than any photo merged
+-- in when none is below: the feed is in arrival order. A's photos go before the first
+-- entry older than they are; the entries already there keep their order. Only the first
+-- `cap` entries are looked at and rewritten (any beyond, a feed over its cap, stay as
+-- they are), so the work is bounded by the cap, whatever the feed's length.
 local feed = redis.call('LRANGE', KEYS[2], '0', string.format('%d', cap - 1))
 local present = {}
 for _, e in ipairs(feed) do
@@ -130,14 +158,19 @@ for s = 1, #feed, 1000 do
     times[#times + 1] = t
   end
 end
+local below = ''
+for i = #feed, 1, -1 do
+  if times[i] then
+    below = times[i]
+  else
+    times[i] = below
+  end
+end
 local out, next = {}, 1
 for i, e in ipairs(feed) do
-  local at = times[i]
-  if at then
-    while next <= #fresh and fresh_at[next] > at do
-      out[#out + 1] = fresh[next]
-      next = next + 1
-    end
+  while next <= #fresh and fresh_at[next] > times[i] do
+    out[#out + 1] = fresh[next]
+    next = next + 1
   end
   out[#out + 1] = e
 end
@@ -155,9 +188,6 @@ for i = 1, keep do
     merged = merged + 1
   end
 end
-redis.call('DEL', KEYS[2])
-for s = 1, keep, 1000 do
-  redis.call('RPUSH', KEYS[2], unpack(out, s, math.min(s + 999, keep)))
-end
+replace_head(KEYS[2], #feed, out, keep)
 release()
 return { 'followed', merged }

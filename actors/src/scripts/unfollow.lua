@@ -8,7 +8,8 @@
 -- ARGV[4]: the lock token of the caller's scan, '' without one; ARGV[5]: with a scan, the
 -- positions it found F at (comma-separated, ascending); ARGV[6]: the positions it looked
 -- at (0..ARGV[6]); ARGV[7]: a job hash key with '{id}' for the id; ARGV[8]: the same for a
--- job's skip set.
+-- job's skip set; ARGV[9]: the feed cap (only the first that many entries of the feed are
+-- looked at and rewritten, so the work is bounded whatever the feed's length).
 -- Returns { 'busy' }, { 'scan' } (as follow.lua), { 'rescan' } when the scan lost the lock
 -- or the list moved under it (changed behind fanout's back), { 'not_following' }, or { 'unfollowed',
 -- occurrences removed, photos removed from the feed }.
@@ -32,6 +33,29 @@ local function expect(key, types)
   local found = redis.call('TYPE', key).ok
   if found ~= 'none' and found ~= types then
     return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. found .. ', expected a ' .. types)
+  end
+end
+-- Replaces the first `n` entries of list `key` with `list[1..keep]`, keeping the rest and
+-- the key's expiry (as in follow.lua: scripts cannot share code).
+local function replace_head(key, n, list, keep)
+  local ttl = redis.call('PTTL', key)
+  if redis.call('LLEN', key) > n then
+    redis.call('LTRIM', key, string.format('%d', n), '-1')
+    local rev = {}
+    for i = keep, 1, -1 do
+      rev[#rev + 1] = list[i]
+    end
+    for i = 1, keep, 1000 do
+      redis.call('LPUSH', key, unpack(rev, i, math.min(i + 999, keep)))
+    end
+  else
+    redis.call('DEL', key)
+    for i = 1, keep, 1000 do
+      redis.call('RPUSH', key, unpack(list, i, math.min(i + 999, keep)))
+    end
+  end
+  if ttl > 0 then
+    redis.call('PEXPIRE', key, ttl)
   end
 end
 local bad = expect(KEYS[1], 'list') or expect(KEYS[2], layout) or expect(KEYS[3], 'list')
@@ -109,7 +133,7 @@ if #photos > 0 then
       taken = taken + redis.call('ZREM', KEYS[2], unpack(photos, s, math.min(s + 999, #photos)))
     end
   else
-    local feed = redis.call('LRANGE', KEYS[2], '0', '-1')
+    local feed = redis.call('LRANGE', KEYS[2], '0', string.format('%d', tonumber(ARGV[9]) - 1))
     local kept = {}
     for _, e in ipairs(feed) do
       if not gone[e] then
@@ -118,10 +142,7 @@ if #photos > 0 then
     end
     taken = #feed - #kept
     if taken > 0 then
-      redis.call('DEL', KEYS[2])
-      for s = 1, #kept, 1000 do
-        redis.call('RPUSH', KEYS[2], unpack(kept, s, math.min(s + 999, #kept)))
-      end
+      replace_head(KEYS[2], #feed, kept, #kept)
     end
   end
 end
