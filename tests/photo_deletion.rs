@@ -429,3 +429,33 @@ async fn a_failed_fan_out_deleted_leaves_the_failed_jobs() {
     fanout_cmd(&["retry-dead"]).redis(&redis).run().assert_ok();
     assert_nobody_has(&mut c, 1..=50, 70).await;
 }
+
+/// `fanout jobs` lists an unfinished deletion as a deletion, in text and in JSON.
+#[actix_rt::test]
+async fn fanout_jobs_shows_deletions_as_their_own_kind() {
+    let (redis, mut c) = redis_and_conn().await;
+    let (gate, hook) = gate_if(|b| b.kind == JobKind::Delete);
+    let fanout = start_with_fault(&redis, hook, as_is).await;
+    seed_and_post(&fanout, &mut c, (1, 30, 7)).await;
+    let deletion = fanout.delete(PhotoDeleted::new(1, 7)).await.unwrap();
+    fanout
+        .shutdown(std::time::Duration::from_millis(100))
+        .await
+        .unwrap();
+    drop(gate);
+
+    let text = fanout_cmd(&["jobs"]).redis(&redis).run();
+    let json = fanout_cmd(&["jobs", "--json"]).redis(&redis).run();
+
+    text.assert_ok();
+    let id = deletion.fanout_id;
+    assert!(
+        text.stdout
+            .contains(&format!("deletion {id}: photo 7 by 1")),
+        "{}",
+        text.stdout
+    );
+    let document: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    let listed = document.to_string();
+    assert!(listed.contains(r#""kind":"delete""#), "{listed}");
+}
