@@ -55,11 +55,12 @@ impl Coordinator {
                         _ => JobState::Failed,
                     };
                     status.dead_feeds = dead_feeds;
-                    if stopped && completed {
+                    if completed {
                         status.ranges_done = status.ranges_total;
-                    } else if completed {
-                        status.ranges_done = status.ranges_total;
-                        status.feeds_written = status.followers;
+                        // Stopped by a deletion: what it wrote, not every follower.
+                        if !stopped {
+                            status.feeds_written = status.followers;
+                        }
                         status.dead_ranges.clear();
                     } else if dead_ranges == 0 {
                         // Only dead feeds: every range is written but for them.

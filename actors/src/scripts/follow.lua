@@ -166,28 +166,25 @@ for i = #feed, 1, -1 do
     times[i] = below
   end
 end
+-- `merged` counts A's photos that land within the cap.
 local out, next = {}, 1
+local function take()
+  if #out < cap then
+    merged = merged + 1
+  end
+  out[#out + 1] = fresh[next]
+  next = next + 1
+end
 for i, e in ipairs(feed) do
   while next <= #fresh and fresh_at[next] > times[i] do
-    out[#out + 1] = fresh[next]
-    next = next + 1
+    take()
   end
   out[#out + 1] = e
 end
 while next <= #fresh do
-  out[#out + 1] = fresh[next]
-  next = next + 1
+  take()
 end
 local keep = math.min(#out, cap)
-local new = {}
-for _, p in ipairs(fresh) do
-  new[p] = true
-end
-for i = 1, keep do
-  if new[out[i]] then
-    merged = merged + 1
-  end
-end
 replace_head(KEYS[2], #feed, out, keep)
 release()
 return { 'followed', merged }
