@@ -28,9 +28,12 @@ async fn a_late_report_for_a_retried_attempt_is_ignored() {
         }
         async move {
             match (range, attempt) {
-                (0, 1) => tokio::time::sleep(Duration::from_millis(900)).await,
+                // Margins of at least 300 ms around every ordering the test relies on
+                // (deadline 1,000 ms): late success at 1,500 ms, while attempt 2 (started
+                // at 1,050-1,200 ms) is still running; its panic well before its deadline.
+                (0, 1) => tokio::time::sleep(Duration::from_millis(1_500)).await,
                 (0, 2) => {
-                    tokio::time::sleep(Duration::from_millis(550)).await;
+                    tokio::time::sleep(Duration::from_millis(700)).await;
                     panic!("attempt 2 fails after attempt 1's late success");
                 }
                 (0, _) => {}
@@ -44,7 +47,7 @@ async fn a_late_report_for_a_retried_attempt_is_ignored() {
         s.fanout.writers = 2;
         // One batch per writer, so nothing queues behind a stalled one.
         s.fanout.in_flight_per_writer = 1;
-        s.fanout.batch_timeout_ms = 600;
+        s.fanout.batch_timeout_ms = 1_000;
     })
     .await;
 
@@ -53,9 +56,9 @@ async fn a_late_report_for_a_retried_attempt_is_ignored() {
     assert_eq!(status.state, JobState::Completed, "{status:?}");
     assert_eq!(
         status.retries, 2,
-        "timeout of attempt 1, failure of attempt 2"
+        "timeout of attempt 1, failure of attempt 2: {status:?}"
     );
-    assert_eq!(third_attempts.load(Ordering::SeqCst), 1);
+    assert_eq!(third_attempts.load(Ordering::SeqCst), 1, "{status:?}");
     assert_eq!(status.ranges_done, 10);
     assert_eq!(status.feeds_written, 10_000);
     assert_exactly_once(&mut c, 1..10_001, 12).await;
