@@ -1,9 +1,9 @@
 //! Operator tools on top of the key layout: seeding an author's follower list and checking
 //! that a fan-out reached every follower exactly once. Used by the CLI and the tests.
 
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Value};
 
+use crate::conn::RedisConn;
 use crate::error::StoreError;
 use crate::keys::KeyPatterns;
 use crate::settings::FeedLayout;
@@ -41,7 +41,7 @@ fn held(kind: &str, len: Option<u64>) -> String {
 
 /// `key`'s type and, for a list, its length; `None` when it does not exist.
 async fn what_is_at(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     key: &str,
 ) -> Result<Option<(String, Option<u64>)>, StoreError> {
     let kind: String = redis::cmd("TYPE").arg(key).query_async(conn).await?;
@@ -64,7 +64,7 @@ async fn what_is_at(
 /// a `RENAMENX`: a list that another client creates while this one is built is kept, not
 /// overwritten, and the temporary key is removed. `progress` gets ids written so far.
 pub async fn seed_followers(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     keys: &KeyPatterns,
     (author, count, first_id): (u64, u64, u64),
     replace: bool,
@@ -156,7 +156,7 @@ impl VerifyReport {
 
 /// Checks every follower of `author` holds `photo` in their feed exactly once.
 pub async fn verify_feeds(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     keys: &KeyPatterns,
     layout: FeedLayout,
     author: u64,

@@ -72,15 +72,20 @@ pub(crate) const TRANSIENT_REFUSALS: [&str; 8] = [
     "OOM",
 ];
 
+/// Whether `e` is an outage to wait out: Redis unreachable, the connection lost or timed
+/// out, or one of the [`TRANSIENT_REFUSALS`].
+pub(crate) fn is_outage(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.code()
+            .is_some_and(|code| TRANSIENT_REFUSALS.contains(&code))
+}
+
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
-        if e.is_io_error()
-            || e.is_timeout()
-            || e.is_connection_dropped()
-            || e.is_connection_refusal()
-            || e.code()
-                .is_some_and(|code| TRANSIENT_REFUSALS.contains(&code))
-        {
+        if is_outage(&e) {
             return StoreError::Unavailable(e.to_string());
         }
         if e.code() == Some("WRONGTYPE") {

@@ -22,14 +22,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::aio::ConnectionManager;
 
 use crate::error::StoreError;
 use crate::keys::KeyPatterns;
 use crate::messages::FanoutId;
 use crate::record::{JobRecord, RecordError, WriteSpec};
 use crate::settings::Settings;
-use crate::store::connect_manager;
+use crate::conn::RedisConn;
 
 mod accept;
 mod following;
@@ -39,7 +38,7 @@ pub(crate) mod outcomes;
 /// The ledger, over one connection of its own.
 #[derive(Clone)]
 pub(crate) struct JobLedger {
-    conn: ConnectionManager,
+    conn: RedisConn,
     keys: Arc<KeyPatterns>,
     instance: Arc<str>,
     lease_ms: u64,
@@ -162,7 +161,7 @@ impl JobLedger {
     /// Connects, as instance `instance`.
     pub async fn connect(settings: &Settings, instance: &str) -> Result<Self, StoreError> {
         Ok(Self {
-            conn: connect_manager(&settings.redis.url, settings).await?,
+            conn: RedisConn::connect(settings).await?,
             // Unreachable once `settings.validate()` passed, as it has for every caller that
             // launched or connected through the crate's entry points.
             keys: Arc::new(

@@ -59,6 +59,7 @@
 mod admin;
 mod backoff;
 mod completion;
+mod conn;
 mod coordinator;
 mod error;
 mod feed_writer;
@@ -72,6 +73,7 @@ mod plan;
 mod record;
 mod retry;
 mod scripts;
+mod sentinel;
 mod store;
 mod tls;
 

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use redis::aio::ConnectionManager;
 
 use crate::admin;
 use crate::error::StoreError;
@@ -12,7 +11,7 @@ use crate::keys::KeyPatterns;
 use crate::ledger::JobLedger;
 use crate::messages::{DeadFeed, DeadRange, FanoutId, JobStatus};
 use crate::settings::Settings;
-use crate::store::connect_manager;
+use crate::conn::RedisConn;
 
 pub use crate::admin::{SeedError, VerifyReport};
 pub use crate::ledger::outcomes::Dropped;
@@ -21,7 +20,7 @@ pub use crate::ledger::outcomes::Dropped;
 /// jobs it reopens are resumed by a running [`crate::FanOut`] (or the next one started).
 pub struct Operator {
     ledger: JobLedger,
-    conn: ConnectionManager,
+    conn: RedisConn,
     settings: Settings,
     keys: KeyPatterns,
 }
@@ -49,7 +48,7 @@ impl Operator {
         settings.validate()?;
         let keys = settings.key_patterns()?;
         let ledger = JobLedger::connect(&settings, name).await?;
-        let conn = connect_manager(&settings.redis.url, &settings).await?;
+        let conn = RedisConn::connect(&settings).await?;
         Ok(Self {
             ledger,
             conn,

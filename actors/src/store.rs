@@ -1,24 +1,22 @@
-//! The Redis write path: connecting (TLS set-up in `tls.rs`), and writing a batch into
-//! feeds. The durable job ledger (acceptance, leases, outcomes, dead letters) is in
+//! The Redis write path: writing a batch into feeds (connections are made in `conn.rs`). The durable job ledger (acceptance, leases, outcomes, dead letters) is in
 //! `ledger.rs`; all Lua lives next to these files in `scripts/`.
 
 use std::sync::Arc;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::conn::{resending, RedisConn};
 use crate::error::{BatchError, StoreError};
 use crate::keys::KeyPatterns;
 use crate::kind::JobKind;
 use crate::messages::BatchFanOut;
 use crate::scripts::{DELETE_CHUNK, READ_PAGE, WRITE_CHUNK};
-use crate::settings::{FeedLayout, RedisUrl, Settings};
-use crate::tls;
+use crate::settings::{FeedLayout, Settings};
 
-/// One Redis connection (a reconnecting `ConnectionManager`) plus what the write path needs
+/// One Redis connection (see `conn.rs`) plus what the write path needs
 /// to know. Cloning shares the connection; each writer connects its own.
 #[derive(Clone)]
 pub(crate) struct FeedStore {
-    conn: ConnectionManager,
+    conn: RedisConn,
     keys: Arc<KeyPatterns>,
     /// For reading feeds: written ones follow each job's record, not these settings.
     layout: FeedLayout,
@@ -35,56 +33,11 @@ pub struct FeedPage {
     pub before: Option<u64>,
 }
 
-/// Connects to `url` (with TLS as `redis.tls_*` say, for `rediss://`), failing within about
-/// `connect_timeout × (retries + 1)` when Redis is unreachable, or as soon as the retries
-/// are spent when a TLS handshake is refused. Afterwards the manager reconnects on its own
-/// whenever a request fails.
-pub(crate) async fn connect_manager(
-    url: &RedisUrl,
-    settings: &Settings,
-) -> Result<ConnectionManager, StoreError> {
-    let client = tls::client(url, &settings.redis)?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(settings.redis.connect_timeout()))
-        .set_response_timeout(Some(settings.redis.response_timeout()))
-        .set_number_of_retries(settings.redis.reconnect_retries)
-        .set_max_delay(std::time::Duration::from_secs(1));
-    ConnectionManager::new_with_config(client, config)
-        .await
-        .map_err(|e| tls::connect_error(url, &settings.redis, &e))
-}
-
-/// Runs `request` and, when it fails because the connection was dropped under it (the
-/// manager reconnects meanwhile), runs it again, at most twice more. Only for requests
-/// that are safe to repeat; without this a connection killed while a writer waits
-/// between attempts would fail every attempt's first request.
-pub(crate) async fn resending<T, F, Fut>(
-    conn: &ConnectionManager,
-    mut request: F,
-) -> redis::RedisResult<T>
-where
-    F: FnMut(ConnectionManager) -> Fut,
-    Fut: std::future::Future<Output = redis::RedisResult<T>>,
-{
-    let mut resends_left = 2;
-    loop {
-        match request(conn.clone()).await {
-            Err(e)
-                if resends_left > 0 && e.is_connection_dropped() && !e.is_connection_refusal() =>
-            {
-                resends_left -= 1;
-                tracing::debug!(error = %e, "connection dropped under a request; sending it again");
-            }
-            other => return other,
-        }
-    }
-}
-
 impl FeedStore {
     /// Opens a new connection for one actor.
     pub async fn connect(settings: &Settings) -> Result<Self, StoreError> {
         Ok(Self {
-            conn: connect_manager(&settings.redis.url, settings).await?,
+            conn: RedisConn::connect(settings).await?,
             // Unreachable once `settings.validate()` passed, as it has for every caller that
             // launched or connected through the crate's entry points.
             keys: Arc::new(

@@ -1,13 +1,34 @@
-//! TLS to Redis (cargo feature `tls`): the redis-rs client for a URL and the `redis.tls_*`
-//! files, and failed handshakes explained in the words of those settings. `store.rs`'s
-//! `connect_manager`, the one place connections are made, goes through here.
+//! Making one connection to a Redis URL (`connect_manager`, the one place connections are
+//! made), with TLS (cargo feature `tls`): the redis-rs client for a URL and the
+//! `redis.tls_*` files, and failed handshakes explained in the words of those settings.
 //!
 //! redis-rs reads PEM files it is handed without saying which setting held a bad one, and
 //! reports a refused handshake as rustls's bare error ("invalid peer certificate:
 //! UnknownIssuer"); both are turned into messages that name the setting and the path.
 
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
 use crate::error::StoreError;
-use crate::settings::{RedisSettings, RedisUrl};
+use crate::settings::{RedisSettings, RedisUrl, Settings};
+
+/// Connects to `url` (with TLS as `redis.tls_*` say, for `rediss://`), failing within about
+/// `connect_timeout × (retries + 1)` when Redis is unreachable, or as soon as the retries
+/// are spent when a TLS handshake is refused. Afterwards the manager reconnects on its own
+/// whenever a request fails.
+pub(crate) async fn connect_manager(
+    url: &RedisUrl,
+    settings: &Settings,
+) -> Result<ConnectionManager, StoreError> {
+    let client = client(url, &settings.redis)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(settings.redis.connect_timeout()))
+        .set_response_timeout(Some(settings.redis.response_timeout()))
+        .set_number_of_retries(settings.redis.reconnect_retries)
+        .set_max_delay(std::time::Duration::from_secs(1));
+    ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(|e| connect_error(url, &settings.redis, &e))
+}
 
 /// The client for `url` with the `redis.tls_*` files of `redis` (none: the system's
 /// trusted roots for a `rediss://` URL). Reads and checks the files, naming the setting and

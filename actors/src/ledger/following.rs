@@ -16,7 +16,7 @@ use super::JobLedger;
 use crate::error::{FollowError, StoreError};
 use crate::messages::FollowChange;
 use crate::scripts::{FOLLOW, FOLLOW_LOCK, UNFOLLOW};
-use crate::store::resending;
+use crate::conn::resending;
 
 /// How long the lock of a scan lasts unless renewed (a scan renews it every quarter of
 /// that): a scan whose process died holds others up for at most this long.

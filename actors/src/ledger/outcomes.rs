@@ -12,7 +12,7 @@ use crate::messages::{DeadFeed, DeadRange, FanoutId, JobState, JobStatus};
 use crate::plan::Plan;
 use crate::record::{self, JobOutcome, JobRecord};
 use crate::scripts::{FINISH, REOPEN, RETRY_DEAD_FEEDS};
-use crate::store::resending;
+use crate::conn::resending;
 
 /// What the finish script decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -79,6 +79,14 @@ impl EnvProvider {
             let value = match default {
                 // An unset default (`None`) serialises as Empty; such settings are files.
                 Value::String(..) | Value::Empty(..) => Value::from(raw.to_owned()),
+                // Lists (`redis.sentinel_nodes`): comma-separated, empty for none.
+                Value::Array(..) => Value::from(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|item| !item.is_empty())
+                        .map(|item| Value::from(item.to_owned()))
+                        .collect::<Vec<_>>(),
+                ),
                 // Infallible: what is not a number, bool or list stays a string, and the
                 // setting's type then refuses it with the setting's name.
                 _ => raw

@@ -253,3 +253,34 @@ fn password_never_shows_in_debug() {
     let e = error("", &[("FANOUT_REDIS_URL", "redis://:hunter2@h:port")]);
     assert!(!e.contains("hunter2"), "{e}");
 }
+
+#[test]
+fn sentinels_come_from_the_environment_comma_separated() {
+    Jail::expect_with(|jail| {
+        jail.set_env(
+            "FANOUT_REDIS_SENTINEL_NODES",
+            "redis://127.0.0.1:26379, redis://127.0.0.1:26380,",
+        );
+        jail.set_env("FANOUT_REDIS_SENTINEL_MASTER", "feeds");
+        jail.set_env("FANOUT_REDIS_PASSWORD", "hunter2");
+        let loaded = load_text(jail, "")?;
+        let redis = &loaded.settings.redis;
+        let nodes: Vec<&str> = redis.sentinel_nodes.iter().map(|u| u.expose()).collect();
+        assert_eq!(nodes, ["redis://127.0.0.1:26379", "redis://127.0.0.1:26380"]);
+        assert_eq!(redis.password.expose(), "hunter2");
+        assert!(!format!("{loaded:?}").contains("hunter2"));
+        // The shipped file's default URL beside the sentinels is no conflict...
+        let shipped = "[redis]\nurl = \"redis://127.0.0.1:6379\"\n";
+        assert!(load_text(jail, shipped).is_ok());
+        // ...a URL given in so many words is, naming both.
+        jail.set_env("FANOUT_REDIS_URL", "redis://127.0.0.1:6379");
+        let e = load_text(jail, "").unwrap_err();
+        assert!(e.contains("FANOUT_REDIS_URL") && e.contains("redis.sentinel_nodes"), "{e}");
+        Ok(())
+    });
+    let e = error(
+        "[redis]\nurl = \"redis://127.0.0.1:7000\"\nsentinel_nodes = [\"redis://127.0.0.1:26379\"]\nsentinel_master = \"feeds\"\n",
+        &[],
+    );
+    assert!(e.contains("redis.url") && e.contains("redis.sentinel_nodes"), "{e}");
+}

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! or, with the `config-file` feature, loads it with `load::load`. Files: `tree.rs` the root,
-//! `sections.rs` the tables and their defaults, `layout.rs` the feed layout, `url.rs` the
+//! `sections.rs` the tables and their defaults (`server.rs` the `[redis]` one and its rules), `layout.rs` the feed layout, `url.rs` the
 //! Redis URL, `tokens.rs` the API tokens, `validate.rs` every rule (`overlap.rs`: whether
 //! two key families can share a key; `tls_rules.rs`: the `redis.tls_*` files;
 //! `http_rules.rs`: the address and tokens of `[http]`), `error.rs`
@@ -22,6 +22,7 @@ mod http_rules;
 mod layout;
 mod overlap;
 mod sections;
+mod server;
 mod tls_rules;
 mod tokens;
 mod tree;
@@ -37,14 +38,15 @@ pub use error::SettingsError;
 pub use http_rules::resolve_bind;
 pub use layout::FeedLayout;
 pub use sections::{
-    FanoutSettings, FeedSettings, HttpSettings, JobSettings, KeySettings, RedisSettings,
-    RetrySettings, SupervisionSettings,
+    FanoutSettings, FeedSettings, HttpSettings, JobSettings, KeySettings, RetrySettings,
+    SupervisionSettings,
 };
+pub use server::RedisSettings;
 pub use tokens::Tokens;
 pub use tree::Settings;
 #[cfg(feature = "fault-injection")]
 pub use tree::{FaultBatch, FaultHook};
-pub use url::{RedisUrl, UrlError};
+pub use url::{RedisUrl, Secret, UrlError};
 pub use validate::MAX_FEED_LEN;
 
 #[cfg(test)]

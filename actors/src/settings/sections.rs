@@ -13,62 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::error::SettingsError;
 use super::layout::FeedLayout;
 use super::tokens::Tokens;
-use super::url::RedisUrl;
+use super::server::RedisSettings;
 use crate::backoff::Backoff;
 use crate::keys::KeyPatterns;
-
-/// `[redis]`: where Redis is, how long to wait for it, and TLS to it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct RedisSettings {
-    /// Where Redis is; a password in it never shows in logs.
-    pub url: RedisUrl,
-    /// Limit for establishing one connection, in ms.
-    pub connect_timeout_ms: u64,
-    /// Limit for one Redis reply, in ms; one chunk script must finish well inside it.
-    pub response_timeout_ms: u64,
-    /// Reconnection attempts per failed request before the request fails.
-    pub reconnect_retries: usize,
-    /// Start even when Redis may evict keys (`maxmemory-policy` other than `noeviction`).
-    /// Evicting a photo key fans a photo out twice, evicting a done-bitmap writes chunks
-    /// twice: only for those who accept that risk.
-    pub allow_eviction: bool,
-    /// TLS (`rediss://` URLs, the crate's `tls` feature): a PEM file of the certificate
-    /// authorities the server's certificate must be signed by, in place of the system's.
-    /// Unset (the default; an empty string too): the system's trusted roots.
-    #[serde(deserialize_with = "empty_is_unset")]
-    pub tls_ca_file: Option<PathBuf>,
-    /// Mutual TLS: a PEM file of the client certificate (chain) shown to the server, for a
-    /// server that requires one (`tls-auth-clients yes`). Only with `tls_key_file`.
-    #[serde(deserialize_with = "empty_is_unset")]
-    pub tls_cert_file: Option<PathBuf>,
-    /// Mutual TLS: a PEM file of the private key of `tls_cert_file`. Only with it.
-    #[serde(deserialize_with = "empty_is_unset")]
-    pub tls_key_file: Option<PathBuf>,
-}
-
-impl Default for RedisSettings {
-    fn default() -> Self {
-        Self {
-            url: RedisUrl::default(),
-            connect_timeout_ms: 1_000,
-            response_timeout_ms: 5_000,
-            reconnect_retries: 2,
-            allow_eviction: false,
-            tls_ca_file: None,
-            tls_cert_file: None,
-            tls_key_file: None,
-        }
-    }
-}
-
-/// A file setting given as `""` is unset: how an environment variable clears a file named
-/// in config.toml (`FANOUT_REDIS_TLS_CA_FILE=`).
-fn empty_is_unset<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
-    let path = Option::<PathBuf>::deserialize(d)?;
-    Ok(path.filter(|p| !p.as_os_str().is_empty()))
-}
 
 /// `[keys]`: the Redis keys fanout reads and writes. `{user}` is replaced by a user id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

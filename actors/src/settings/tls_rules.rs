@@ -3,7 +3,7 @@
 //! where they are read, when connecting (the crate's `tls.rs`).
 
 use super::error::SettingsError;
-use super::sections::RedisSettings;
+use super::server::RedisSettings;
 
 /// The `redis.tls_*` files: only in a build with TLS, only with a `rediss://` URL, and a
 /// client certificate only with its key.
@@ -22,12 +22,13 @@ pub(super) fn check(redis: &RedisSettings) -> Result<(), SettingsError> {
             "TLS settings need TLS support, and the fanout crate was built without its `tls` feature",
         ));
     }
-    if !redis.url.is_tls() {
+    if !redis.uses_tls() {
         return Err(SettingsError::new(
             first,
             format!(
-                "is only used with a rediss:// (TLS) URL, and redis.url is '{}': write rediss:// to connect with TLS, or leave the tls_* settings unset",
-                redis.url
+                "is only used with a rediss:// (TLS) URL, and {} is '{}': write rediss:// to connect with TLS, or leave the tls_* settings unset",
+                if redis.uses_sentinel() { "redis.sentinel_nodes" } else { "redis.url" },
+                redis.describe()
             ),
         ));
     }

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::error::SettingsError;
 use super::sections::{
-    FanoutSettings, FeedSettings, HttpSettings, JobSettings, KeySettings, RedisSettings,
-    RetrySettings, SupervisionSettings,
+    FanoutSettings, FeedSettings, HttpSettings, JobSettings, KeySettings, RetrySettings,
+    SupervisionSettings,
 };
+use super::server::RedisSettings;
 use crate::keys::KeyPatterns;
 
 /// A hook run by a writer before each batch, inside the writer's panic guard: tests use it

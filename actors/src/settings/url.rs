@@ -1,5 +1,6 @@
 //! `RedisUrl`: the Redis address, checked when parsed, whose password never shows in
-//! `Debug` or `Display` output (logs, errors, `Debug` of `Settings`).
+//! `Debug` or `Display` output (logs, errors, `Debug` of `Settings`); `Secret`: a password
+//! given on its own, never shown either.
 
 use std::fmt;
 
@@ -93,6 +94,35 @@ impl fmt::Display for RedisUrl {
 impl fmt::Debug for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RedisUrl({self})")
+    }
+}
+
+/// A password given on its own (`redis.password`): a plain string in configuration, never
+/// shown in `Debug` or `Display` output. Empty: none.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret holding `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// Whether none is given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value, for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
     }
 }
 

@@ -1,0 +1,147 @@
+//! Finding the master through Redis Sentinel (`redis.sentinel_nodes`), as the Sentinel
+//! client protocol says: ask each sentinel in turn for the master's address
+//! (`SENTINEL GET-MASTER-ADDR-BY-NAME`), connect, and believe it only when the server
+//! itself answers `ROLE` with `master` (a sentinel that has not yet seen a failover names
+//! the old master, which may be a replica by now).
+//!
+//! Written here rather than with redis-rs's `sentinel` module so that every connection,
+//! to a sentinel or to the master, is made by `tls::connect_manager`, with
+//! the `redis.tls_*` files and their error messages.
+
+use redis::aio::ConnectionManager;
+use redis::Value;
+
+use crate::error::StoreError;
+use crate::settings::{RedisUrl, Settings};
+use crate::tls::connect_manager;
+
+/// The master the sentinels name now, and a connection to it.
+pub(crate) async fn find_master(
+    settings: &Settings,
+) -> Result<(RedisUrl, ConnectionManager), StoreError> {
+    let redis = &settings.redis;
+    let name = &redis.sentinel_master;
+    let mut why = Vec::new();
+    for sentinel in &redis.sentinel_nodes {
+        let (host, port) = match ask(sentinel, name, settings).await {
+            Ok(Some(address)) => address,
+            Ok(None) => {
+                why.push(format!("{sentinel} monitors no master named '{name}'"));
+                continue;
+            }
+            Err(e) => {
+                why.push(format!("{sentinel}: {e}"));
+                continue;
+            }
+        };
+        let url = master_url(settings, sentinel, &host, port)?;
+        match connect_checked(&url, settings).await {
+            Ok(conn) => return Ok((url, conn)),
+            Err(e) => why.push(format!("{sentinel} names {url}, but {e}")),
+        }
+    }
+    Err(StoreError::Unavailable(format!(
+        "found no master '{name}' through redis.sentinel_nodes: {}",
+        why.join("; ")
+    )))
+}
+
+/// The address `sentinel` gives for master `name`; `None` when it monitors no such master.
+async fn ask(
+    sentinel: &RedisUrl,
+    name: &str,
+    settings: &Settings,
+) -> Result<Option<(String, u16)>, StoreError> {
+    let mut conn = connect_manager(sentinel, settings).await?;
+    let address: Option<(String, u16)> = redis::cmd("SENTINEL")
+        .arg("GET-MASTER-ADDR-BY-NAME")
+        .arg(name)
+        .query_async(&mut conn)
+        .await?;
+    Ok(address)
+}
+
+/// Connects to `url` and checks the server is a master now.
+async fn connect_checked(
+    url: &RedisUrl,
+    settings: &Settings,
+) -> Result<ConnectionManager, StoreError> {
+    let mut conn = connect_manager(url, settings).await?;
+    let role: Value = redis::cmd("ROLE").query_async(&mut conn).await?;
+    match role_name(&role) {
+        Some("master") => Ok(conn),
+        other => Err(StoreError::Unavailable(format!(
+            "it is not a master (ROLE says {})",
+            other.unwrap_or("nothing readable")
+        ))),
+    }
+}
+
+/// The first element of a `ROLE` reply: `master`, `slave` or `sentinel`.
+fn role_name(role: &Value) -> Option<&str> {
+    let Value::Array(items) = role else {
+        return None;
+    };
+    match items.first()? {
+        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The URL of the master at `host:port`: the scheme of the sentinel it was found through
+/// (TLS to both or neither) and `redis.username` / `redis.password`.
+fn master_url(
+    settings: &Settings,
+    sentinel: &RedisUrl,
+    host: &str,
+    port: u16,
+) -> Result<RedisUrl, StoreError> {
+    let scheme = if sentinel.is_tls() { "rediss" } else { "redis" };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let invalid = |why: String| StoreError::Redis(format!("the sentinels name {host}:{port}: {why}"));
+    let mut url = url::Url::parse(&format!("{scheme}://{host}:{port}"))
+        .map_err(|e| invalid(e.to_string()))?;
+    let redis = &settings.redis;
+    if !redis.username.is_empty() {
+        url.set_username(&redis.username)
+            .map_err(|()| invalid("cannot carry redis.username".to_owned()))?;
+    }
+    if !redis.password.is_empty() {
+        url.set_password(Some(redis.password.expose()))
+            .map_err(|()| invalid("cannot carry redis.password".to_owned()))?;
+    }
+    RedisUrl::parse(url.as_str()).map_err(|e| invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Secret;
+
+    #[test]
+    fn the_master_url_takes_the_sentinels_scheme_and_the_credentials() {
+        let mut settings = Settings::default();
+        settings.redis.username = "feeds".to_owned();
+        settings.redis.password = Secret::new("p@ss word");
+        let sentinel = RedisUrl::parse("redis://:sentinel-secret@127.0.0.1:26379").unwrap();
+        let url = master_url(&settings, &sentinel, "127.0.0.1", 6380).unwrap();
+        assert_eq!(url.expose(), "redis://feeds:p%40ss%20word@127.0.0.1:6380");
+        assert!(!url.to_string().contains("word"), "{url}");
+        let v6 = master_url(&Settings::default(), &sentinel, "::1", 6381).unwrap();
+        assert_eq!(v6.expose(), "redis://[::1]:6381");
+    }
+
+    #[test]
+    fn roles_are_read_from_either_string_kind() {
+        let master = Value::Array(vec![Value::BulkString(b"master".to_vec()), Value::Int(0)]);
+        assert_eq!(role_name(&master), Some("master"));
+        let replica = Value::Array(vec![Value::SimpleString("slave".to_owned())]);
+        assert_eq!(role_name(&replica), Some("slave"));
+        assert_eq!(role_name(&Value::Nil), None);
+    }
+}
