@@ -101,7 +101,9 @@ impl Master {
                         };
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "asking the sentinels for the master failed; asking again after the next failure"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "asking the sentinels for the master failed; asking again after the next failure")
+                }
             }
         });
     }
@@ -161,10 +163,7 @@ impl ConnectionLike for RedisConn {
 /// manager reconnects meanwhile), runs it again, at most twice more. Only for requests
 /// that are safe to repeat; without this a connection killed while a writer waits
 /// between attempts would fail every attempt's first request.
-pub(crate) async fn resending<T, F, Fut>(
-    conn: &RedisConn,
-    mut request: F,
-) -> redis::RedisResult<T>
+pub(crate) async fn resending<T, F, Fut>(conn: &RedisConn, mut request: F) -> redis::RedisResult<T>
 where
     F: FnMut(RedisConn) -> Fut,
     Fut: std::future::Future<Output = redis::RedisResult<T>>,

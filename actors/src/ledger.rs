@@ -22,13 +22,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-
+use crate::conn::RedisConn;
 use crate::error::StoreError;
 use crate::keys::KeyPatterns;
 use crate::messages::FanoutId;
 use crate::record::{JobRecord, RecordError, WriteSpec};
 use crate::settings::Settings;
-use crate::conn::RedisConn;
 
 mod accept;
 mod following;

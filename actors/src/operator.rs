@@ -4,14 +4,13 @@
 
 use std::collections::BTreeMap;
 
-
 use crate::admin;
+use crate::conn::RedisConn;
 use crate::error::StoreError;
 use crate::keys::KeyPatterns;
 use crate::ledger::JobLedger;
 use crate::messages::{DeadFeed, DeadRange, FanoutId, JobStatus};
 use crate::settings::Settings;
-use crate::conn::RedisConn;
 
 pub use crate::admin::{SeedError, VerifyReport};
 pub use crate::ledger::outcomes::Dropped;

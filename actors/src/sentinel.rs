@@ -103,7 +103,8 @@ fn master_url(
     } else {
         host.to_owned()
     };
-    let invalid = |why: String| StoreError::Redis(format!("the sentinels name {host}:{port}: {why}"));
+    let invalid =
+        |why: String| StoreError::Redis(format!("the sentinels name {host}:{port}: {why}"));
     let mut url = url::Url::parse(&format!("{scheme}://{host}:{port}"))
         .map_err(|e| invalid(e.to_string()))?;
     let redis = &settings.redis;

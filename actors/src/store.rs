@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-
 use crate::conn::{resending, RedisConn};
 use crate::error::{BatchError, StoreError};
 use crate::keys::KeyPatterns;

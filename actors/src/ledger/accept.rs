@@ -3,11 +3,11 @@
 //! right after, before any range runs.
 
 use super::{now_ms, Acceptance, JobLedger};
+use crate::conn::resending;
 use crate::error::StoreError;
 use crate::messages::{FanoutId, PhotoPosted};
 use crate::record::{self, JobKind, JobRecord};
 use crate::scripts::{ACCEPT, ACCEPT_DELETE, SNAPSHOT};
-use crate::conn::resending;
 
 /// A fresh job id: random, below 2^53 (exact in JSON numbers and in Lua) and above 2^32
 /// (never one the first release's counter handed out). A counter would be handed out again

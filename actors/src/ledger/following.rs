@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 
 use super::JobLedger;
+use crate::conn::resending;
 use crate::error::{FollowError, StoreError};
 use crate::messages::FollowChange;
 use crate::scripts::{FOLLOW, FOLLOW_LOCK, UNFOLLOW};
-use crate::conn::resending;
 
 /// How long the lock of a scan lasts unless renewed (a scan renews it every quarter of
 /// that): a scan whose process died holds others up for at most this long.

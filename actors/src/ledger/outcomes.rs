@@ -7,12 +7,12 @@ use std::time::Duration;
 use redis::AsyncCommands;
 
 use super::{age, now_ms, JobLedger};
+use crate::conn::resending;
 use crate::error::StoreError;
 use crate::messages::{DeadFeed, DeadRange, FanoutId, JobState, JobStatus};
 use crate::plan::Plan;
 use crate::record::{self, JobOutcome, JobRecord};
 use crate::scripts::{FINISH, REOPEN, RETRY_DEAD_FEEDS};
-use crate::conn::resending;
 
 /// What the finish script decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -105,7 +105,10 @@ pub fn load_with_url(file: Option<&Path>, url: Option<&RedisUrl>) -> Result<Load
     // `validate` refuses a URL other than the default beside the sentinels; a URL given in
     // so many words (flag or variable) is refused too, even the default one. (A file may
     // show the default, as the shipped config.toml does.)
-    let url_given = url.is_some() || figment.find_metadata("redis.url").is_some_and(|m| m.name == env::SOURCE_NAME);
+    let url_given = url.is_some()
+        || figment
+            .find_metadata("redis.url")
+            .is_some_and(|m| m.name == env::SOURCE_NAME);
     if settings.redis.uses_sentinel() && url_given {
         let reason = "is given and so is redis.sentinel_nodes: fanout finds the master through the sentinels; give one of the two".to_owned();
         return Err(attribute(&figment, "redis.url".to_owned(), reason));

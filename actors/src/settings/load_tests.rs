@@ -266,7 +266,10 @@ fn sentinels_come_from_the_environment_comma_separated() {
         let loaded = load_text(jail, "")?;
         let redis = &loaded.settings.redis;
         let nodes: Vec<&str> = redis.sentinel_nodes.iter().map(|u| u.expose()).collect();
-        assert_eq!(nodes, ["redis://127.0.0.1:26379", "redis://127.0.0.1:26380"]);
+        assert_eq!(
+            nodes,
+            ["redis://127.0.0.1:26379", "redis://127.0.0.1:26380"]
+        );
         assert_eq!(redis.password.expose(), "hunter2");
         assert!(!format!("{loaded:?}").contains("hunter2"));
         // The shipped file's default URL beside the sentinels is no conflict...
@@ -275,12 +278,18 @@ fn sentinels_come_from_the_environment_comma_separated() {
         // ...a URL given in so many words is, naming both.
         jail.set_env("FANOUT_REDIS_URL", "redis://127.0.0.1:6379");
         let e = load_text(jail, "").unwrap_err();
-        assert!(e.contains("FANOUT_REDIS_URL") && e.contains("redis.sentinel_nodes"), "{e}");
+        assert!(
+            e.contains("FANOUT_REDIS_URL") && e.contains("redis.sentinel_nodes"),
+            "{e}"
+        );
         Ok(())
     });
     let e = error(
         "[redis]\nurl = \"redis://127.0.0.1:7000\"\nsentinel_nodes = [\"redis://127.0.0.1:26379\"]\nsentinel_master = \"feeds\"\n",
         &[],
     );
-    assert!(e.contains("redis.url") && e.contains("redis.sentinel_nodes"), "{e}");
+    assert!(
+        e.contains("redis.url") && e.contains("redis.sentinel_nodes"),
+        "{e}"
+    );
 }

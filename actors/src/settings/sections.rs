@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::SettingsError;
 use super::layout::FeedLayout;
-use super::tokens::Tokens;
 use super::server::RedisSettings;
+use super::tokens::Tokens;
 use crate::backoff::Backoff;
 use crate::keys::KeyPatterns;
 

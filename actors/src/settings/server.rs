@@ -183,7 +183,10 @@ mod tests {
         assert!(e.reason.contains("redis.sentinel_nodes"), "{e}");
         let mut nameless = sentinel();
         nameless.sentinel_master.clear();
-        assert_eq!(check(&nameless).unwrap_err().setting, "redis.sentinel_master");
+        assert_eq!(
+            check(&nameless).unwrap_err().setting,
+            "redis.sentinel_master"
+        );
     }
 
     #[test]
@@ -191,13 +194,17 @@ mod tests {
         let mut with_password = sentinel();
         with_password.password = Secret::new("hunter2");
         assert_eq!(check(&with_password), Ok(()));
-        let mut plain = RedisSettings::default();
-        plain.password = Secret::new("hunter2");
+        let plain = RedisSettings {
+            password: Secret::new("hunter2"),
+            ..RedisSettings::default()
+        };
         let e = check(&plain).unwrap_err();
         assert_eq!(e.setting, "redis.password");
         assert!(!e.to_string().contains("hunter2"));
-        let mut orphan = RedisSettings::default();
-        orphan.sentinel_master = "feeds".to_owned();
+        let orphan = RedisSettings {
+            sentinel_master: "feeds".to_owned(),
+            ..RedisSettings::default()
+        };
         assert_eq!(check(&orphan).unwrap_err().setting, "redis.sentinel_master");
     }
 
