@@ -1,7 +1,8 @@
 //! A private `redis-server` child process on a free loopback port, with its own data
 //! directory: the demo runs against one, and every integration test starts its own (and
 //! can shut it down and restart it on the same port and data). With [`ServerTls`] it
-//! speaks only TLS (`rediss://`), for the tests of TLS to Redis.
+//! speaks only TLS (`rediss://`), for the tests of TLS to Redis. A replica of another one,
+//! or a Redis Sentinel watching one, for the tests of failover.
 //!
 //! The process is killed when the `LocalRedis` is dropped.
 
@@ -63,6 +64,35 @@ pub struct LocalRedis {
     dir: tempfile::TempDir,
     /// Set: the port speaks only TLS.
     tls: Option<ServerTls>,
+    /// What it is besides a plain server: a replica, or a sentinel.
+    role: Role,
+}
+
+/// What a private server is started as.
+#[derive(Clone, Debug)]
+enum Role {
+    Server,
+    /// `--replicaof 127.0.0.1 PORT`.
+    ReplicaOf(u16),
+    /// Redis Sentinel, with this configuration (written into its data directory, which
+    /// it rewrites as it learns).
+    Sentinel(String),
+}
+
+/// How a private sentinel watches its master: under `name`, agreeing with `quorum`
+/// sentinels, down after `down_after_ms` without an answer.
+#[derive(Clone, Debug)]
+pub struct SentinelWatch {
+    /// The master's name (`sentinel monitor <name> ...`).
+    pub name: String,
+    /// The master's port, on 127.0.0.1.
+    pub master_port: u16,
+    /// Sentinels that must agree the master is down.
+    pub quorum: u32,
+    /// `sentinel down-after-milliseconds`.
+    pub down_after_ms: u64,
+    /// `sentinel failover-timeout`.
+    pub failover_timeout_ms: u64,
 }
 
 impl LocalRedis {
@@ -83,7 +113,38 @@ impl LocalRedis {
         Self::start_with(Some(rdb), None)
     }
 
+    /// Starts a replica of the private server on `master_port`.
+    pub fn start_replica_of(master_port: u16) -> Result<Self, LocalRedisError> {
+        Self::start_as(None, None, Role::ReplicaOf(master_port))
+    }
+
+    /// Starts a Redis Sentinel watching `watch`'s master.
+    pub fn start_sentinel(watch: &SentinelWatch) -> Result<Self, LocalRedisError> {
+        let SentinelWatch {
+            name,
+            master_port,
+            quorum,
+            down_after_ms,
+            failover_timeout_ms,
+        } = watch;
+        let config = format!(
+            "sentinel monitor {name} 127.0.0.1 {master_port} {quorum}\n\
+             sentinel down-after-milliseconds {name} {down_after_ms}\n\
+             sentinel failover-timeout {name} {failover_timeout_ms}\n\
+             sentinel parallel-syncs {name} 1\n"
+        );
+        Self::start_as(None, None, Role::Sentinel(config))
+    }
+
     fn start_with(rdb: Option<&Path>, tls: Option<ServerTls>) -> Result<Self, LocalRedisError> {
+        Self::start_as(rdb, tls, Role::Server)
+    }
+
+    fn start_as(
+        rdb: Option<&Path>,
+        tls: Option<ServerTls>,
+        role: Role,
+    ) -> Result<Self, LocalRedisError> {
         let mut last = None;
         // Another process may take the free port between our probe and redis-server's bind.
         for _ in 0..5 {
@@ -93,6 +154,7 @@ impl LocalRedis {
                 port,
                 dir: tempfile::Builder::new().prefix("fanout-redis-").tempdir()?,
                 tls: tls.clone(),
+                role: role.clone(),
             };
             if let Some(rdb) = rdb {
                 std::fs::copy(rdb, redis.dir.path().join("dump.rdb"))?;
@@ -148,6 +210,11 @@ impl LocalRedis {
         Ok(())
     }
 
+    /// Kills it at once (`SIGKILL`, like `kill -9`): nothing is saved, no client is told.
+    pub fn kill_9(&mut self) {
+        self.kill();
+    }
+
     /// Starts it again on the same port and data directory (after it exited).
     pub fn restart(&mut self) -> Result<(), LocalRedisError> {
         self.kill();
@@ -172,6 +239,16 @@ impl LocalRedis {
                 libc::setpgid(0, 0);
                 Ok(())
             });
+        }
+        if let Role::Sentinel(config) = &self.role {
+            let file = self.dir.path().join("sentinel.conf");
+            std::fs::write(&file, config)?;
+            command.arg(&file).arg("--sentinel");
+        }
+        if let Role::ReplicaOf(port) = &self.role {
+            command
+                .args(["--replicaof", "127.0.0.1"])
+                .arg(port.to_string());
         }
         command.args(["--bind", "127.0.0.1"]);
         match &self.tls {

@@ -2,14 +2,22 @@
 //! server (`redis.url`: a reconnecting `ConnectionManager`), or the master Redis Sentinel
 //! names (`redis.sentinel_nodes`, found in `sentinel.rs`).
 //!
-//! Following a failover: a request to the master that fails the way an outage does (refused,
-//! dropped, timed out, `READONLY` from a demoted master, ...) starts one lookup in the
-//! background, and once the sentinels name another master (checked with `ROLE`), later
-//! requests go there. The failed request itself is not sent again here: its caller's
-//! retries decide that, exactly as for any outage (a write may have landed before the
-//! connection broke; only the caller knows whether sending it again is safe).
+//! Following a failover: the sentinels are asked again every second in the background, and
+//! at once after a request fails the way an outage does (refused, dropped, timed out,
+//! `READONLY` from a demoted master, ...); once they name another master (checked with
+//! `ROLE`), later requests go there. The failed request itself is not sent again here: its
+//! caller's retries decide that, exactly as for any outage (a write may have landed before
+//! the connection broke; only the caller knows whether sending it again is safe).
+//!
+//! What a failover can lose: writes a master took but had not passed to its replica, and,
+//! after a forced failover, whatever the old master still took before the sentinels
+//! demoted it (seconds later). Chunks lose their done-marks with their writes and are
+//! written again when the finish finds them missing; the few writes that must not be lost
+//! (an acceptance, a finish, a follow or unfollow) wait for a replica to have them
+//! ([`RedisConn::confirm_replicated`]) before they count.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
@@ -36,7 +44,7 @@ impl RedisConn {
         }
         let (url, conn) = crate::sentinel::find_master(settings).await?;
         tracing::debug!(master = %url, "connected to the master the sentinels name");
-        Ok(Self::Sentinel(Arc::new(Master {
+        let master = Arc::new(Master {
             settings: settings.clone(),
             current: Mutex::new(Current {
                 generation: 0,
@@ -44,7 +52,57 @@ impl RedisConn {
                 conn,
             }),
             asking: tokio::sync::Mutex::new(()),
-        })))
+        });
+        tokio::spawn(watch(Arc::downgrade(&master)));
+        Ok(Self::Sentinel(master))
+    }
+
+    /// With Sentinel: waits (up to `redis.replica_ack_timeout_ms`) until a replica has every
+    /// write this connection made, so that a failover cannot take them back; unavailable
+    /// when none has them in time (the master may be cut off, or failed over already; it
+    /// is asked for again). Nothing to do with one server.
+    pub(crate) async fn confirm_replicated(&mut self) -> Result<(), StoreError> {
+        let Self::Sentinel(master) = self else {
+            return Ok(());
+        };
+        let Current {
+            generation,
+            mut conn,
+            url,
+        } = master.current();
+        let timeout = master.settings.redis.replica_ack_timeout_ms;
+        let acked: Result<i64, RedisError> = redis::cmd("WAIT")
+            .arg(1)
+            .arg(timeout)
+            .query_async(&mut conn)
+            .await;
+        match acked {
+            Ok(n) if n >= 1 => Ok(()),
+            Ok(_) => {
+                master.look_again(generation);
+                Err(StoreError::Unavailable(format!(
+                    "no replica of {url} confirmed the write within {timeout} ms (redis.replica_ack_timeout_ms): the master may have been failed over, and the write may be lost with it"
+                )))
+            }
+            Err(e) => {
+                master.after_failure(generation, &e);
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// Asks the sentinels every second while the connection is in use (it ends when the last
+/// clone is dropped): a master demoted by a forced failover keeps taking writes until the
+/// sentinels reconfigure it, seconds later, and those writes are lost.
+async fn watch(master: Weak<Master>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(master) = master.upgrade() else {
+            return;
+        };
+        let generation = master.current().generation;
+        master.lookup(generation).await;
     }
 }
 
@@ -73,39 +131,44 @@ impl Master {
     }
 
     /// After `error` on the master of `generation`: when it looks like an outage, asks the
-    /// sentinels again in the background (unless a lookup is running already).
+    /// sentinels again in the background.
     fn after_failure(self: &Arc<Self>, generation: u64, error: &RedisError) {
-        if !is_outage(error) {
+        if is_outage(error) {
+            self.look_again(generation);
+        }
+    }
+
+    /// Asks the sentinels again in the background.
+    fn look_again(self: &Arc<Self>, generation: u64) {
+        let master = Arc::clone(self);
+        tokio::spawn(async move { master.lookup(generation).await });
+    }
+
+    /// Asks the sentinels which server is master, and follows it there, unless a lookup is
+    /// running already or the master changed since `generation`.
+    async fn lookup(&self, generation: u64) {
+        let Ok(_asking) = self.asking.try_lock() else {
+            return;
+        };
+        if self.current().generation != generation {
             return;
         }
-        let master = Arc::clone(self);
-        tokio::spawn(async move {
-            let Ok(_asking) = master.asking.try_lock() else {
-                return;
-            };
-            if master.current().generation != generation {
-                return;
-            }
-            match crate::sentinel::find_master(&master.settings).await {
-                Ok((url, conn)) => {
-                    let mut current = master
-                        .current
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    if current.url != url {
-                        tracing::warn!(from = %current.url, to = %url, "the sentinels name a new master (failover); following it");
-                        *current = Current {
-                            generation: current.generation + 1,
-                            url,
-                            conn,
-                        };
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "asking the sentinels for the master failed; asking again after the next failure")
+        match crate::sentinel::find_master(&self.settings).await {
+            Ok((url, conn)) => {
+                let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+                if current.url != url {
+                    tracing::warn!(from = %current.url, to = %url, "the sentinels name a new master (failover); following it");
+                    *current = Current {
+                        generation: current.generation + 1,
+                        url,
+                        conn,
+                    };
                 }
             }
-        });
+            Err(e) => {
+                tracing::warn!(error = %e, "asking the sentinels for the master failed; asking again")
+            }
+        }
     }
 }
 

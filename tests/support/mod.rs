@@ -1,7 +1,8 @@
 //! The one harness of the integration tests: a private redis-server per test, settings aimed
 //! at it, a started `FanOut`, seeding and an exactly-once check with plain Redis commands
 //! (never through fanout), fault-injection hooks, the `fanout` binary and an HTTP client;
-//! `tls.rs`: certificates and a redis-server speaking TLS.
+//! `tls.rs`: certificates and a redis-server speaking TLS; `sentinel.rs`: a master, its
+//! replica and three sentinels.
 //!
 //! Each test file does `mod support; use support::*;`. A test reads as setup, scenario,
 //! assertions:
@@ -31,7 +32,9 @@ use serde_json::Value;
 
 pub use fanout_cli::local_redis::LocalRedis;
 
+mod sentinel;
 mod tls;
+pub use sentinel::{conn_to, info_field, wait_replicated, SentinelGroup, MASTER_NAME};
 pub use tls::{tls_conn, tls_redis, tls_settings, Certs};
 
 // ---------------------------------------------------------------------------------------

@@ -182,6 +182,13 @@ impl JobLedger {
                 Err(e) => return Err(e.into()),
             }
         };
+        // An acceptance counts once a replica has it: a failover must not lose a job whose
+        // caller was told it is accepted.
+        if reply.0 <= 1 {
+            self.conn.confirm_replicated().await.map_err(|e| {
+                e.noting("the post may have been accepted, and posting it again is safe")
+            })?;
+        }
         let parse_id = |raw: &str| {
             raw.parse::<u64>()
                 .map(FanoutId)
@@ -232,7 +239,12 @@ impl JobLedger {
         })
         .await;
         match taken {
-            Ok(followers) => Ok(u64::try_from(followers).ok()),
+            Ok(followers) => {
+                // The recipients are fixed once a replica has them (a snapshot lost in a
+                // failover would leave the job without recipients).
+                self.conn.confirm_replicated().await?;
+                Ok(u64::try_from(followers).ok())
+            }
             Err(e) if e.code() == Some("SNAPSHOT_LOST") => Err(StoreError::SnapshotMissing {
                 key: self.keys.job_followers(id),
             }),

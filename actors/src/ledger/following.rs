@@ -263,11 +263,13 @@ impl JobLedger {
             }
         }
         // Safe to send again: both scripts are idempotent.
-        resending(&self.conn, |mut conn| {
+        let reply = resending(&self.conn, |mut conn| {
             let call = &call;
             async move { call.invoke_async(&mut conn).await }
         })
         .await
-        .map_err(|e| FollowError::from(StoreError::from(e)))
+        .map_err(|e| FollowError::from(StoreError::from(e)))?;
+        self.conn.confirm_replicated().await?;
+        Ok(reply)
     }
 }

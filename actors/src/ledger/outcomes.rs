@@ -98,6 +98,9 @@ impl JobLedger {
             async move { call.invoke_async(&mut conn).await }
         })
         .await?;
+        // A finish, or the outcome a finish found, counts once a replica has it: a failover
+        // must not take back a job reported complete.
+        self.conn.confirm_replicated().await?;
         match reply[..] {
             [0] => Ok(Finish::NotHere),
             [2, missing] => Ok(Finish::Missing(missing)),

@@ -1,6 +1,6 @@
 //! `[redis]`: the section that says where Redis is, and its rules: one server (`url`) or
 //! the master that Redis Sentinel names (`sentinel_nodes`, `sentinel_master`), never both.
-//! The TLS files' rules are in `tls_rules.rs`.
+//! The TLS files' rules are in `tls_rules.rs`, which reads this section.
 
 use std::path::PathBuf;
 
@@ -30,6 +30,10 @@ pub struct RedisSettings {
     pub username: String,
     /// The password for that master (`requirepass`, or the user's). Never shown in logs.
     pub password: Secret,
+    /// With Sentinel: how long (ms) a write that must survive a failover (accepting a post
+    /// or a deletion, a job's finish, a follow or unfollow) waits for a replica to have it
+    /// (`WAIT 1`) before it counts as unavailable and is tried again.
+    pub replica_ack_timeout_ms: u64,
     /// Limit for establishing one connection, in ms.
     pub connect_timeout_ms: u64,
     /// Limit for one Redis reply, in ms; one chunk script must finish well inside it.
@@ -62,6 +66,7 @@ impl Default for RedisSettings {
             sentinel_master: String::new(),
             username: String::new(),
             password: Secret::default(),
+            replica_ack_timeout_ms: 1_000,
             connect_timeout_ms: 1_000,
             response_timeout_ms: 5_000,
             reconnect_retries: 2,
@@ -109,7 +114,7 @@ impl RedisSettings {
     }
 }
 
-/// The rules of `[redis]` (then those of the TLS files): one way to find Redis; Sentinel
+/// The rules of `[redis]` but the TLS files' (`tls_rules.rs`): one way to find Redis; Sentinel
 /// with a master name, sentinels of one kind (all TLS or none); credentials outside a URL
 /// only for a master found through the sentinels.
 pub(super) fn check(redis: &RedisSettings) -> Result<(), SettingsError> {
@@ -158,7 +163,18 @@ pub(super) fn check(redis: &RedisSettings) -> Result<(), SettingsError> {
             }
         }
     }
-    super::tls_rules::check(redis)
+    if redis.replica_ack_timeout_ms == 0
+        || redis.replica_ack_timeout_ms >= redis.response_timeout_ms
+    {
+        return Err(SettingsError::new(
+            "redis.replica_ack_timeout_ms",
+            format!(
+                "must be at least 1 and below redis.response_timeout_ms ({} ms): the wait for a replica is one Redis reply (0 would wait for ever)",
+                redis.response_timeout_ms
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

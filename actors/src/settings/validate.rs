@@ -29,7 +29,7 @@ impl Settings {
         self.check_times()?;
         self.check_limits()?;
         self.check_keys()?;
-        super::server::check(&self.redis)?;
+        super::server::check(&self.redis).and(super::tls_rules::check(&self.redis))?;
         super::http_rules::check(&self.http)?;
         Ok(())
     }

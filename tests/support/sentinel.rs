@@ -1,0 +1,187 @@
+//! A Redis Sentinel deployment on loopback for the failover tests: one master, one
+//! replica, three sentinels (quorum 2), each a private process; what fanout needs to find
+//! the master through them; and the checks a failover test waits on.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use fanout_cli::local_redis::{LocalRedis, SentinelWatch};
+
+use super::Conn;
+
+/// The name the sentinels monitor the master under.
+pub const MASTER_NAME: &str = "feeds";
+
+/// A master, its replica and three sentinels.
+pub struct SentinelGroup {
+    /// The two data servers: the first master, then its replica.
+    pub servers: Vec<LocalRedis>,
+    pub sentinels: Vec<LocalRedis>,
+}
+
+impl SentinelGroup {
+    /// Starts it and waits until the replica is in sync and every sentinel knows the
+    /// replica and the two other sentinels (without that, no failover can be agreed on).
+    /// The master is held down after `down_after_ms` without an answer.
+    pub async fn start(down_after_ms: u64) -> Self {
+        let master = LocalRedis::start().unwrap();
+        let replica = LocalRedis::start_replica_of(master.port()).unwrap();
+        let watch = SentinelWatch {
+            name: MASTER_NAME.to_owned(),
+            master_port: master.port(),
+            quorum: 2,
+            down_after_ms,
+            failover_timeout_ms: 10_000,
+        };
+        let sentinels = (0..3)
+            .map(|_| LocalRedis::start_sentinel(&watch).unwrap())
+            .collect();
+        let group = Self {
+            servers: vec![master, replica],
+            sentinels,
+        };
+        let mut replica = conn_to(group.servers[1].port()).await;
+        super::wait_until!(
+            20,
+            info_field(&mut replica, "replication", "master_link_status").await == "up"
+        );
+        for sentinel in &group.sentinels {
+            let mut s = conn_to(sentinel.port()).await;
+            super::wait_until!(30, {
+                let about = sentinel_master(&mut s).await;
+                about.get("num-slaves").map(String::as_str) == Some("1")
+                    && about.get("num-other-sentinels").map(String::as_str) == Some("2")
+            });
+        }
+        group
+    }
+
+    /// `FANOUT_REDIS_SENTINEL_NODES` and `FANOUT_REDIS_SENTINEL_MASTER` for a `fanout`
+    /// command.
+    pub fn env(&self) -> [(&'static str, String); 2] {
+        let urls: Vec<String> = self.sentinels.iter().map(|s| s.url()).collect();
+        [
+            ("FANOUT_REDIS_SENTINEL_NODES", urls.join(",")),
+            ("FANOUT_REDIS_SENTINEL_MASTER", MASTER_NAME.to_owned()),
+        ]
+    }
+
+    /// The port of the master the first sentinel names now.
+    pub async fn master_port(&self) -> u16 {
+        let mut s = conn_to(self.sentinels[0].port()).await;
+        let (_, port): (String, u16) = redis::cmd("SENTINEL")
+            .arg("GET-MASTER-ADDR-BY-NAME")
+            .arg(MASTER_NAME)
+            .query_async(&mut s)
+            .await
+            .unwrap();
+        port
+    }
+
+    /// A plain connection to the master the sentinels name now.
+    pub async fn master_conn(&self) -> Conn {
+        conn_to(self.master_port().await).await
+    }
+
+    /// `SENTINEL FAILOVER`: promotes the replica without asking the others.
+    pub async fn force_failover(&self) {
+        let mut s = conn_to(self.sentinels[0].port()).await;
+        let _: () = redis::cmd("SENTINEL")
+            .arg("FAILOVER")
+            .arg(MASTER_NAME)
+            .query_async(&mut s)
+            .await
+            .unwrap();
+    }
+
+    /// `kill -9` of the data server on `port`.
+    pub fn kill_9(&mut self, port: u16) {
+        let server = self.servers.iter_mut().find(|s| s.port() == port).unwrap();
+        server.kill_9();
+    }
+
+    /// Waits until every sentinel names a master other than `old` and that server says
+    /// it is one (`ROLE`); returns its port and how long that took.
+    pub async fn wait_for_new_master(&self, old: u16, since: Instant) -> (u16, Duration) {
+        let port = super::wait_for!(60, {
+            let mut named = Vec::new();
+            for sentinel in &self.sentinels {
+                let mut s = conn_to(sentinel.port()).await;
+                let addr: Option<(String, u16)> = redis::cmd("SENTINEL")
+                    .arg("GET-MASTER-ADDR-BY-NAME")
+                    .arg(MASTER_NAME)
+                    .query_async(&mut s)
+                    .await
+                    .unwrap();
+                named.push(addr.map_or(0, |(_, p)| p));
+            }
+            let new = named[0];
+            let agreed = new != old && named.iter().all(|p| *p == new);
+            if agreed && role(new).await.as_deref() == Some("master") {
+                Some(new)
+            } else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                None
+            }
+        });
+        (port, since.elapsed())
+    }
+}
+
+/// A plain connection to the server on 127.0.0.1:`port`.
+pub async fn conn_to(port: u16) -> Conn {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The first element of `ROLE` of the server on `port`; `None` when it does not answer.
+async fn role(port: u16) -> Option<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    let mut c = client.get_multiplexed_async_connection().await.ok()?;
+    let reply: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut c).await.ok()?;
+    match reply.first()? {
+        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        _ => None,
+    }
+}
+
+/// `SENTINEL MASTER` as a map of its fields.
+async fn sentinel_master(s: &mut Conn) -> HashMap<String, String> {
+    let flat: Vec<String> = redis::cmd("SENTINEL")
+        .arg("MASTER")
+        .arg(MASTER_NAME)
+        .query_async(s)
+        .await
+        .unwrap_or_default();
+    flat.chunks(2)
+        .filter_map(|pair| Some((pair.first()?.clone(), pair.get(1)?.clone())))
+        .collect()
+}
+
+/// A field of `INFO section`.
+pub async fn info_field(c: &mut Conn, section: &str, field: &str) -> String {
+    let info: String = redis::cmd("INFO")
+        .arg(section)
+        .query_async(c)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or("")
+        .trim()
+        .to_owned()
+}
+
+/// Waits until the replica has every write the master has taken so far (`WAIT 1`).
+pub async fn wait_replicated(master: &mut Conn) {
+    let acked: i64 = redis::cmd("WAIT")
+        .arg(1)
+        .arg(10_000)
+        .query_async(master)
+        .await
+        .unwrap();
+    assert_eq!(acked, 1, "the replica did not acknowledge the writes");
+}
