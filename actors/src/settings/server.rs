@@ -163,9 +163,8 @@ pub(super) fn check(redis: &RedisSettings) -> Result<(), SettingsError> {
             }
         }
     }
-    if redis.replica_ack_timeout_ms == 0
-        || redis.replica_ack_timeout_ms >= redis.response_timeout_ms
-    {
+    let ack = redis.replica_ack_timeout_ms;
+    if redis.uses_sentinel() && (ack == 0 || ack >= redis.response_timeout_ms) {
         return Err(SettingsError::new(
             "redis.replica_ack_timeout_ms",
             format!(
@@ -238,6 +237,26 @@ mod tests {
                 .push(RedisUrl::parse("rediss://127.0.0.1:26381").unwrap());
             assert_eq!(check(&mixed).unwrap_err().setting, "redis.sentinel_nodes");
         }
+    }
+
+    #[test]
+    fn the_wait_for_a_replica_is_one_reply_with_sentinel_only() {
+        let mut s = sentinel();
+        s.replica_ack_timeout_ms = s.response_timeout_ms;
+        assert_eq!(
+            check(&s).unwrap_err().setting,
+            "redis.replica_ack_timeout_ms"
+        );
+        s.replica_ack_timeout_ms = 0;
+        assert_eq!(
+            check(&s).unwrap_err().setting,
+            "redis.replica_ack_timeout_ms"
+        );
+        let plain = RedisSettings {
+            response_timeout_ms: 300,
+            ..RedisSettings::default()
+        };
+        assert_eq!(check(&plain), Ok(()));
     }
 
     #[test]
