@@ -3,7 +3,8 @@
 //! (`SENTINEL FAILOVER`), once after the master is killed with `kill -9` (its last writes,
 //! not yet replicated, are lost: the ledger's done-marks go with them, so those chunks are
 //! written again, not skipped). Either way the post exits 0 and every follower holds the
-//! photo exactly once on the server that is master at the end.
+//! photo exactly once on the server that is master at the end. And a master the sentinels
+//! cannot name is a clear error.
 
 mod support;
 
@@ -89,4 +90,61 @@ async fn a_forced_failover_mid_fan_out_loses_and_doubles_nothing() {
 async fn a_master_killed_mid_fan_out_loses_and_doubles_nothing() {
     let _alone = ONE_AT_A_TIME.lock().await;
     fan_out_through(Failover::MasterKilled).await;
+}
+
+/// A master name the sentinels do not know, and sentinels that do not answer: the command
+/// exits non-zero naming the sentinels and the master, and writes nothing.
+#[actix_rt::test]
+async fn a_master_the_sentinels_cannot_name_is_a_clear_error() {
+    let redis = redis();
+    let mut c = conn(&redis).await;
+    seed(&mut c, AUTHOR, 1, 10).await;
+    let watch = fanout_cli::local_redis::SentinelWatch {
+        name: MASTER_NAME.to_owned(),
+        master_port: redis.port(),
+        quorum: 1,
+        down_after_ms: 5_000,
+        failover_timeout_ms: 10_000,
+    };
+    let sentinel = fanout_cli::local_redis::LocalRedis::start_sentinel(&watch).unwrap();
+    let sorted_keys = |mut k: Vec<String>| {
+        k.sort();
+        k
+    };
+    let before = sorted_keys(keys(&mut c).await);
+
+    let ran = fanout_post(AUTHOR, PHOTO)
+        .env("FANOUT_REDIS_SENTINEL_NODES", sentinel.url())
+        .env("FANOUT_REDIS_SENTINEL_MASTER", "photos")
+        .env("FANOUT_REDIS_CONNECT_TIMEOUT_MS", "200")
+        .run();
+    assert!(!ran.ok(), "{ran:?}");
+    assert!(
+        ran.stderr.contains("monitors no master named 'photos'"),
+        "{}",
+        ran.stderr
+    );
+
+    let gone = fanout_cli::local_redis::LocalRedis::start().unwrap();
+    let nobody = gone.url();
+    drop(gone);
+    let ran = fanout_post(AUTHOR, PHOTO)
+        .env("FANOUT_REDIS_SENTINEL_NODES", &nobody)
+        .env("FANOUT_REDIS_SENTINEL_MASTER", MASTER_NAME)
+        .env("FANOUT_REDIS_CONNECT_TIMEOUT_MS", "200")
+        .env("FANOUT_REDIS_RECONNECT_RETRIES", "0")
+        .run();
+    assert!(!ran.ok(), "{ran:?}");
+    assert!(
+        ran.stderr
+            .contains("found no master 'feeds' through redis.sentinel_nodes")
+            && ran.stderr.contains(&nobody),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(
+        sorted_keys(keys(&mut c).await),
+        before,
+        "nothing is written"
+    );
 }
