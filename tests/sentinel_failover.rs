@@ -96,6 +96,7 @@ async fn a_master_killed_mid_fan_out_loses_and_doubles_nothing() {
 /// exits non-zero naming the sentinels and the master, and writes nothing.
 #[actix_rt::test]
 async fn a_master_the_sentinels_cannot_name_is_a_clear_error() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let redis = redis();
     let mut c = conn(&redis).await;
     seed(&mut c, AUTHOR, 1, 10).await;
