@@ -33,7 +33,8 @@ enum Failover {
 }
 
 async fn fan_out_through(failover: Failover) {
-    let mut group = SentinelGroup::start(1_500).await;
+    // Two replicas: after a kill -9 the new master still has one to confirm writes.
+    let mut group = SentinelGroup::start(2, 1_500).await;
     let old = group.master_port().await;
     let mut c = group.master_conn().await;
     seed(&mut c, AUTHOR, 1, FOLLOWERS).await;
@@ -90,6 +91,42 @@ async fn a_forced_failover_mid_fan_out_loses_and_doubles_nothing() {
 async fn a_master_killed_mid_fan_out_loses_and_doubles_nothing() {
     let _alone = ONE_AT_A_TIME.lock().await;
     fan_out_through(Failover::MasterKilled).await;
+}
+
+/// A master whose only replica is killed mid-way: the fan-out writes on, but its finish
+/// cannot be confirmed by a replica, so `fanout post` does not report it complete (a
+/// failover now would take the finish back). Once the replica is back and in sync, the
+/// post exits 0 with every follower holding the photo once.
+#[actix_rt::test]
+async fn a_finish_no_replica_has_is_not_reported_complete() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let mut group = SentinelGroup::start(1, 5_000).await;
+    let mut c = group.master_conn().await;
+    seed(&mut c, AUTHOR, 1, FOLLOWERS).await;
+    wait_replicated(&mut c).await;
+    let env = group.env();
+    let mut post = fanout_post(AUTHOR, PHOTO)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(PACED)
+        .spawn();
+    let id = wait_for!(30, job_ids(&mut c).await.first().copied());
+    wait_until!(60, chunks_done(&mut c, id).await >= CHUNKS / 20);
+
+    let replica = group.servers[1].port();
+    group.kill_9(replica);
+    // The fan-out goes on and Redis records its finish...
+    wait_until!(120, !unfinished(&mut c).await.contains(&id));
+    // ...which no replica has: the post keeps waiting.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(
+        !post.exited(),
+        "the post ended although no replica holds the finish"
+    );
+
+    group.server(replica).restart().unwrap();
+    let ran = within(60, async { post.finish() }).await;
+    ran.assert_ok();
+    assert_exactly_once(&mut c, 1..FOLLOWERS + 1, PHOTO).await;
 }
 
 /// A master name the sentinels do not know, and sentinels that do not answer: the command

@@ -33,6 +33,8 @@ pub(crate) enum RedisConn {
     Single(ConnectionManager),
     /// The master the sentinels name, followed through failovers.
     Sentinel(Arc<Master>),
+    /// The master of one moment, kept through a failover: see [`RedisConn::pinned`].
+    Pinned(Arc<Master>, Current),
 }
 
 impl RedisConn {
@@ -57,40 +59,69 @@ impl RedisConn {
         Ok(Self::Sentinel(master))
     }
 
-    /// With Sentinel: waits (up to `redis.replica_ack_timeout_ms`) until a replica has every
-    /// write this connection made, so that a failover cannot take them back; unavailable
-    /// when none has them in time (the master may be cut off, or failed over already; it
-    /// is asked for again). Nothing to do with one server.
+    /// This connection, held to the server it talks to now: a write and its
+    /// [`confirm_replicated`](Self::confirm_replicated) must meet the same server, even if
+    /// the sentinels name another one in between.
+    pub(crate) fn pinned(&self) -> RedisConn {
+        match self {
+            Self::Single(conn) => Self::Single(conn.clone()),
+            Self::Sentinel(master) => Self::Pinned(Arc::clone(master), master.current()),
+            Self::Pinned(master, current) => Self::Pinned(Arc::clone(master), current.clone()),
+        }
+    }
+
+    /// With Sentinel: waits (up to `redis.replica_ack_timeout_ms`) until a replica has all
+    /// the server had taken when this was called (a `PUBLISH`, which is replicated, then
+    /// `WAIT 1` for it), so that a failover cannot take back a write made, or a state read,
+    /// through this connection. Call it on a [`pinned`](Self::pinned) connection, the one
+    /// the write or read went through. Unavailable when no replica has it in time (the
+    /// master may be cut off, failed over, or a replica by now; it is asked for again).
+    /// Nothing to do with one server.
     pub(crate) async fn confirm_replicated(&mut self) -> Result<(), StoreError> {
-        let Self::Sentinel(master) = self else {
-            return Ok(());
+        let (
+            master,
+            Current {
+                generation,
+                mut conn,
+                url,
+            },
+        ) = match self {
+            Self::Single(_) => return Ok(()),
+            Self::Sentinel(master) => (Arc::clone(master), master.current()),
+            Self::Pinned(master, current) => (Arc::clone(master), current.clone()),
         };
-        let Current {
-            generation,
-            mut conn,
-            url,
-        } = master.current();
         let timeout = master.settings.redis.replica_ack_timeout_ms;
-        let acked: Result<i64, RedisError> = redis::cmd("WAIT")
+        let mut confirm = redis::pipe();
+        confirm
+            .cmd("PUBLISH")
+            .arg(CONFIRM_CHANNEL)
+            .arg("")
+            .ignore()
+            .cmd("WAIT")
             .arg(1)
-            .arg(timeout)
-            .query_async(&mut conn)
-            .await;
+            .arg(timeout);
+        let acked: Result<(i64,), RedisError> = confirm.query_async(&mut conn).await;
+        let unconfirmed = |why: String| {
+            master.look_again(generation);
+            Err(StoreError::Unavailable(format!(
+                "no replica of {url} confirmed the write within {timeout} ms (redis.replica_ack_timeout_ms): {why}; the master may have been failed over, and the write may be lost with it"
+            )))
+        };
         match acked {
-            Ok(n) if n >= 1 => Ok(()),
-            Ok(_) => {
-                master.look_again(generation);
-                Err(StoreError::Unavailable(format!(
-                    "no replica of {url} confirmed the write within {timeout} ms (redis.replica_ack_timeout_ms): the master may have been failed over, and the write may be lost with it"
-                )))
-            }
-            Err(e) => {
+            Ok((n,)) if n >= 1 => Ok(()),
+            Ok(_) => unconfirmed("none answered".to_owned()),
+            Err(e) if is_outage(&e) => {
                 master.after_failure(generation, &e);
                 Err(e.into())
             }
+            // A demoted master refuses WAIT ("cannot be used with replica instances").
+            Err(e) => unconfirmed(e.to_string()),
         }
     }
 }
+
+/// A channel nobody listens on: publishing to it is the cheapest write that replicates.
+const CONFIRM_CHANNEL: &str = "fanout:replicated";
 
 /// Asks the sentinels every second while the connection is in use (it ends when the last
 /// clone is dropped): a master demoted by a forced failover keeps taking writes until the
@@ -115,7 +146,7 @@ pub(crate) struct Master {
 }
 
 #[derive(Clone)]
-struct Current {
+pub(crate) struct Current {
     /// Bumped whenever the master changes.
     generation: u64,
     url: RedisUrl,
@@ -188,6 +219,13 @@ impl ConnectionLike for RedisConn {
                 }
                 reply
             }),
+            Self::Pinned(master, current) => Box::pin(async move {
+                let reply = current.conn.req_packed_command(cmd).await;
+                if let Err(e) = &reply {
+                    master.after_failure(current.generation, e);
+                }
+                reply
+            }),
         }
     }
 
@@ -211,6 +249,16 @@ impl ConnectionLike for RedisConn {
                 }
                 reply
             }),
+            Self::Pinned(master, current) => Box::pin(async move {
+                let reply = current
+                    .conn
+                    .req_packed_commands(pipeline, offset, count)
+                    .await;
+                if let Err(e) = &reply {
+                    master.after_failure(current.generation, e);
+                }
+                reply
+            }),
         }
     }
 
@@ -218,6 +266,7 @@ impl ConnectionLike for RedisConn {
         match self {
             Self::Single(conn) => conn.get_db(),
             Self::Sentinel(master) => master.current().conn.get_db(),
+            Self::Pinned(_, current) => current.conn.get_db(),
         }
     }
 }

@@ -710,6 +710,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// Whether it has exited (without waiting).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

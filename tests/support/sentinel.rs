@@ -1,5 +1,5 @@
-//! A Redis Sentinel deployment on loopback for the failover tests: one master, one
-//! replica, three sentinels (quorum 2), each a private process; what fanout needs to find
+//! A Redis Sentinel deployment on loopback for the failover tests: one master, its
+//! replicas, three sentinels (quorum 2), each a private process; what fanout needs to find
 //! the master through them; and the checks a failover test waits on.
 
 use std::collections::HashMap;
@@ -12,23 +12,25 @@ use super::Conn;
 /// The name the sentinels monitor the master under.
 pub const MASTER_NAME: &str = "feeds";
 
-/// A master, its replica and three sentinels.
+/// A master, its replicas and three sentinels.
 pub struct SentinelGroup {
-    /// The two data servers: the first master, then its replica.
+    /// The data servers: the first master, then its replicas.
     pub servers: Vec<LocalRedis>,
     pub sentinels: Vec<LocalRedis>,
 }
 
 impl SentinelGroup {
-    /// Starts it and waits until the replica is in sync and every sentinel knows the
-    /// replica and the two other sentinels (without that, no failover can be agreed on).
-    /// The master is held down after `down_after_ms` without an answer.
-    pub async fn start(down_after_ms: u64) -> Self {
-        let master = LocalRedis::start().unwrap();
-        let replica = LocalRedis::start_replica_of(master.port()).unwrap();
+    /// Starts it with `replicas` replicas and waits until they are in sync and every
+    /// sentinel knows them and the two other sentinels (without that, no failover can be
+    /// agreed on). The master is held down after `down_after_ms` without an answer.
+    pub async fn start(replicas: usize, down_after_ms: u64) -> Self {
+        let mut servers = vec![LocalRedis::start().unwrap()];
+        for _ in 0..replicas {
+            servers.push(LocalRedis::start_replica_of(servers[0].port()).unwrap());
+        }
         let watch = SentinelWatch {
             name: MASTER_NAME.to_owned(),
-            master_port: master.port(),
+            master_port: servers[0].port(),
             quorum: 2,
             down_after_ms,
             failover_timeout_ms: 10_000,
@@ -36,20 +38,20 @@ impl SentinelGroup {
         let sentinels = (0..3)
             .map(|_| LocalRedis::start_sentinel(&watch).unwrap())
             .collect();
-        let group = Self {
-            servers: vec![master, replica],
-            sentinels,
-        };
-        let mut replica = conn_to(group.servers[1].port()).await;
-        super::wait_until!(
-            20,
-            info_field(&mut replica, "replication", "master_link_status").await == "up"
-        );
+        let group = Self { servers, sentinels };
+        for replica in &group.servers[1..] {
+            let mut replica = conn_to(replica.port()).await;
+            super::wait_until!(
+                20,
+                info_field(&mut replica, "replication", "master_link_status").await == "up"
+            );
+        }
+        let replicas = replicas.to_string();
         for sentinel in &group.sentinels {
             let mut s = conn_to(sentinel.port()).await;
             super::wait_until!(30, {
                 let about = sentinel_master(&mut s).await;
-                about.get("num-slaves").map(String::as_str) == Some("1")
+                about.get("num-slaves") == Some(&replicas)
                     && about.get("num-other-sentinels").map(String::as_str) == Some("2")
             });
         }
@@ -96,8 +98,12 @@ impl SentinelGroup {
 
     /// `kill -9` of the data server on `port`.
     pub fn kill_9(&mut self, port: u16) {
-        let server = self.servers.iter_mut().find(|s| s.port() == port).unwrap();
-        server.kill_9();
+        self.server(port).kill_9();
+    }
+
+    /// The data server on `port`.
+    pub fn server(&mut self, port: u16) -> &mut LocalRedis {
+        self.servers.iter_mut().find(|s| s.port() == port).unwrap()
     }
 
     /// Waits until every sentinel names a master other than `old` and that server says

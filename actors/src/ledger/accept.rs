@@ -135,8 +135,9 @@ impl JobLedger {
         // any drop sent nothing: the error says the post was not accepted.
         let mut maybe_ran = false;
         let mut resends_left = 2;
+        let pinned = self.conn.pinned();
         let reply: (u8, String, u64) = loop {
-            let mut conn = self.conn.clone();
+            let mut conn = pinned.clone();
             match call.invoke_async(&mut conn).await {
                 Ok(reply) => break reply,
                 Err(e)
@@ -185,7 +186,7 @@ impl JobLedger {
         // An acceptance counts once a replica has it: a failover must not lose a job whose
         // caller was told it is accepted.
         if reply.0 <= 1 {
-            self.conn.confirm_replicated().await.map_err(|e| {
+            pinned.clone().confirm_replicated().await.map_err(|e| {
                 e.noting("the post may have been accepted, and posting it again is safe")
             })?;
         }
@@ -233,7 +234,8 @@ impl JobLedger {
             .arg(&*self.instance)
             .arg(job.ident())
             .arg(job.kind.as_str());
-        let taken: Result<i64, redis::RedisError> = resending(&self.conn, |mut conn| {
+        let mut pinned = self.conn.pinned();
+        let taken: Result<i64, redis::RedisError> = resending(&pinned, |mut conn| {
             let call = &call;
             async move { call.invoke_async(&mut conn).await }
         })
@@ -242,7 +244,7 @@ impl JobLedger {
             Ok(followers) => {
                 // The recipients are fixed once a replica has them (a snapshot lost in a
                 // failover would leave the job without recipients).
-                self.conn.confirm_replicated().await?;
+                pinned.confirm_replicated().await?;
                 Ok(u64::try_from(followers).ok())
             }
             Err(e) if e.code() == Some("SNAPSHOT_LOST") => Err(StoreError::SnapshotMissing {

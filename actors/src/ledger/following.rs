@@ -263,13 +263,14 @@ impl JobLedger {
             }
         }
         // Safe to send again: both scripts are idempotent.
-        let reply = resending(&self.conn, |mut conn| {
+        let mut pinned = self.conn.pinned();
+        let reply = resending(&pinned, |mut conn| {
             let call = &call;
             async move { call.invoke_async(&mut conn).await }
         })
         .await
         .map_err(|e| FollowError::from(StoreError::from(e)))?;
-        self.conn.confirm_replicated().await?;
+        pinned.confirm_replicated().await?;
         Ok(reply)
     }
 }

@@ -243,7 +243,13 @@ impl JobLedger {
         for (id, ident) in jobs {
             call.arg(id.0).arg(ident);
         }
-        let lost: Vec<usize> = call.invoke_async(&mut self.conn).await?;
+        let mut pinned = self.conn.pinned();
+        let lost: Vec<usize> = call.invoke_async(&mut pinned).await?;
+        // A job that looks finished or taken is let go only once a replica agrees: a master
+        // being failed over may hold a finish the new one lacks.
+        if !lost.is_empty() {
+            pinned.confirm_replicated().await?;
+        }
         Ok(lost
             .into_iter()
             .filter_map(|i| jobs.get(i.checked_sub(1)?).map(|(id, _)| *id))

@@ -93,14 +93,15 @@ impl JobLedger {
         }
         // Safe to send again: a finish that ran finds the job finished (`NotHere`), and the
         // caller then reads the outcome it recorded.
-        let reply: Vec<u64> = resending(&self.conn, |mut conn| {
+        let mut pinned = self.conn.pinned();
+        let reply: Vec<u64> = resending(&pinned, |mut conn| {
             let call = &call;
             async move { call.invoke_async(&mut conn).await }
         })
         .await?;
         // A finish, or the outcome a finish found, counts once a replica has it: a failover
         // must not take back a job reported complete.
-        self.conn.confirm_replicated().await?;
+        pinned.confirm_replicated().await?;
         match reply[..] {
             [0] => Ok(Finish::NotHere),
             [2, missing] => Ok(Finish::Missing(missing)),
@@ -290,8 +291,9 @@ impl JobLedger {
             .exists(self.keys.job_lease(id))
             .hlen(self.keys.job_dead_feeds(id));
         // Reads only: safe to send again on a reconnected connection.
+        let mut pinned = self.conn.pinned();
         let (raw, followers, outcome, done, leased, dead_feeds): Stored =
-            resending(&self.conn, |mut conn| {
+            resending(&pinned, |mut conn| {
                 let read = &read;
                 async move { read.query_async(&mut conn).await }
             })
@@ -306,6 +308,11 @@ impl JobLedger {
         let followers = followers.unwrap_or(0);
         let plan = record.plan(followers);
         let outcome = outcome.and_then(|raw| record::decode_outcome(&raw).ok());
+        // A finished job is believed once a replica has its outcome: the server read may
+        // be a master about to be failed over (or demoted already) whose finish is lost.
+        if outcome.is_some() {
+            pinned.confirm_replicated().await?;
+        }
         // A finished fan-out whose photo has been deleted since (or during) is shown so.
         let deleted = match (&outcome, record.kind) {
             (Some(_), crate::kind::JobKind::Post) => {
