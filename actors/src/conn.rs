@@ -2,8 +2,9 @@
 //! server (`redis.url`: a reconnecting `ConnectionManager`), or the master Redis Sentinel
 //! names (`redis.sentinel_nodes`, found in `sentinel.rs`).
 //!
-//! Following a failover: the sentinels are asked again every second in the background, and
-//! at once after a request fails the way an outage does (refused, dropped, timed out,
+//! Following a failover: the sentinels are asked every second in the background (one
+//! [`Watch`](crate::sentinel::Watch) per process), and a connection looks the master up
+//! again when they name another one, or at once after a request fails the way an outage does (refused, dropped, timed out,
 //! `READONLY` from a demoted master, ...); once they name another master (checked with
 //! `ROLE`), later requests go there. The failed request itself is not sent again here: its
 //! caller's retries decide that, exactly as for any outage (a write may have landed before
@@ -16,8 +17,7 @@
 //! (an acceptance, a finish, a follow or unfollow) wait for a replica to have them
 //! ([`RedisConn::confirm_replicated`]) before they count.
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
@@ -48,6 +48,7 @@ impl RedisConn {
         tracing::debug!(master = %url, "connected to the master the sentinels name");
         let master = Arc::new(Master {
             settings: settings.clone(),
+            watch: crate::sentinel::watch(settings),
             current: Mutex::new(Current {
                 generation: 0,
                 url,
@@ -55,7 +56,6 @@ impl RedisConn {
             }),
             asking: tokio::sync::Mutex::new(()),
         });
-        tokio::spawn(watch(Arc::downgrade(&master)));
         Ok(Self::Sentinel(master))
     }
 
@@ -123,23 +123,11 @@ impl RedisConn {
 /// A channel nobody listens on: publishing to it is the cheapest write that replicates.
 const CONFIRM_CHANNEL: &str = "fanout:replicated";
 
-/// Asks the sentinels every second while the connection is in use (it ends when the last
-/// clone is dropped): a master demoted by a forced failover keeps taking writes until the
-/// sentinels reconfigure it, seconds later, and those writes are lost.
-async fn watch(master: Weak<Master>) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let Some(master) = master.upgrade() else {
-            return;
-        };
-        let generation = master.current().generation;
-        master.lookup(generation).await;
-    }
-}
-
 /// The master found through the sentinels, and the lookup that replaces it.
 pub(crate) struct Master {
     settings: Settings,
+    /// The process's once-a-second answer of the sentinels.
+    watch: Arc<crate::sentinel::Watch>,
     current: Mutex<Current>,
     /// Held by the one lookup running; a failure meanwhile starts no other.
     asking: tokio::sync::Mutex<()>,
@@ -154,11 +142,24 @@ pub(crate) struct Current {
 }
 
 impl Master {
-    fn current(&self) -> Current {
-        self.current
+    /// The master to send to; when the sentinels have named another one since, a lookup
+    /// starts in the background (this request still goes to the old one).
+    fn current(self: &Arc<Self>) -> Current {
+        let current = self
+            .current
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        if let Some((host, port)) = self.watch.named() {
+            let named = current
+                .url
+                .host_port()
+                .is_some_and(|(h, p)| h == host && p == port);
+            if !named && self.asking.try_lock().is_ok() {
+                self.look_again(current.generation);
+            }
+        }
+        current
     }
 
     /// After `error` on the master of `generation`: when it looks like an outage, asks the
@@ -181,7 +182,12 @@ impl Master {
         let Ok(_asking) = self.asking.try_lock() else {
             return;
         };
-        if self.current().generation != generation {
+        let now = self
+            .current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .generation;
+        if now != generation {
             return;
         }
         match crate::sentinel::find_master(&self.settings).await {

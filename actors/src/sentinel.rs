@@ -4,9 +4,16 @@
 //! itself answers `ROLE` with `master` (a sentinel that has not yet seen a failover names
 //! the old master, which may be a replica by now).
 //!
+//! [`Watch`]: the sentinels asked once a second, for the whole process, over one kept
+//! connection, so that every connection to the master learns of a failover within a
+//! second (a forced failover leaves the old master taking writes for seconds).
+//!
 //! Written here rather than with redis-rs's `sentinel` module so that every connection,
 //! to a sentinel or to the master, is made by `tls::connect_manager`, with
 //! the `redis.tls_*` files and their error messages.
+
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use redis::Value;
@@ -53,12 +60,94 @@ async fn ask(
     settings: &Settings,
 ) -> Result<Option<(String, u16)>, StoreError> {
     let mut conn = connect_manager(sentinel, settings).await?;
+    ask_on(&mut conn, name).await
+}
+
+async fn ask_on(
+    sentinel: &mut ConnectionManager,
+    name: &str,
+) -> Result<Option<(String, u16)>, StoreError> {
     let address: Option<(String, u16)> = redis::cmd("SENTINEL")
         .arg("GET-MASTER-ADDR-BY-NAME")
         .arg(name)
-        .query_async(&mut conn)
+        .query_async(sentinel)
         .await?;
     Ok(address)
+}
+
+/// The master the sentinels named when last asked (`None` before the first answer).
+pub(crate) struct Watch {
+    named: Mutex<Option<(String, u16)>>,
+}
+
+impl Watch {
+    /// The master's address as the sentinels last named it.
+    pub(crate) fn named(&self) -> Option<(String, u16)> {
+        self.named
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The process's watches, one per set of sentinels and master name.
+static WATCHES: Mutex<Vec<(String, Weak<Watch>)>> = Mutex::new(Vec::new());
+
+/// The watch of the sentinels and master of `settings`, started if none runs: it asks once a
+/// second while anyone holds it.
+pub(crate) fn watch(settings: &Settings) -> Arc<Watch> {
+    let redis = &settings.redis;
+    let nodes: Vec<&str> = redis.sentinel_nodes.iter().map(|s| s.expose()).collect();
+    let key = format!("{} {}", redis.sentinel_master, nodes.join(","));
+    let mut all = WATCHES.lock().unwrap_or_else(PoisonError::into_inner);
+    all.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(watch) = all
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, w)| w.upgrade())
+    {
+        return watch;
+    }
+    let watch = Arc::new(Watch {
+        named: Mutex::new(None),
+    });
+    all.push((key, Arc::downgrade(&watch)));
+    tokio::spawn(keep_asking(Arc::downgrade(&watch), settings.clone()));
+    watch
+}
+
+/// Asks one sentinel a second over a kept connection, moving to the next when it fails;
+/// ends when the watch is dropped.
+async fn keep_asking(watch: Weak<Watch>, settings: Settings) {
+    let redis = &settings.redis;
+    let (mut conn, mut next) = (None::<ConnectionManager>, 0);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(watch) = watch.upgrade() else {
+            return;
+        };
+        let Some(sentinel) = redis
+            .sentinel_nodes
+            .get(next % redis.sentinel_nodes.len().max(1))
+        else {
+            return;
+        };
+        if conn.is_none() {
+            conn = connect_manager(sentinel, &settings).await.ok();
+        }
+        let named = match conn.as_mut() {
+            Some(c) => ask_on(c, &redis.sentinel_master).await.ok().flatten(),
+            None => None,
+        };
+        match named {
+            Some(address) => {
+                *watch.named.lock().unwrap_or_else(PoisonError::into_inner) = Some(address);
+            }
+            None => {
+                (conn, next) = (None, next + 1);
+            }
+        }
+    }
 }
 
 /// Connects to `url` and checks the server is a master now.
@@ -133,8 +222,11 @@ mod tests {
         let url = master_url(&settings, &sentinel, "127.0.0.1", 6380).unwrap();
         assert_eq!(url.expose(), "redis://feeds:p%40ss%20word@127.0.0.1:6380");
         assert!(!url.to_string().contains("word"), "{url}");
+        assert_eq!(url.host_port(), Some(("127.0.0.1".to_owned(), 6380)));
         let v6 = master_url(&Settings::default(), &sentinel, "::1", 6381).unwrap();
         assert_eq!(v6.expose(), "redis://[::1]:6381");
+        // Compared with the address a sentinel gives, which has no brackets.
+        assert_eq!(v6.host_port(), Some(("::1".to_owned(), 6381)));
     }
 
     #[test]

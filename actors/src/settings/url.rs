@@ -49,6 +49,16 @@ impl RedisUrl {
         url::Url::parse(&self.0).is_ok_and(|u| matches!(u.scheme(), "rediss" | "valkeys"))
     }
 
+    /// The host and port it names (`None` for a Unix socket).
+    pub fn host_port(&self) -> Option<(String, u16)> {
+        let url = url::Url::parse(&self.0).ok()?;
+        let host = url
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        Some((host.to_owned(), url.port().unwrap_or(6379)))
+    }
+
     /// The URL with its password, for connecting only.
     pub fn expose(&self) -> &str {
         &self.0
