@@ -32,15 +32,15 @@ pub async fn run(
     redis_from: RedisSource,
     args: Args,
 ) -> Result<ExitCode, CliError> {
-    // Never write into a Redis the user did not name: config.toml's and FANOUT_REDIS_URL's
-    // are ignored here, only --redis-url counts.
+    // Never write into a Redis the user did not name: config.toml's, FANOUT_REDIS_URL's and
+    // the Sentinel settings' are ignored here, only --redis-url counts.
     let _private = if let RedisSource::Flag { .. } = redis_from {
         eprintln!("using Redis at {} ({redis_from})", settings.redis.url);
         None
     } else {
         let redis = LocalRedis::start()?;
         eprintln!(
-            "using Redis at {} (a private redis-server the demo started: without --redis-url the demo ignores FANOUT_REDIS_URL and config files)",
+            "using Redis at {} (a private redis-server the demo started: without --redis-url the demo ignores FANOUT_REDIS_URL, the Sentinel settings and config files)",
             redis.url()
         );
         println!(
@@ -49,6 +49,10 @@ pub async fn run(
         );
         settings.redis.url = RedisUrl::parse(&redis.url())
             .map_err(|e| CliError::Config(LoadError::RedisUrl(e.to_string())))?;
+        settings.redis.sentinel_nodes.clear();
+        settings.redis.sentinel_master.clear();
+        settings.redis.username.clear();
+        settings.redis.password = Default::default();
         Some(redis)
     };
     let photo = args.photo.unwrap_or_else(|| {

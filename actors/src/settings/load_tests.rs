@@ -293,3 +293,16 @@ fn sentinels_come_from_the_environment_comma_separated() {
         "{e}"
     );
 }
+
+#[test]
+fn a_password_that_is_not_text_is_not_shown() {
+    let e = error(
+        "[redis]\nsentinel_nodes = [\"redis://127.0.0.1:26379\"]\nsentinel_master = \"feeds\"\npassword = 123456789\n",
+        &[],
+    );
+    assert!(
+        e.contains("redis.password") && e.contains("text in quotes"),
+        "{e}"
+    );
+    assert!(!e.contains("123456789"), "{e}");
+}

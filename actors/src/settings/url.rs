@@ -109,9 +109,40 @@ impl fmt::Debug for RedisUrl {
 
 /// A password given on its own (`redis.password`): a plain string in configuration, never
 /// shown in `Debug` or `Display` output. Empty: none.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+/// Text only; anything else is refused without showing it (an unquoted `password = 1234`
+/// would otherwise be echoed in the error).
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("text in quotes")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                Err(E::custom(NOT_TEXT))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                Err(E::custom(NOT_TEXT))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::custom(NOT_TEXT))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::custom(NOT_TEXT))
+            }
+        }
+        const NOT_TEXT: &str = "must be text in quotes (the value given is not shown)";
+        deserializer.deserialize_string(Text)
+    }
+}
 
 impl Secret {
     /// A secret holding `value`.
