@@ -66,6 +66,9 @@ pub struct LocalRedis {
     tls: Option<ServerTls>,
     /// What it is besides a plain server: a replica, or a sentinel.
     role: Role,
+    /// Clients must give this password (`--requirepass`); a replica gives it to its
+    /// master too (`--masterauth`).
+    password: Option<String>,
 }
 
 /// What a private server is started as.
@@ -93,6 +96,8 @@ pub struct SentinelWatch {
     pub down_after_ms: u64,
     /// `sentinel failover-timeout`.
     pub failover_timeout_ms: u64,
+    /// The password of the master and its replicas (`sentinel auth-pass`), if any.
+    pub auth_pass: Option<String>,
 }
 
 impl LocalRedis {
@@ -113,9 +118,18 @@ impl LocalRedis {
         Self::start_with(Some(rdb), None)
     }
 
-    /// Starts a replica of the private server on `master_port`.
-    pub fn start_replica_of(master_port: u16) -> Result<Self, LocalRedisError> {
-        Self::start_as(None, None, Role::ReplicaOf(master_port))
+    /// Starts a replica of the private server on `master_port`; with `password`, both
+    /// require it.
+    pub fn start_replica_of(
+        master_port: u16,
+        password: Option<&str>,
+    ) -> Result<Self, LocalRedisError> {
+        Self::start_as(None, None, Role::ReplicaOf(master_port), password)
+    }
+
+    /// Starts `redis-server` like [`LocalRedis::start`], requiring `password`.
+    pub fn start_with_password(password: &str) -> Result<Self, LocalRedisError> {
+        Self::start_as(None, None, Role::Server, Some(password))
     }
 
     /// Starts a Redis Sentinel watching `watch`'s master.
@@ -126,24 +140,29 @@ impl LocalRedis {
             quorum,
             down_after_ms,
             failover_timeout_ms,
+            auth_pass,
         } = watch;
-        let config = format!(
+        let mut config = format!(
             "sentinel monitor {name} 127.0.0.1 {master_port} {quorum}\n\
              sentinel down-after-milliseconds {name} {down_after_ms}\n\
              sentinel failover-timeout {name} {failover_timeout_ms}\n\
              sentinel parallel-syncs {name} 1\n"
         );
-        Self::start_as(None, None, Role::Sentinel(config))
+        if let Some(pass) = auth_pass {
+            config.push_str(&format!("sentinel auth-pass {name} {pass}\n"));
+        }
+        Self::start_as(None, None, Role::Sentinel(config), None)
     }
 
     fn start_with(rdb: Option<&Path>, tls: Option<ServerTls>) -> Result<Self, LocalRedisError> {
-        Self::start_as(rdb, tls, Role::Server)
+        Self::start_as(rdb, tls, Role::Server, None)
     }
 
     fn start_as(
         rdb: Option<&Path>,
         tls: Option<ServerTls>,
         role: Role,
+        password: Option<&str>,
     ) -> Result<Self, LocalRedisError> {
         let mut last = None;
         // Another process may take the free port between our probe and redis-server's bind.
@@ -155,6 +174,7 @@ impl LocalRedis {
                 dir: tempfile::Builder::new().prefix("fanout-redis-").tempdir()?,
                 tls: tls.clone(),
                 role: role.clone(),
+                password: password.map(str::to_owned),
             };
             if let Some(rdb) = rdb {
                 std::fs::copy(rdb, redis.dir.path().join("dump.rdb"))?;
@@ -250,6 +270,13 @@ impl LocalRedis {
                 .args(["--replicaof", "127.0.0.1"])
                 .arg(port.to_string());
         }
+        if let Some(password) = &self.password {
+            command
+                .arg("--requirepass")
+                .arg(password)
+                .arg("--masterauth")
+                .arg(password);
+        }
         command.args(["--bind", "127.0.0.1"]);
         match &self.tls {
             None => command.arg("--port").arg(self.port.to_string()),
@@ -325,10 +352,15 @@ impl LocalRedis {
             return false;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut reply = [0u8; 7];
-        stream.write_all(b"PING\r\n").is_ok()
-            && stream.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
+        let (ask, answer): (Vec<u8>, &[u8]) = match &self.password {
+            None => (b"PING\r\n".to_vec(), b"+PONG\r\n"),
+            Some(p) => {
+                let auth = format!("*2\r\n$4\r\nAUTH\r\n${}\r\n{p}\r\nPING\r\n", p.len());
+                (auth.into_bytes(), b"+OK\r\n+PONG\r\n")
+            }
+        };
+        let mut reply = vec![0u8; answer.len()];
+        stream.write_all(&ask).is_ok() && stream.read_exact(&mut reply).is_ok() && reply == answer
     }
 
     fn kill(&mut self) {

@@ -57,7 +57,7 @@ async fn fan_out_through(failover: Failover) {
         Failover::MasterKilled => group.kill_9(old),
     }
     let (new, switched_in) = group.wait_for_new_master(old, since).await;
-    let mut c = conn_to(new).await;
+    let mut c = group.data_conn(new).await;
     let done_at_switch = chunks_done(&mut c, id).await;
     assert!(
         unfinished(&mut c).await.contains(&id),
@@ -143,6 +143,7 @@ async fn a_master_the_sentinels_cannot_name_is_a_clear_error() {
         quorum: 1,
         down_after_ms: 5_000,
         failover_timeout_ms: 10_000,
+        auth_pass: None,
     };
     let sentinel = fanout_cli::local_redis::LocalRedis::start_sentinel(&watch).unwrap();
     let sorted_keys = |mut k: Vec<String>| {
@@ -185,4 +186,33 @@ async fn a_master_the_sentinels_cannot_name_is_a_clear_error() {
         before,
         "nothing is written"
     );
+}
+
+/// A master and replica that require a password, and sentinels told it: the post finds the
+/// master with `redis.password` and writes every feed once; the password shows in no
+/// output. A wrong password is an error that does not show it either.
+#[actix_rt::test]
+async fn a_password_protected_master_is_found_and_the_password_never_shown() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    const SECRET: &str = "s3cret-Pw";
+    let group = SentinelGroup::start_with(1, 5_000, Some(SECRET)).await;
+    let mut c = group.master_conn().await;
+    seed(&mut c, AUTHOR, 1, 20_000).await;
+    wait_replicated(&mut c).await;
+    let env = group.env();
+    let ran = fanout_post(AUTHOR, PHOTO)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RUST_LOG", "fanout=debug")
+        .run();
+    ran.assert_ok();
+    assert_exactly_once(&mut c, 1..20_001, PHOTO).await;
+    assert!(!ran.stdout.contains(SECRET) && !ran.stderr.contains(SECRET));
+
+    let ran = fanout_post(AUTHOR, PHOTO + 1)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("FANOUT_REDIS_PASSWORD", "not-the-Pw")
+        .run();
+    assert!(!ran.ok(), "{ran:?}");
+    assert!(ran.stderr.contains("found no master"), "{}", ran.stderr);
+    assert!(!ran.stderr.contains("not-the-Pw"), "{}", ran.stderr);
 }

@@ -17,6 +17,8 @@ pub struct SentinelGroup {
     /// The data servers: the first master, then its replicas.
     pub servers: Vec<LocalRedis>,
     pub sentinels: Vec<LocalRedis>,
+    /// The data servers' password (`requirepass`), if any.
+    pub password: Option<String>,
 }
 
 impl SentinelGroup {
@@ -24,9 +26,18 @@ impl SentinelGroup {
     /// sentinel knows them and the two other sentinels (without that, no failover can be
     /// agreed on). The master is held down after `down_after_ms` without an answer.
     pub async fn start(replicas: usize, down_after_ms: u64) -> Self {
-        let mut servers = vec![LocalRedis::start().unwrap()];
+        Self::start_with(replicas, down_after_ms, None).await
+    }
+
+    /// [`SentinelGroup::start`] with data servers that require `password`.
+    pub async fn start_with(replicas: usize, down_after_ms: u64, password: Option<&str>) -> Self {
+        let master = match password {
+            Some(p) => LocalRedis::start_with_password(p).unwrap(),
+            None => LocalRedis::start().unwrap(),
+        };
+        let mut servers = vec![master];
         for _ in 0..replicas {
-            servers.push(LocalRedis::start_replica_of(servers[0].port()).unwrap());
+            servers.push(LocalRedis::start_replica_of(servers[0].port(), password).unwrap());
         }
         let watch = SentinelWatch {
             name: MASTER_NAME.to_owned(),
@@ -34,13 +45,18 @@ impl SentinelGroup {
             quorum: 2,
             down_after_ms,
             failover_timeout_ms: 10_000,
+            auth_pass: password.map(str::to_owned),
         };
         let sentinels = (0..3)
             .map(|_| LocalRedis::start_sentinel(&watch).unwrap())
             .collect();
-        let group = Self { servers, sentinels };
+        let group = Self {
+            servers,
+            sentinels,
+            password: password.map(str::to_owned),
+        };
         for replica in &group.servers[1..] {
-            let mut replica = conn_to(replica.port()).await;
+            let mut replica = group.data_conn(replica.port()).await;
             super::wait_until!(
                 20,
                 info_field(&mut replica, "replication", "master_link_status").await == "up"
@@ -58,14 +74,31 @@ impl SentinelGroup {
         group
     }
 
-    /// `FANOUT_REDIS_SENTINEL_NODES` and `FANOUT_REDIS_SENTINEL_MASTER` for a `fanout`
-    /// command.
-    pub fn env(&self) -> [(&'static str, String); 2] {
+    /// `FANOUT_REDIS_SENTINEL_NODES`, `FANOUT_REDIS_SENTINEL_MASTER` and the password for
+    /// a `fanout` command.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
         let urls: Vec<String> = self.sentinels.iter().map(|s| s.url()).collect();
-        [
+        let mut env = vec![
             ("FANOUT_REDIS_SENTINEL_NODES", urls.join(",")),
             ("FANOUT_REDIS_SENTINEL_MASTER", MASTER_NAME.to_owned()),
-        ]
+        ];
+        if let Some(password) = &self.password {
+            env.push(("FANOUT_REDIS_PASSWORD", password.clone()));
+        }
+        env
+    }
+
+    /// A plain connection to the data server on `port`, with the password.
+    pub async fn data_conn(&self, port: u16) -> Conn {
+        let auth = self
+            .password
+            .as_ref()
+            .map_or(String::new(), |p| format!(":{p}@"));
+        redis::Client::open(format!("redis://{auth}127.0.0.1:{port}"))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
     }
 
     /// The port of the master the first sentinel names now.
@@ -82,7 +115,7 @@ impl SentinelGroup {
 
     /// A plain connection to the master the sentinels name now.
     pub async fn master_conn(&self) -> Conn {
-        conn_to(self.master_port().await).await
+        self.data_conn(self.master_port().await).await
     }
 
     /// `SENTINEL FAILOVER`: promotes the replica without asking the others.
@@ -123,7 +156,7 @@ impl SentinelGroup {
             }
             let new = named[0];
             let agreed = new != old && named.iter().all(|p| *p == new);
-            if agreed && role(new).await.as_deref() == Some("master") {
+            if agreed && role(new, self.password.as_deref()).await.as_deref() == Some("master") {
                 Some(new)
             } else {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -144,8 +177,9 @@ pub async fn conn_to(port: u16) -> Conn {
 }
 
 /// The first element of `ROLE` of the server on `port`; `None` when it does not answer.
-async fn role(port: u16) -> Option<String> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+async fn role(port: u16, password: Option<&str>) -> Option<String> {
+    let auth = password.map_or(String::new(), |p| format!(":{p}@"));
+    let client = redis::Client::open(format!("redis://{auth}127.0.0.1:{port}")).ok()?;
     let mut c = client.get_multiplexed_async_connection().await.ok()?;
     let reply: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut c).await.ok()?;
     match reply.first()? {
