@@ -38,7 +38,7 @@ async fn fan_out_through(failover: Failover) {
     let old = group.master_port().await;
     let mut c = group.master_conn().await;
     seed(&mut c, AUTHOR, 1, FOLLOWERS).await;
-    wait_replicated(&mut c).await;
+    wait_replicated(&mut c, 2).await;
 
     let env = group.env();
     let post = fanout_post(AUTHOR, PHOTO)
@@ -103,7 +103,7 @@ async fn a_finish_no_replica_has_is_not_reported_complete() {
     let mut group = SentinelGroup::start(1, 5_000).await;
     let mut c = group.master_conn().await;
     seed(&mut c, AUTHOR, 1, FOLLOWERS).await;
-    wait_replicated(&mut c).await;
+    wait_replicated(&mut c, 1).await;
     let env = group.env();
     let mut post = fanout_post(AUTHOR, PHOTO)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -198,7 +198,7 @@ async fn a_password_protected_master_is_found_and_the_password_never_shown() {
     let group = SentinelGroup::start_with(1, 5_000, Some(SECRET)).await;
     let mut c = group.master_conn().await;
     seed(&mut c, AUTHOR, 1, 20_000).await;
-    wait_replicated(&mut c).await;
+    wait_replicated(&mut c, 1).await;
     let env = group.env();
     let ran = fanout_post(AUTHOR, PHOTO)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))

@@ -215,13 +215,17 @@ pub async fn info_field(c: &mut Conn, section: &str, field: &str) -> String {
         .to_owned()
 }
 
-/// Waits until the replica has every write the master has taken so far (`WAIT 1`).
-pub async fn wait_replicated(master: &mut Conn) {
+/// Waits until all `replicas` replicas have every write the master has taken so far
+/// (`WAIT`).
+pub async fn wait_replicated(master: &mut Conn, replicas: i64) {
     let acked: i64 = redis::cmd("WAIT")
-        .arg(1)
+        .arg(replicas)
         .arg(10_000)
         .query_async(master)
         .await
         .unwrap();
-    assert_eq!(acked, 1, "the replica did not acknowledge the writes");
+    assert!(
+        acked >= replicas,
+        "{acked} of {replicas} replicas acknowledged the writes"
+    );
 }
