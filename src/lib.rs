@@ -8,10 +8,13 @@
 //! - [`serve`]: the standalone HTTP service (`fanout serve`): the crate's routes plus
 //!   `/metrics`, with a graceful shutdown.
 //! - [`local_redis`]: a private `redis-server` child process, for the demo, the benchmark
-//!   and the tests.
+//!   and the tests; [`local_sentinel`] and [`local_cluster`]: a private Redis Sentinel and
+//!   a private Redis Cluster made of them.
 
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod local_cluster;
 pub mod local_redis;
+pub mod local_sentinel;
 pub mod serve;

@@ -2,7 +2,7 @@
 //! directory: the demo runs against one, and every integration test starts its own (and
 //! can shut it down and restart it on the same port and data). With [`ServerTls`] it
 //! speaks only TLS (`rediss://`), for the tests of TLS to Redis. A replica of another one,
-//! or a Redis Sentinel watching one, for the tests of failover.
+//! for the tests of failover; a Redis Sentinel is started in `local_sentinel.rs`.
 //!
 //! The process is killed when the `LocalRedis` is dropped.
 
@@ -73,31 +73,16 @@ pub struct LocalRedis {
 
 /// What a private server is started as.
 #[derive(Clone, Debug)]
-enum Role {
+pub(crate) enum Role {
     Server,
     /// `--replicaof 127.0.0.1 PORT`.
     ReplicaOf(u16),
     /// Redis Sentinel, with this configuration (written into its data directory, which
     /// it rewrites as it learns).
     Sentinel(String),
-}
-
-/// How a private sentinel watches its master: under `name`, agreeing with `quorum`
-/// sentinels, down after `down_after_ms` without an answer.
-#[derive(Clone, Debug)]
-pub struct SentinelWatch {
-    /// The master's name (`sentinel monitor <name> ...`).
-    pub name: String,
-    /// The master's port, on 127.0.0.1.
-    pub master_port: u16,
-    /// Sentinels that must agree the master is down.
-    pub quorum: u32,
-    /// `sentinel down-after-milliseconds`.
-    pub down_after_ms: u64,
-    /// `sentinel failover-timeout`.
-    pub failover_timeout_ms: u64,
-    /// The password of the master and its replicas (`sentinel auth-pass`), if any.
-    pub auth_pass: Option<String>,
+    /// A Redis Cluster node (`--cluster-enabled yes`), failed over after this many ms
+    /// without an answer; its cluster bus is on the port + 10000.
+    ClusterNode(u64),
 }
 
 impl LocalRedis {
@@ -132,33 +117,11 @@ impl LocalRedis {
         Self::start_as(None, None, Role::Server, Some(password))
     }
 
-    /// Starts a Redis Sentinel watching `watch`'s master.
-    pub fn start_sentinel(watch: &SentinelWatch) -> Result<Self, LocalRedisError> {
-        let SentinelWatch {
-            name,
-            master_port,
-            quorum,
-            down_after_ms,
-            failover_timeout_ms,
-            auth_pass,
-        } = watch;
-        let mut config = format!(
-            "sentinel monitor {name} 127.0.0.1 {master_port} {quorum}\n\
-             sentinel down-after-milliseconds {name} {down_after_ms}\n\
-             sentinel failover-timeout {name} {failover_timeout_ms}\n\
-             sentinel parallel-syncs {name} 1\n"
-        );
-        if let Some(pass) = auth_pass {
-            config.push_str(&format!("sentinel auth-pass {name} {pass}\n"));
-        }
-        Self::start_as(None, None, Role::Sentinel(config), None)
-    }
-
     fn start_with(rdb: Option<&Path>, tls: Option<ServerTls>) -> Result<Self, LocalRedisError> {
         Self::start_as(rdb, tls, Role::Server, None)
     }
 
-    fn start_as(
+    pub(crate) fn start_as(
         rdb: Option<&Path>,
         tls: Option<ServerTls>,
         role: Role,
@@ -167,7 +130,10 @@ impl LocalRedis {
         let mut last = None;
         // Another process may take the free port between our probe and redis-server's bind.
         for _ in 0..5 {
-            let port = free_port()?;
+            let port = match role {
+                Role::ClusterNode(_) => free_cluster_port()?,
+                _ => free_port()?,
+            };
             let mut redis = LocalRedis {
                 child: None,
                 port,
@@ -269,6 +235,13 @@ impl LocalRedis {
             command
                 .args(["--replicaof", "127.0.0.1"])
                 .arg(port.to_string());
+        }
+        if let Role::ClusterNode(timeout_ms) = &self.role {
+            command
+                .args(["--cluster-enabled", "yes", "--cluster-config-file"])
+                .arg(self.dir.path().join("nodes.conf"))
+                .arg("--cluster-node-timeout")
+                .arg(timeout_ms.to_string());
         }
         if let Some(password) = &self.password {
             command
@@ -381,4 +354,14 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())
+}
+
+/// A free port whose cluster bus port (+ 10000) is free too.
+fn free_cluster_port() -> std::io::Result<u16> {
+    loop {
+        let port = free_port()?;
+        if port <= 55_535 && TcpListener::bind((Ipv4Addr::LOCALHOST, port + 10_000)).is_ok() {
+            return Ok(port);
+        }
+    }
 }

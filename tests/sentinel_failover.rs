@@ -137,7 +137,7 @@ async fn a_master_the_sentinels_cannot_name_is_a_clear_error() {
     let redis = redis();
     let mut c = conn(&redis).await;
     seed(&mut c, AUTHOR, 1, 10).await;
-    let watch = fanout_cli::local_redis::SentinelWatch {
+    let watch = fanout_cli::local_sentinel::SentinelWatch {
         name: MASTER_NAME.to_owned(),
         master_port: redis.port(),
         quorum: 1,

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use fanout_cli::local_redis::{LocalRedis, SentinelWatch};
+use fanout_cli::local_redis::LocalRedis;
+use fanout_cli::local_sentinel::SentinelWatch;
 
 use super::Conn;
 

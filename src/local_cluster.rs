@@ -1,0 +1,114 @@
+//! A private Redis Cluster on loopback: `masters` masters, each with `replicas` replicas,
+//! every node a [`LocalRedis`] in cluster mode, joined by `redis-cli --cluster create`. For
+//! the cluster tests, the demo and the benchmark; each node can be killed and restarted.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::local_redis::{LocalRedis, LocalRedisError, Role};
+
+/// Every hash slot of a cluster.
+pub const SLOTS: u16 = 16_384;
+
+/// A running private cluster; its nodes are killed when it is dropped.
+pub struct LocalCluster {
+    /// Every node, the masters first (as created; a failover may change who is master).
+    pub nodes: Vec<LocalRedis>,
+}
+
+impl LocalCluster {
+    /// Starts the nodes, creates the cluster (slots spread evenly over the masters, each
+    /// replica following one), and waits until every node says the cluster is ok. A node
+    /// that does not answer for `node_timeout_ms` is failed over.
+    pub fn start(
+        masters: usize,
+        replicas: usize,
+        node_timeout_ms: u64,
+    ) -> Result<Self, LocalRedisError> {
+        let count = masters * (1 + replicas);
+        let nodes = (0..count)
+            .map(|_| LocalRedis::start_as(None, None, Role::ClusterNode(node_timeout_ms), None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cluster = Self { nodes };
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &cluster.nodes {
+            create.arg(format!("127.0.0.1:{}", node.port()));
+        }
+        let out = create
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => LocalRedisError::NotInstalled,
+                _ => LocalRedisError::Io(e),
+            })?;
+        if !out.status.success() {
+            return Err(cluster.failed(format!(
+                "redis-cli --cluster create: {}",
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            )));
+        }
+        cluster.wait_until_ok(Duration::from_secs(30))?;
+        Ok(cluster)
+    }
+
+    /// `redis://127.0.0.1:PORT` of every node, for `redis.cluster_nodes`.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(LocalRedis::url).collect()
+    }
+
+    /// Waits until every running node reports `cluster_state:ok` with all slots served,
+    /// and every replica is in sync with its master.
+    pub fn wait_until_ok(&self, limit: Duration) -> Result<(), LocalRedisError> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.nodes.iter().all(|node| cluster_ok(node.port())) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(self.failed(format!("not ok within {} s", limit.as_secs())));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn failed(&self, reason: String) -> LocalRedisError {
+        LocalRedisError::DidNotStart {
+            port: self.nodes.first().map_or(0, LocalRedis::port),
+            reason: format!("the cluster: {reason}"),
+        }
+    }
+}
+
+/// Whether the node on `port` answers, says the whole cluster is ok, and, for a replica,
+/// is in sync with its master (a replica that never synced cannot take over).
+fn cluster_ok(port: u16) -> bool {
+    let conn = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .and_then(|client| client.get_connection_with_timeout(Duration::from_millis(500)));
+    let Ok(mut conn) = conn else {
+        return false;
+    };
+    let cluster = redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut conn);
+    let replication = redis::cmd("INFO")
+        .arg("replication")
+        .query::<String>(&mut conn);
+    let (Ok(cluster), Ok(replication)) = (cluster, replication) else {
+        return false;
+    };
+    let all = SLOTS.to_string();
+    field(&cluster, "cluster_state") == Some("ok")
+        && field(&cluster, "cluster_slots_ok") == Some(all.as_str())
+        && (field(&replication, "role") == Some("master")
+            || field(&replication, "master_link_status") == Some("up"))
+}
+
+/// The value of `name` in an `INFO`-style reply.
+fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
+}
