@@ -3,12 +3,15 @@
 //! (`SENTINEL FAILOVER`), once after the master is killed with `kill -9` (its last writes,
 //! not yet replicated, are lost: the ledger's done-marks go with them, so those chunks are
 //! written again, not skipped). Either way the post exits 0 and every follower holds the
-//! photo exactly once on the server that is master at the end. And a master the sentinels
-//! cannot name is a clear error.
+//! photo exactly once on the server that is master at the end. Also: a finish no replica
+//! has is not reported, a password-protected master, every command through the sentinels,
+//! and a master the sentinels cannot name is a clear error.
 
 mod support;
 
 use std::time::Instant;
+
+use redis::AsyncCommands;
 
 use support::*;
 
@@ -215,4 +218,39 @@ async fn a_password_protected_master_is_found_and_the_password_never_shown() {
     assert!(!ran.ok(), "{ran:?}");
     assert!(ran.stderr.contains("found no master"), "{}", ran.stderr);
     assert!(!ran.stderr.contains("not-the-Pw"), "{}", ran.stderr);
+}
+
+/// Every command works through the sentinels as on one server: seed, post, follow (the
+/// photo merged in), unfollow (removed), delete (gone from every feed), verify, jobs.
+#[actix_rt::test]
+async fn every_command_works_through_the_sentinels() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let group = SentinelGroup::start(1, 5_000).await;
+    let mut c = group.master_conn().await;
+    let env = group.env();
+    let run = |args: &[&str]| {
+        fanout_cmd(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .run()
+    };
+
+    run(&["seed", "--author", "1", "--followers", "500"]).assert_ok();
+    assert_eq!(c.llen::<_, u64>("followers:1").await.unwrap(), 500);
+    run(&["post", "--author", "1", "--photo", "70"]).assert_ok();
+    run(&["verify", "--author", "1", "--photo", "70"]).assert_ok();
+    run(&["follow", "--follower", "9000", "--author", "1"]).assert_ok();
+    assert_eq!(list_feed(&mut c, "homefeed:9000").await, vec![70]);
+    run(&["unfollow", "--follower", "9000", "--author", "1"]).assert_ok();
+    assert_eq!(list_feed(&mut c, "homefeed:9000").await, Vec::<u64>::new());
+    run(&["delete", "--author", "1", "--photo", "70"]).assert_ok();
+    assert_nobody_has(&mut c, 1..501, 70).await;
+    let jobs = run(&["jobs", "--json"]);
+    jobs.assert_ok();
+    let listed: serde_json::Value = serde_json::from_str(&jobs.stdout).unwrap();
+    assert_eq!(
+        listed["unfinished"],
+        serde_json::json!([]),
+        "{}",
+        jobs.stdout
+    );
 }
