@@ -70,6 +70,8 @@ pub async fn seed_followers(
     replace: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<(), SeedError> {
+    // One server throughout, so that the replica check at the end covers every step.
+    let conn = &mut conn.pinned();
     let key = keys.followers(author);
     let refused = |(kind, len)| SeedError::Exists {
         key: key.clone(),
@@ -126,6 +128,9 @@ pub async fn seed_followers(
             }
         }
     }
+    // With Sentinel, seeded once a replica has the list: a failover must not bring the
+    // old one back after `seed` said it was done.
+    conn.confirm_replicated().await?;
     Ok(())
 }
 

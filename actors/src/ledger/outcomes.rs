@@ -268,7 +268,11 @@ impl JobLedger {
             .arg(id.0)
             .arg(now_ms())
             .arg(legacy);
-        let reopened: i64 = call.invoke_async(&mut self.conn).await?;
+        let mut pinned = self.conn.pinned();
+        let reopened: i64 = call.invoke_async(&mut pinned).await?;
+        // Reopened once a replica has it: `retry-dead` must not report a job running again
+        // that a failover leaves failed.
+        pinned.confirm_replicated().await?;
         Ok(reopened == 1)
     }
 
