@@ -40,7 +40,10 @@ impl LocalCluster {
             .stdin(Stdio::null())
             .output()
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => LocalRedisError::NotInstalled,
+                std::io::ErrorKind::NotFound => cluster.failed(
+                    "redis-cli is not installed (on Debian: apt-get install redis-tools)"
+                        .to_owned(),
+                ),
                 _ => LocalRedisError::Io(e),
             })?;
         if !out.status.success() {

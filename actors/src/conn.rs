@@ -3,19 +3,18 @@
 //! names (`redis.sentinel_nodes`, found in `sentinel.rs`).
 //!
 //! Following a failover: the sentinels are asked every second in the background (one
-//! [`Watch`](crate::sentinel::Watch) per process), and a connection looks the master up
-//! again when they name another one, or at once after a request fails the way an outage does (refused, dropped, timed out,
-//! `READONLY` from a demoted master, ...); once they name another master (checked with
-//! `ROLE`), later requests go there. The failed request itself is not sent again here: its
-//! caller's retries decide that, exactly as for any outage (a write may have landed before
-//! the connection broke; only the caller knows whether sending it again is safe).
+//! [`Watch`](crate::sentinel::Watch) per process). A connection looks the master up again
+//! (checked with `ROLE`) when they name another one, or at once after a request fails the
+//! way an outage does (refused, dropped, timed out, `READONLY` from a demoted master). The
+//! failed request itself is not sent again here: its caller's retries decide that, as for
+//! any outage (a write may have landed before the connection broke).
 //!
-//! What a failover can lose: writes a master took but had not passed to its replica, and,
-//! after a forced failover, whatever the old master still took before the sentinels
-//! demoted it (seconds later). Chunks lose their done-marks with their writes and are
-//! written again when the finish finds them missing; the few writes that must not be lost
-//! (an acceptance, a finish, a follow or unfollow) wait for a replica to have them
-//! ([`RedisConn::confirm_replicated`]) before they count.
+//! What a failover can lose: writes a master took but had not passed to a replica, and,
+//! after a forced failover, whatever the old master took before the sentinels demoted it
+//! (seconds later). Chunks lose their done-marks with their writes and are written again
+//! when the finish finds them missing; what cannot be redone that way (acceptances,
+//! snapshots, finishes and finished states read, follows, unfollows, `seed`, reopening)
+//! counts only once a replica has it ([`RedisConn::confirm_replicated`]).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -31,10 +30,12 @@ use crate::tls::connect_manager;
 pub(crate) enum RedisConn {
     /// `redis.url`.
     Single(ConnectionManager),
-    /// The master the sentinels name, followed through failovers.
-    Sentinel(Arc<Master>),
-    /// The master of one moment, kept through a failover: see [`RedisConn::pinned`].
-    Pinned(Arc<Master>, Current),
+    /// The master the sentinels name, followed through failovers; or, `pinned`, the
+    /// master of one moment, kept through a failover (see [`RedisConn::pinned`]).
+    Sentinel {
+        master: Arc<Master>,
+        pinned: Option<Current>,
+    },
 }
 
 impl RedisConn {
@@ -49,24 +50,34 @@ impl RedisConn {
         let master = Arc::new(Master {
             settings: settings.clone(),
             watch: crate::sentinel::watch(settings),
-            current: Mutex::new(Current {
-                generation: 0,
-                url,
-                conn,
-            }),
+            current: Mutex::new(Current::new(0, url, conn)),
             asking: tokio::sync::Mutex::new(()),
         });
-        Ok(Self::Sentinel(master))
+        Ok(Self::Sentinel {
+            master,
+            pinned: None,
+        })
+    }
+
+    /// Where a Sentinel request goes: the pinned master, or the one named now. `None` with
+    /// one server.
+    fn target(&self) -> Option<(Arc<Master>, Current)> {
+        match self {
+            Self::Single(_) => None,
+            Self::Sentinel { master, pinned } => Some(master.at(pinned)),
+        }
     }
 
     /// This connection, held to the server it talks to now: a write and its
     /// [`confirm_replicated`](Self::confirm_replicated) must meet the same server, even if
     /// the sentinels name another one in between.
     pub(crate) fn pinned(&self) -> RedisConn {
-        match self {
-            Self::Single(conn) => Self::Single(conn.clone()),
-            Self::Sentinel(master) => Self::Pinned(Arc::clone(master), master.current()),
-            Self::Pinned(master, current) => Self::Pinned(Arc::clone(master), current.clone()),
+        match self.target() {
+            None => self.clone(),
+            Some((master, current)) => Self::Sentinel {
+                master,
+                pinned: Some(current),
+            },
         }
     }
 
@@ -84,11 +95,11 @@ impl RedisConn {
                 generation,
                 mut conn,
                 url,
+                ..
             },
-        ) = match self {
-            Self::Single(_) => return Ok(()),
-            Self::Sentinel(master) => (Arc::clone(master), master.current()),
-            Self::Pinned(master, current) => (Arc::clone(master), current.clone()),
+        ) = match self.target() {
+            None => return Ok(()),
+            Some(target) => target,
         };
         let timeout = master.settings.redis.replica_ack_timeout_ms;
         let mut confirm = redis::pipe();
@@ -111,7 +122,7 @@ impl RedisConn {
             Ok((n,)) if n >= 1 => Ok(()),
             Ok(_) => unconfirmed("none answered".to_owned()),
             Err(e) if is_outage(&e) => {
-                master.after_failure(generation, &e);
+                master.look_again(generation);
                 Err(e.into())
             }
             // A demoted master refuses WAIT ("cannot be used with replica instances").
@@ -138,7 +149,20 @@ pub(crate) struct Current {
     /// Bumped whenever the master changes.
     generation: u64,
     url: RedisUrl,
+    /// `url`'s host and port, to compare with what the sentinels name.
+    address: Option<(String, u16)>,
     conn: ConnectionManager,
+}
+
+impl Current {
+    fn new(generation: u64, url: RedisUrl, conn: ConnectionManager) -> Self {
+        Self {
+            generation,
+            address: url.host_port(),
+            url,
+            conn,
+        }
+    }
 }
 
 impl Master {
@@ -150,22 +174,22 @@ impl Master {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        if let Some((host, port)) = self.watch.named() {
-            let named = current
-                .url
-                .host_port()
-                .is_some_and(|(h, p)| h == host && p == port);
-            if !named && self.asking.try_lock().is_ok() {
-                self.look_again(current.generation);
-            }
+        if self.watch.names_another(current.address.as_ref()) && self.asking.try_lock().is_ok() {
+            self.look_again(current.generation);
         }
         current
     }
 
-    /// After `error` on the master of `generation`: when it looks like an outage, asks the
-    /// sentinels again in the background.
-    fn after_failure(self: &Arc<Self>, generation: u64, error: &RedisError) {
-        if is_outage(error) {
+    /// Where a request goes: the `pinned` master, or the one named now.
+    fn at(self: &Arc<Self>, pinned: &Option<Current>) -> (Arc<Self>, Current) {
+        let current = pinned.clone().unwrap_or_else(|| self.current());
+        (Arc::clone(self), current)
+    }
+
+    /// After a reply from the master of `generation`: when it is an error that looks like
+    /// an outage, asks the sentinels again in the background.
+    fn after<T>(self: &Arc<Self>, generation: u64, reply: &Result<T, RedisError>) {
+        if reply.as_ref().is_err_and(is_outage) {
             self.look_again(generation);
         }
     }
@@ -195,11 +219,7 @@ impl Master {
                 let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
                 if current.url != url {
                     tracing::warn!(from = %current.url, to = %url, "the sentinels name a new master (failover); following it");
-                    *current = Current {
-                        generation: current.generation + 1,
-                        url,
-                        conn,
-                    };
+                    *current = Current::new(current.generation + 1, url, conn);
                 }
             }
             Err(e) => {
@@ -211,28 +231,15 @@ impl Master {
 
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Single(conn) => conn.req_packed_command(cmd),
-            Self::Sentinel(master) => Box::pin(async move {
-                let Current {
-                    generation,
-                    mut conn,
-                    ..
-                } = master.current();
-                let reply = conn.req_packed_command(cmd).await;
-                if let Err(e) = &reply {
-                    master.after_failure(generation, e);
-                }
-                reply
-            }),
-            Self::Pinned(master, current) => Box::pin(async move {
-                let reply = current.conn.req_packed_command(cmd).await;
-                if let Err(e) = &reply {
-                    master.after_failure(current.generation, e);
-                }
-                reply
-            }),
-        }
+        let (master, mut current) = match self {
+            Self::Single(conn) => return conn.req_packed_command(cmd),
+            Self::Sentinel { master, pinned } => master.at(pinned),
+        };
+        Box::pin(async move {
+            let reply = current.conn.req_packed_command(cmd).await;
+            master.after(current.generation, &reply);
+            reply
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -241,38 +248,24 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Sentinel(master) => Box::pin(async move {
-                let Current {
-                    generation,
-                    mut conn,
-                    ..
-                } = master.current();
-                let reply = conn.req_packed_commands(pipeline, offset, count).await;
-                if let Err(e) = &reply {
-                    master.after_failure(generation, e);
-                }
-                reply
-            }),
-            Self::Pinned(master, current) => Box::pin(async move {
-                let reply = current
-                    .conn
-                    .req_packed_commands(pipeline, offset, count)
-                    .await;
-                if let Err(e) = &reply {
-                    master.after_failure(current.generation, e);
-                }
-                reply
-            }),
-        }
+        let (master, mut current) = match self {
+            Self::Single(conn) => return conn.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel { master, pinned } => master.at(pinned),
+        };
+        Box::pin(async move {
+            let reply = current
+                .conn
+                .req_packed_commands(pipeline, offset, count)
+                .await;
+            master.after(current.generation, &reply);
+            reply
+        })
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Self::Single(conn) => conn.get_db(),
-            Self::Sentinel(master) => master.current().conn.get_db(),
-            Self::Pinned(_, current) => current.conn.get_db(),
+            Self::Sentinel { master, pinned } => master.at(pinned).1.conn.get_db(),
         }
     }
 }

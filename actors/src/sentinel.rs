@@ -30,7 +30,11 @@ pub(crate) async fn find_master(
     let name = &redis.sentinel_master;
     let mut why = Vec::new();
     for sentinel in &redis.sentinel_nodes {
-        let (host, port) = match ask(sentinel, name, settings).await {
+        let asked = match connect_manager(sentinel, settings).await {
+            Ok(mut conn) => ask(&mut conn, name).await,
+            Err(e) => Err(e),
+        };
+        let (host, port) = match asked {
             Ok(Some(address)) => address,
             Ok(None) => {
                 why.push(format!("{sentinel} monitors no master named '{name}'"));
@@ -55,15 +59,6 @@ pub(crate) async fn find_master(
 
 /// The address `sentinel` gives for master `name`; `None` when it monitors no such master.
 async fn ask(
-    sentinel: &RedisUrl,
-    name: &str,
-    settings: &Settings,
-) -> Result<Option<(String, u16)>, StoreError> {
-    let mut conn = connect_manager(sentinel, settings).await?;
-    ask_on(&mut conn, name).await
-}
-
-async fn ask_on(
     sentinel: &mut ConnectionManager,
     name: &str,
 ) -> Result<Option<(String, u16)>, StoreError> {
@@ -81,12 +76,10 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    /// The master's address as the sentinels last named it.
-    pub(crate) fn named(&self) -> Option<(String, u16)> {
-        self.named
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// Whether the sentinels last named a master other than `address`.
+    pub(crate) fn names_another(&self, address: Option<&(String, u16)>) -> bool {
+        let named = self.named.lock().unwrap_or_else(PoisonError::into_inner);
+        named.as_ref().is_some_and(|named| Some(named) != address)
     }
 }
 
@@ -136,7 +129,7 @@ async fn keep_asking(watch: Weak<Watch>, settings: Settings) {
             conn = connect_manager(sentinel, &settings).await.ok();
         }
         let named = match conn.as_mut() {
-            Some(c) => ask_on(c, &redis.sentinel_master).await.ok().flatten(),
+            Some(c) => ask(c, &redis.sentinel_master).await.ok().flatten(),
             None => None,
         };
         match named {

@@ -91,15 +91,7 @@ impl SentinelGroup {
 
     /// A plain connection to the data server on `port`, with the password.
     pub async fn data_conn(&self, port: u16) -> Conn {
-        let auth = self
-            .password
-            .as_ref()
-            .map_or(String::new(), |p| format!(":{p}@"));
-        redis::Client::open(format!("redis://{auth}127.0.0.1:{port}"))
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
+        connect(port, self.password.as_deref()).await.unwrap()
     }
 
     /// The port of the master the first sentinel names now.
@@ -170,18 +162,20 @@ impl SentinelGroup {
 
 /// A plain connection to the server on 127.0.0.1:`port`.
 pub async fn conn_to(port: u16) -> Conn {
-    redis::Client::open(format!("redis://127.0.0.1:{port}"))
-        .unwrap()
+    connect(port, None).await.unwrap()
+}
+
+/// A connection to 127.0.0.1:`port`, giving `password` if any.
+async fn connect(port: u16, password: Option<&str>) -> redis::RedisResult<Conn> {
+    let auth = password.map_or(String::new(), |p| format!(":{p}@"));
+    redis::Client::open(format!("redis://{auth}127.0.0.1:{port}"))?
         .get_multiplexed_async_connection()
         .await
-        .unwrap()
 }
 
 /// The first element of `ROLE` of the server on `port`; `None` when it does not answer.
 async fn role(port: u16, password: Option<&str>) -> Option<String> {
-    let auth = password.map_or(String::new(), |p| format!(":{p}@"));
-    let client = redis::Client::open(format!("redis://{auth}127.0.0.1:{port}")).ok()?;
-    let mut c = client.get_multiplexed_async_connection().await.ok()?;
+    let mut c = connect(port, password).await.ok()?;
     let reply: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut c).await.ok()?;
     match reply.first()? {
         redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
