@@ -196,6 +196,11 @@ impl LocalRedis {
         Ok(())
     }
 
+    /// Whether its process was killed (or waited for after a `SHUTDOWN`) and not restarted.
+    pub fn is_stopped(&self) -> bool {
+        self.child.is_none()
+    }
+
     /// Kills it at once (`SIGKILL`, like `kill -9`): nothing is saved, no client is told.
     pub fn kill_9(&mut self) {
         self.kill();

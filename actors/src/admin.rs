@@ -84,7 +84,12 @@ pub async fn seed_followers(
             return Err(refused(found));
         }
     }
-    let building = format!("{key}:seeding");
+    let mut building = format!("{key}:seeding");
+    if keys.is_cluster() {
+        // In the list's slot (RENAME stays in one): its own hash tag, or the list's slot's.
+        let slot = crate::cluster::slot_of(key.as_bytes());
+        building.push_str(&format!("{{{}}}", crate::cluster::tag(slot)));
+    }
     let _: () = conn.del(&building).await.map_err(StoreError::from)?;
     let mut next = 0;
     while next < count {
@@ -130,7 +135,7 @@ pub async fn seed_followers(
     }
     // With Sentinel, seeded once a replica has the list: a failover must not bring the
     // old one back after `seed` said it was done.
-    conn.confirm_replicated().await?;
+    conn.confirm_replicated_at(key.as_bytes()).await?;
     Ok(())
 }
 
@@ -185,17 +190,35 @@ pub async fn verify_feeds(
     while start < total {
         let stop = (start + STEP).min(total) - 1;
         let followers: Vec<String> = conn.lrange(&key, start as isize, stop as isize).await?;
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        for follower in &followers {
-            let feed = keys.feed(follower);
-            match layout {
-                FeedLayout::List => pipe.cmd("LPOS").arg(feed).arg(photo).arg("COUNT").arg(0),
-                FeedLayout::Zset => pipe.cmd("ZSCORE").arg(feed).arg(photo),
-            };
+        // One pipeline per slot on a cluster (a pipeline goes to one node), run together.
+        let groups = match keys.is_cluster() {
+            true => crate::slot_writes::by_slot(keys, &followers)
+                .into_values()
+                .collect(),
+            false => vec![followers],
+        };
+        let reads = groups.into_iter().map(|followers| {
+            let mut conn = conn.clone();
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for follower in &followers {
+                let feed = keys.feed(follower);
+                match layout {
+                    FeedLayout::List => pipe.cmd("LPOS").arg(feed).arg(photo).arg("COUNT").arg(0),
+                    FeedLayout::Zset => pipe.cmd("ZSCORE").arg(feed).arg(photo),
+                };
+            }
+            async move {
+                let answers: Result<Vec<Value>, _> = pipe.query_async(&mut conn).await;
+                answers.map(|answers| (followers, answers))
+            }
+        });
+        let mut read = Vec::new();
+        for group in futures_util::future::join_all(reads).await {
+            let (followers, answers) = group?;
+            read.extend(followers.into_iter().zip(answers));
         }
-        let answers: Vec<Value> = pipe.query_async(conn).await?;
-        for (follower, answer) in followers.iter().zip(answers) {
+        for (follower, answer) in read {
             let bad = match (layout, answer) {
                 // LPOS … COUNT 0: every position of the photo.
                 (FeedLayout::List, Value::Array(positions)) => match positions.len() {
@@ -213,7 +236,7 @@ pub async fn verify_feeds(
                 Some(counter) => {
                     *counter += 1;
                     if report.examples.len() < 5 {
-                        report.examples.push(follower.clone());
+                        report.examples.push(follower);
                     }
                 }
             }

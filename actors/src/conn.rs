@@ -1,6 +1,7 @@
-//! `RedisConn`: the connection every part of fanout talks to Redis through. Either one
-//! server (`redis.url`: a reconnecting `ConnectionManager`), or the master Redis Sentinel
-//! names (`redis.sentinel_nodes`, found in `sentinel.rs`).
+//! `RedisConn`: the connection every part of fanout talks to Redis through. One server
+//! (`redis.url`: a reconnecting `ConnectionManager`), the master Redis Sentinel names
+//! (`redis.sentinel_nodes`, found in `sentinel.rs`), or a Redis Cluster
+//! (`redis.cluster_nodes`: redis-rs's cluster client, see `cluster.rs`).
 //!
 //! Following a failover: the sentinels are asked every second in the background (one
 //! [`Watch`](crate::sentinel::Watch) per process). A connection looks the master up again
@@ -19,6 +20,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 
 use crate::error::{is_outage, StoreError};
@@ -36,11 +38,17 @@ pub(crate) enum RedisConn {
         master: Arc<Master>,
         pinned: Option<Current>,
     },
+    /// `redis.cluster_nodes`, and `redis.replica_ack_timeout_ms`.
+    Cluster(ClusterConnection, u64),
 }
 
 impl RedisConn {
     /// Connects as the settings say: to `redis.url`, or to the master the sentinels name.
     pub(crate) async fn connect(settings: &Settings) -> Result<Self, StoreError> {
+        if settings.redis.uses_cluster() {
+            let conn = crate::cluster::connect(settings).await?;
+            return Ok(Self::Cluster(conn, settings.redis.replica_ack_timeout_ms));
+        }
         if !settings.redis.uses_sentinel() {
             let conn = connect_manager(&settings.redis.url, settings).await?;
             return Ok(Self::Single(conn));
@@ -63,7 +71,7 @@ impl RedisConn {
     /// one server.
     fn target(&self) -> Option<(Arc<Master>, Current)> {
         match self {
-            Self::Single(_) => None,
+            Self::Single(_) | Self::Cluster(..) => None,
             Self::Sentinel { master, pinned } => Some(master.at(pinned)),
         }
     }
@@ -81,7 +89,7 @@ impl RedisConn {
         }
     }
 
-    /// With Sentinel: waits (up to `redis.replica_ack_timeout_ms`) until a replica has all
+    /// With Sentinel or a cluster: waits (up to `redis.replica_ack_timeout_ms`) until a replica has all
     /// the server had taken when this was called (a `PUBLISH`, which is replicated, then
     /// `WAIT 1` for it), so that a failover cannot take back a write made, or a state read,
     /// through this connection. Call it on a [`pinned`](Self::pinned) connection, the one
@@ -89,6 +97,18 @@ impl RedisConn {
     /// master may be cut off, failed over, or a replica by now; it is asked for again).
     /// Nothing to do with one server.
     pub(crate) async fn confirm_replicated(&mut self) -> Result<(), StoreError> {
+        self.confirm_replicated_at(crate::keys::LEDGER_TAG.as_bytes())
+            .await
+    }
+
+    /// [`confirm_replicated`](Self::confirm_replicated) for a write to `key`: on a cluster,
+    /// the master of `key`'s slot is the one to confirm with (fanout's own keys but the
+    /// marks are in the ledger's slot).
+    pub(crate) async fn confirm_replicated_at(&mut self, key: &[u8]) -> Result<(), StoreError> {
+        if let Self::Cluster(conn, timeout) = self {
+            let slot = crate::cluster::slot_of(key);
+            return crate::cluster::confirm_slot(conn, slot, *timeout).await;
+        }
         let (
             master,
             Current {
@@ -233,6 +253,7 @@ impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         let (master, mut current) = match self {
             Self::Single(conn) => return conn.req_packed_command(cmd),
+            Self::Cluster(conn, _) => return conn.req_packed_command(cmd),
             Self::Sentinel { master, pinned } => master.at(pinned),
         };
         Box::pin(async move {
@@ -250,6 +271,7 @@ impl ConnectionLike for RedisConn {
     ) -> RedisFuture<'a, Vec<Value>> {
         let (master, mut current) = match self {
             Self::Single(conn) => return conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(conn, _) => return conn.req_packed_commands(pipeline, offset, count),
             Self::Sentinel { master, pinned } => master.at(pinned),
         };
         Box::pin(async move {
@@ -265,6 +287,7 @@ impl ConnectionLike for RedisConn {
     fn get_db(&self) -> i64 {
         match self {
             Self::Single(conn) => conn.get_db(),
+            Self::Cluster(..) => 0,
             Self::Sentinel { master, pinned } => master.at(pinned).1.conn.get_db(),
         }
     }

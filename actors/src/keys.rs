@@ -1,7 +1,9 @@
 //! Every Redis key fanout reads or writes, in one place.
 //!
 //! The follower list and feed patterns come from configuration (`{user}` is replaced by the
-//! id); fanout's own bookkeeping keys live under one prefix.
+//! id); fanout's own bookkeeping keys live under one prefix. On a Redis Cluster they carry
+//! hash tags: the ledger's keys `{ledger}` (one slot, so that its scripts stay atomic), and
+//! a job's marks in slot s the tag of s (see `cluster.rs`), next to the feeds they guard.
 
 use std::fmt;
 
@@ -12,7 +14,26 @@ use crate::ids::FanoutId;
 pub(crate) struct KeyPatterns {
     followers: Pattern,
     feed: Pattern,
+    /// Where the ledger's keys start: the prefix, and on a cluster its `{ledger}` tag.
     prefix: String,
+    /// On a cluster, the prefix itself (where the slot marks start).
+    cluster: Option<String>,
+}
+
+/// The hash tag of the ledger's keys on a Redis Cluster.
+pub(crate) const LEDGER_TAG: &str = "ledger";
+
+/// A job's marks in one cluster slot (see `write_slot.lua`), all tagged with the slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SlotMarks {
+    /// `fanout:{tag}:job:{id}:done`: bitmap of the chunks whose part in the slot is done.
+    pub done: String,
+    /// `fanout:{tag}:job:{id}:marks`: hash of the job's identity and its `stop` flag.
+    pub marks: String,
+    /// `fanout:{tag}:job:{id}:skip`: followers (with feeds in the slot) not to write.
+    pub skip: String,
+    /// `fanout:{tag}:job:{id}:dead_feeds`: feeds in the slot skipped for their type.
+    pub dead_feeds: String,
 }
 
 /// A pattern such as `homefeed:{user}`, split around its single `{user}`.
@@ -55,7 +76,36 @@ impl KeyPatterns {
             followers: Pattern::parse(followers)?,
             feed: Pattern::parse(feed)?,
             prefix: prefix.to_owned(),
+            cluster: None,
         })
+    }
+
+    /// The same patterns for a Redis Cluster: the ledger's keys tagged `{ledger}`.
+    pub fn on_cluster(mut self) -> Self {
+        if self.cluster.is_none() {
+            let base = std::mem::take(&mut self.prefix);
+            self.prefix = format!("{base}{{{LEDGER_TAG}}}:");
+            self.cluster = Some(base);
+        }
+        self
+    }
+
+    /// Whether these are a cluster's keys.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// Job `id`'s marks in cluster slot `slot` (with one server: in the slot of a cluster
+    /// it is not, which nothing reads).
+    pub fn slot_marks(&self, slot: u16, id: FanoutId) -> SlotMarks {
+        let base = self.cluster.as_deref().unwrap_or(&self.prefix);
+        let key = |suffix: &str| format!("{base}{{{}}}:job:{id}:{suffix}", crate::slots::tag(slot));
+        SlotMarks {
+            done: key("done"),
+            marks: key("marks"),
+            skip: key("skip"),
+            dead_feeds: key("dead_feeds"),
+        }
     }
 
     /// `followers:{user}`: the author's follower ids, a list.
@@ -85,6 +135,13 @@ impl KeyPatterns {
     /// ranges are positions in this copy.
     pub fn job_followers(&self, id: FanoutId) -> String {
         self.job_key(id, ":followers")
+    }
+
+    /// `fanout:{ledger}:job:{id}:staged` (a cluster only): the author's follower list read
+    /// from its slot and sorted by the slot of each follower's feed, on its way into the
+    /// snapshot (a script cannot copy a key from another slot).
+    pub fn job_staged(&self, id: FanoutId) -> String {
+        self.job_key(id, ":staged")
     }
 
     /// `fanout:job:{id}:lease`: the id of the instance running the job, expiring unless
@@ -289,6 +346,27 @@ mod tests {
         assert_eq!(k.job_dead_feeds(FanoutId(12)), "fanout:job:12:dead_feeds");
         assert_eq!(k.legacy_dead(), "fanout:dead");
         assert_eq!(k.dropped(), "fanout:dropped");
+    }
+
+    #[test]
+    fn on_a_cluster_the_ledger_has_one_slot_and_marks_that_of_their_feeds() {
+        let k = KeyPatterns::default().on_cluster();
+        assert_eq!(k.job(FanoutId(12)), "fanout:{ledger}:job:12");
+        assert_eq!(k.jobs(), "fanout:{ledger}:jobs");
+        assert_eq!(k.photo(7), "fanout:{ledger}:photo:7");
+        assert_eq!(k.feed(7), "homefeed:7");
+        let ledger = crate::slots::slot_of(k.jobs().as_bytes());
+        assert_eq!(
+            crate::slots::slot_of(k.job_done(FanoutId(3)).as_bytes()),
+            ledger
+        );
+        let slot = crate::slots::slot_of(k.feed(7).as_bytes());
+        let marks = k.slot_marks(slot, FanoutId(12));
+        for key in [&marks.done, &marks.marks, &marks.skip, &marks.dead_feeds] {
+            assert!(key.starts_with("fanout:{"), "{key}");
+            assert_eq!(crate::slots::slot_of(key.as_bytes()), slot, "{key}");
+        }
+        assert_eq!(k.clone().on_cluster(), k);
     }
 
     #[test]

@@ -181,26 +181,46 @@ impl JobLedger {
         })
     }
 
-    /// Refuses a Redis older than 6.2: the follower snapshot needs `COPY`, the feed trim `RPOP`
-    /// with a count.
-    pub async fn check_server(&mut self) -> Result<(), StoreError> {
-        let info: String = redis::cmd("INFO")
-            .arg("server")
-            .query_async(&mut self.conn)
-            .await?;
-        let version = info_field(&info, "redis_version").unwrap_or("").to_owned();
-        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-        if (major, minor) < (6, 2) {
-            return Err(StoreError::Redis(format!(
-                "Redis 6.2 or newer is needed (for COPY and RPOP with a count); this server is version '{version}'"
-            )));
+    /// `INFO section` of the server, or of every master of a cluster.
+    async fn info(&mut self, section: &str) -> Result<Vec<String>, StoreError> {
+        if let RedisConn::Cluster(conn, _) = &mut self.conn {
+            return crate::cluster::info_of_masters(conn, section).await;
         }
-        let memory: String = redis::cmd("INFO")
-            .arg("memory")
+        let info: String = redis::cmd("INFO")
+            .arg(section)
             .query_async(&mut self.conn)
             .await?;
-        let policy = info_field(&memory, "maxmemory_policy").unwrap_or("noeviction");
+        Ok(vec![info])
+    }
+
+    /// Refuses a Redis older than 6.2 (a cluster's masters older than 7.0): the follower
+    /// snapshot needs `COPY`, the feed trim `RPOP` with a count, a cluster's confirmations
+    /// `SPUBLISH`; and one that may evict keys.
+    pub async fn check_server(&mut self) -> Result<(), StoreError> {
+        let (needed, why) = match self.keys.is_cluster() {
+            true => ((7, 0), "on a Redis Cluster (for SPUBLISH)"),
+            false => ((6, 2), "(for COPY and RPOP with a count)"),
+        };
+        for info in self.info("server").await? {
+            let version = info_field(&info, "redis_version").unwrap_or("").to_owned();
+            let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+            let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            if (major, minor) < needed {
+                return Err(StoreError::Redis(format!(
+                    "Redis {}.{} or newer is needed {why}; this server is version '{version}'",
+                    needed.0, needed.1
+                )));
+            }
+        }
+        for memory in self.info("memory").await? {
+            self.check_policy(&memory)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a server that may evict keys, unless `redis.allow_eviction` is set.
+    fn check_policy(&self, memory: &str) -> Result<(), StoreError> {
+        let policy = info_field(memory, "maxmemory_policy").unwrap_or("noeviction");
         if policy != "noeviction" && !self.allow_eviction {
             return Err(StoreError::Redis(format!(
                 "Redis's maxmemory-policy is '{policy}': Redis may evict keys, and an evicted photo key fans a photo out a second time, an evicted done-bitmap writes chunks twice. Set maxmemory-policy to noeviction (CONFIG SET maxmemory-policy noeviction, and in redis.conf), or set redis.allow_eviction = true to accept the risk"

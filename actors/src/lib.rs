@@ -58,6 +58,7 @@
 
 mod admin;
 mod backoff;
+mod cluster;
 mod completion;
 mod conn;
 mod coordinator;
@@ -74,6 +75,8 @@ mod record;
 mod retry;
 mod scripts;
 mod sentinel;
+mod slot_writes;
+mod slots;
 mod store;
 mod tls;
 

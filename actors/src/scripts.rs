@@ -29,8 +29,36 @@ pub(crate) static FOLLOW_LOCK: LazyLock<Script> =
 pub(crate) static SNAPSHOT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/snapshot.lua")));
 /// One chunk of one job: the photo into each follower's feed, guarded by the done-bitmap.
-pub(crate) static WRITE_CHUNK: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/write_chunk.lua")));
+pub(crate) static WRITE_CHUNK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{}{}{}",
+        include_str!("scripts/write_chunk.lua"),
+        include_str!("scripts/feed_writes.lua"),
+        "redis.call('SETBIT', done, bit, '1')\nreturn written\n"
+    ))
+});
+/// On a cluster: the part of one chunk in one slot, guarded by the job's marks in that slot.
+pub(crate) static WRITE_SLOT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{}{}{}",
+        include_str!("scripts/write_slot.lua"),
+        include_str!("scripts/feed_writes.lua"),
+        "redis.call('SETBIT', done, bit, '1')\n\
+         for _, key in ipairs({ done, marks, skip_set, dead_feeds }) do\n\
+           redis.call('PEXPIRE', key, ARGV[10])\n\
+         end\n\
+         local reply = { written }\n\
+         if next(skipped) ~= nil then\n\
+           for _, v in ipairs(redis.call('HGETALL', dead_feeds)) do\n\
+             reply[#reply + 1] = v\n\
+           end\n\
+         end\n\
+         return reply\n"
+    ))
+});
+/// On a cluster: a chunk marked done in the ledger once every slot's part of it is.
+pub(crate) static MARK_CHUNK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/mark_chunk.lua")));
 /// Takes over a job whose lease has lapsed.
 pub(crate) static CLAIM: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/claim.lua")));

@@ -10,6 +10,7 @@ use crate::kind::JobKind;
 use crate::messages::BatchFanOut;
 use crate::scripts::{DELETE_CHUNK, READ_PAGE, WRITE_CHUNK};
 use crate::settings::{FeedLayout, Settings};
+use crate::slot_writes::{self, ChunkWrite};
 
 /// One Redis connection (see `conn.rs`) plus what the write path needs
 /// to know. Cloning shares the connection; each writer connects its own.
@@ -21,6 +22,9 @@ pub(crate) struct FeedStore {
     layout: FeedLayout,
     /// `jobs.max_dead_feeds`.
     max_dead_feeds: usize,
+    /// On a cluster: how long (ms) a job's marks in a slot outlive their last write
+    /// (`jobs.failed_job_ttl_s`: as long as a failed job waits for `retry-dead`).
+    marks_ttl_ms: u64,
 }
 
 /// Which part of a feed to read: `limit` entries, the newest, or those after `before`.
@@ -46,6 +50,7 @@ impl FeedStore {
             ),
             layout: settings.feed.layout,
             max_dead_feeds: settings.jobs.max_dead_feeds,
+            marks_ttl_ms: settings.jobs.failed_job_ttl_s.saturating_mul(1_000),
         })
     }
 
@@ -63,6 +68,9 @@ impl FeedStore {
         let (tombstone, earlier) = (self.keys.deleted(job.photo_id), self.keys.job_earlier(id));
         let skip = self.keys.job_skip(id);
         let (mut written, mut stopped) = (0, false);
+        if self.keys.is_cluster() {
+            return self.write_batch_on_cluster(batch).await;
+        }
         for chunk in batch.plan.chunks(batch.range) {
             // The script reads the chunk's followers from the snapshot itself.
             let call = match job.kind {
@@ -135,6 +143,37 @@ impl FeedStore {
         Ok((written, stopped))
     }
 
+    /// [`write_batch`](Self::write_batch) on a Redis Cluster: each chunk one script per
+    /// slot (see `slot_writes.rs`).
+    async fn write_batch_on_cluster(
+        &mut self,
+        batch: &BatchFanOut,
+    ) -> Result<(u64, bool), BatchError> {
+        let (mut written, mut stopped) = (0, false);
+        let limits = (self.max_dead_feeds, self.marks_ttl_ms);
+        for chunk in batch.plan.chunks(batch.range) {
+            let wrote = slot_writes::write_chunk(&self.conn, &self.keys, batch, chunk, limits)
+                .await
+                .map_err(|(partly, error)| BatchError {
+                    written: written + partly,
+                    error,
+                })?;
+            match wrote {
+                ChunkWrite::Written(n) => written += n,
+                ChunkWrite::Stopped => stopped = true,
+                ChunkWrite::NotThisJob => {
+                    return Err(BatchError {
+                        written,
+                        error: StoreError::SnapshotMissing {
+                            key: self.keys.job_followers(batch.fanout_id),
+                        },
+                    })
+                }
+            }
+        }
+        Ok((written, stopped))
+    }
+
     /// The newest `limit` photo ids in `user`'s feed, newest first. Entries that are not
     /// photo ids (written by something else) are left out.
     pub async fn read_feed(
@@ -161,9 +200,18 @@ impl FeedStore {
         }))
     }
 
-    /// `PING`, for health checks.
+    /// `PING`, for health checks; on a cluster, also whether it serves every slot.
     pub async fn ping(&mut self) -> Result<(), StoreError> {
         let _: String = redis::cmd("PING").query_async(&mut self.conn).await?;
+        if self.keys.is_cluster() {
+            let info: String = redis::cmd("CLUSTER")
+                .arg("INFO")
+                .query_async(&mut self.conn)
+                .await?;
+            if let Some(why) = crate::cluster::not_serving(&info) {
+                return Err(StoreError::Unavailable(why));
+            }
+        }
         Ok(())
     }
 }

@@ -56,6 +56,26 @@ pub(crate) fn client(url: &RedisUrl, redis: &RedisSettings) -> Result<redis::Cli
     ))
 }
 
+/// The certificates of the `redis.tls_*` files for a cluster's nodes; `None` when no file
+/// is set (the system's trusted roots).
+#[cfg(feature = "tls")]
+pub(crate) fn certificates(
+    redis: &RedisSettings,
+) -> Result<Option<redis::TlsCertificates>, StoreError> {
+    if redis.uses_tls() {
+        with_files::install_provider();
+    }
+    let configured = [
+        &redis.tls_ca_file,
+        &redis.tls_cert_file,
+        &redis.tls_key_file,
+    ];
+    if configured.iter().all(|file| file.is_none()) {
+        return Ok(None);
+    }
+    with_files::read_all(redis).map(Some)
+}
+
 /// What a failed first connection to `url` is reported as: [`StoreError::Tls`] when the
 /// TLS handshake was refused (nothing to wait out), else Redis unavailable.
 pub(crate) fn connect_error(
@@ -151,6 +171,12 @@ mod with_files {
         url: &RedisUrl,
         redis: &RedisSettings,
     ) -> Result<redis::Client, StoreError> {
+        redis::Client::build_with_tls(url.expose(), read_all(redis)?)
+            .map_err(|e| StoreError::Tls(format!("cannot set up TLS to {url}: {e}")))
+    }
+
+    /// The certificates of the `redis.tls_*` files, read and checked.
+    pub(super) fn read_all(redis: &RedisSettings) -> Result<TlsCertificates, StoreError> {
         install_provider();
         let root_cert = match &redis.tls_ca_file {
             Some(path) => Some(certificates("redis.tls_ca_file", path)?.0),
@@ -161,14 +187,10 @@ mod with_files {
             // Validation refuses one without the other; without either, no client identity.
             _ => None,
         };
-        redis::Client::build_with_tls(
-            url.expose(),
-            TlsCertificates {
-                client_tls,
-                root_cert,
-            },
-        )
-        .map_err(|e| StoreError::Tls(format!("cannot set up TLS to {url}: {e}")))
+        Ok(TlsCertificates {
+            client_tls,
+            root_cert,
+        })
     }
 
     /// `setting`'s file (`path`) as read, and the certificates in it (at least one).

@@ -146,7 +146,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, CliError> {
     // Once, before anything connects: an operator whose variable was misspelt sees that
     // the default was used. The demo says it itself: by default it uses a Redis of its own.
     if !matches!(cli.command, Command::Demo(_)) {
-        if settings.redis.uses_sentinel() {
+        if settings.redis.uses_sentinel() || settings.redis.uses_cluster() {
             eprintln!("using Redis at {}", settings.redis.describe());
         } else {
             eprintln!("using Redis at {} ({redis_from})", settings.redis.url);

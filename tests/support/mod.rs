@@ -2,7 +2,7 @@
 //! at it, a started `FanOut`, seeding and an exactly-once check with plain Redis commands
 //! (never through fanout), fault-injection hooks, the `fanout` binary and an HTTP client;
 //! `tls.rs`: certificates and a redis-server speaking TLS; `sentinel.rs`: a master, its
-//! replica and three sentinels.
+//! replica and three sentinels; `cluster.rs`: a private Redis Cluster.
 //!
 //! Each test file does `mod support; use support::*;`. A test reads as setup, scenario,
 //! assertions:
@@ -32,8 +32,10 @@ use serde_json::Value;
 
 pub use fanout_cli::local_redis::LocalRedis;
 
+mod cluster;
 mod sentinel;
 mod tls;
+pub use cluster::Cluster;
 pub use sentinel::{conn_to, info_field, wait_replicated, SentinelGroup, MASTER_NAME};
 pub use tls::{tls_conn, tls_redis, tls_settings, Certs};
 

@@ -40,10 +40,11 @@ impl JobLedger {
             kind,
         };
         self.probe().await?;
+        let listed = self.listed_elsewhere(&job).await?;
         // A taken id (one in 2^21 after a billion jobs) only costs another draw.
         for _ in 0..5 {
             let id = random_id(&mut rand::rng());
-            if let Some(acceptance) = self.try_accept(&job, id).await? {
+            if let Some(acceptance) = self.try_accept(&job, id, listed).await? {
                 return Ok((acceptance, job));
             }
         }
@@ -67,16 +68,56 @@ impl JobLedger {
         pong.map(drop).map_err(not_accepted)
     }
 
-    /// One acceptance with job id `id`; `None` when that id is taken.
+    /// On a Redis Cluster, where the acceptance script cannot read the author's follower
+    /// list (it is in another slot than the ledger): the list's length, its type checked
+    /// first. `None` on one server, where the script reads it.
+    async fn listed_elsewhere(&mut self, job: &JobRecord) -> Result<Option<u64>, StoreError> {
+        if !self.keys.is_cluster() {
+            return Ok(None);
+        }
+        if job.kind == JobKind::Delete {
+            return Err(StoreError::NotOnCluster("deleting a photo"));
+        }
+        let key = self.keys.followers(job.author_id);
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut self.conn)
+            .await
+            .map_err(not_accepted)?;
+        match kind.as_str() {
+            "none" => Ok(Some(0)),
+            "list" => {
+                let len: u64 = redis::cmd("LLEN")
+                    .arg(&key)
+                    .query_async(&mut self.conn)
+                    .await
+                    .map_err(not_accepted)?;
+                Ok(Some(len))
+            }
+            _ => Err(StoreError::WrongType {
+                key,
+                found: kind,
+                expected: "list".to_owned(),
+            }),
+        }
+    }
+
+    /// One acceptance with job id `id`; `None` when that id is taken. `listed`: see
+    /// [`listed_elsewhere`](Self::listed_elsewhere).
     async fn try_accept(
         &mut self,
         job: &JobRecord,
         id: FanoutId,
+        listed: Option<u64>,
     ) -> Result<Option<Acceptance>, StoreError> {
+        let followers = match listed {
+            Some(_) => self.keys.job_staged(id),
+            None => self.keys.followers(job.author_id),
+        };
         let call = match job.kind {
             JobKind::Post => {
                 let mut call = ACCEPT.prepare_invoke();
-                call.key(self.keys.followers(job.author_id))
+                call.key(followers)
                     .key(self.keys.photo(job.photo_id))
                     .key(self.keys.jobs())
                     .key(self.keys.job(id))
@@ -100,6 +141,9 @@ impl JobLedger {
                     .arg(job.write.max_len)
                     .arg(crate::keys::posting_time(job.posted_at_ms))
                     .arg(self.finished_ttl_secs);
+                if let Some(listed) = listed {
+                    call.arg(listed);
+                }
                 call
             }
             JobKind::Delete => {
@@ -221,8 +265,14 @@ impl JobLedger {
         id: FanoutId,
         job: &JobRecord,
     ) -> Result<Option<u64>, StoreError> {
+        let followers = if self.keys.is_cluster() {
+            self.stage_snapshot(id, job).await?;
+            self.keys.job_staged(id)
+        } else {
+            self.keys.followers(job.author_id)
+        };
         let mut call = SNAPSHOT.prepare_invoke();
-        call.key(self.keys.followers(job.author_id))
+        call.key(followers)
             .key(self.keys.job_followers(id))
             .key(self.keys.job(id))
             .key(self.keys.job_done(id))
@@ -240,6 +290,13 @@ impl JobLedger {
             async move { call.invoke_async(&mut conn).await }
         })
         .await;
+        if self.keys.is_cluster() {
+            // Copied, or not to be: the next snapshot (if any) stages the list again.
+            let _: () = redis::cmd("DEL")
+                .arg(self.keys.job_staged(id))
+                .query_async(&mut self.conn)
+                .await?;
+        }
         match taken {
             Ok(followers) => {
                 // The recipients are fixed once a replica has them (a snapshot lost in a
@@ -252,6 +309,59 @@ impl JobLedger {
             }),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+impl JobLedger {
+    /// On a cluster, before the snapshot script: the author's follower list, read from its
+    /// slot in one `LRANGE` (so that it is the list of one moment) and sorted by the slot
+    /// of each follower's feed (so that a chunk spans few slots), staged in the ledger's
+    /// slot for the script to copy. Nothing when the job has its snapshot already.
+    async fn stage_snapshot(&mut self, id: FanoutId, job: &JobRecord) -> Result<(), StoreError> {
+        let mut taken = redis::pipe();
+        taken
+            .cmd("EXISTS")
+            .arg(self.keys.job_followers(id))
+            .cmd("HEXISTS")
+            .arg(self.keys.job(id))
+            .arg("taken");
+        let (exists, recorded): (bool, bool) = taken.query_async(&mut self.conn).await?;
+        if exists || recorded {
+            return Ok(());
+        }
+        let key = self.keys.followers(job.author_id);
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut self.conn)
+            .await?;
+        let mut followers: Vec<String> = match kind.as_str() {
+            "none" => Vec::new(),
+            "list" => {
+                redis::cmd("LRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut self.conn)
+                    .await?
+            }
+            _ => {
+                return Err(StoreError::WrongType {
+                    key,
+                    found: kind,
+                    expected: "list".to_owned(),
+                })
+            }
+        };
+        let feed = |f: &String| crate::cluster::slot_of(self.keys.feed(f).as_bytes());
+        followers.sort_by_cached_key(feed);
+        let staged = self.keys.job_staged(id);
+        let mut stage = redis::pipe();
+        stage.cmd("DEL").arg(&staged).ignore();
+        for page in followers.chunks(10_000) {
+            stage.cmd("RPUSH").arg(&staged).arg(page).ignore();
+        }
+        stage.query_async::<()>(&mut self.conn).await?;
+        Ok(())
     }
 }
 

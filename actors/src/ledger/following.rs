@@ -73,6 +73,12 @@ impl JobLedger {
         if follower == author {
             return Err(FollowError::SelfFollow { user: author });
         }
+        if self.keys.is_cluster() {
+            return Err(FollowError::Store(StoreError::NotOnCluster(match op {
+                Op::Follow => "following",
+                Op::Unfollow => "unfollowing",
+            })));
+        }
         let started = Instant::now();
         let mut scan = Scan::default();
         loop {

@@ -13,6 +13,7 @@ use crate::messages::{DeadFeed, DeadRange, FanoutId, JobState, JobStatus};
 use crate::plan::Plan;
 use crate::record::{self, JobOutcome, JobRecord};
 use crate::scripts::{FINISH, REOPEN, RETRY_DEAD_FEEDS};
+use crate::slot_writes;
 
 /// What the finish script decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +58,11 @@ impl JobLedger {
         outcomes: (&JobOutcome, &JobOutcome),
         dead: &[DeadRange],
     ) -> Result<Finish, StoreError> {
+        // On a cluster the slots' marks decide which chunks are done (see slot_writes.rs).
+        let slots = match self.keys.is_cluster() {
+            true => Some(slot_writes::check_marks(&mut self.conn, &self.keys, id, plan).await?),
+            false => None,
+        };
         let mut call = FINISH.prepare_invoke();
         call.key(self.keys.jobs())
             .key(self.keys.job_lease(id))
@@ -102,6 +108,10 @@ impl JobLedger {
         // A finish, or the outcome a finish found, counts once a replica has it: a failover
         // must not take back a job reported complete.
         pinned.confirm_replicated().await?;
+        if let (Some(slots), [1, 1, ..]) = (&slots, &reply[..]) {
+            slot_writes::expire_marks(&self.conn, &self.keys, id, slots, self.done_ttl_secs)
+                .await?;
+        }
         match reply[..] {
             [0] => Ok(Finish::NotHere),
             [2, missing] => Ok(Finish::Missing(missing)),
@@ -124,6 +134,9 @@ impl JobLedger {
         id: FanoutId,
         job: &JobRecord,
     ) -> Result<Option<(u64, u64)>, StoreError> {
+        if self.keys.is_cluster() {
+            return slot_writes::retry_dead_feeds(&mut self.conn, &self.keys, id, job).await;
+        }
         let w = &job.write;
         let reply: redis::Value = RETRY_DEAD_FEEDS
             .key(self.keys.job_dead_feeds(id))

@@ -16,7 +16,10 @@
 --          of unfinished jobs (accepted at, ms); ARGV[9]: the most unfinished jobs the
 --          author may have; ARGV[10]: how many recent posts the author keeps (feed.max_len);
 --          ARGV[11]: when the photo was posted (ms, zero-padded to 16 digits: scripts compare
---          times as strings); ARGV[12]: how long its posting time is kept (s).
+--          times as strings); ARGV[12]: how long its posting time is kept (s); ARGV[13]
+--          (on a Redis Cluster, where the follower list is in another slot and KEYS[1] is
+--          a key of the ledger's slot that does not exist): the list's length, read just
+--          before.
 -- Returns { 0, id, followers } for a new job; { 1, id, ours } when the photo already has
 -- one by the same author (ours = 1 when this instance holds its lease); { 2, '', 0 } when
 -- the random id is taken (the caller draws another); { 3, '', active } when the author
@@ -78,7 +81,7 @@ if redis.call('SCARD', KEYS[8]) >= limit then
     return { 3, '', active }
   end
 end
-local followers = redis.call('LLEN', KEYS[1])
+local followers = ARGV[13] and tonumber(ARGV[13]) or redis.call('LLEN', KEYS[1])
 redis.call('HSET', KEYS[4], 'record', ARGV[1], 'followers', followers, 'ident', ARGV[7])
 redis.call('SET', KEYS[2], ARGV[6])
 redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6])

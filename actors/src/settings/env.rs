@@ -79,7 +79,7 @@ impl EnvProvider {
             let value = match default {
                 // An unset default (`None`) serialises as Empty; such settings are files.
                 Value::String(..) | Value::Empty(..) => Value::from(raw.to_owned()),
-                // Lists (`redis.sentinel_nodes`): comma-separated, empty for none.
+                // Lists (`redis.sentinel_nodes`, `redis.cluster_nodes`): comma-separated, empty for none.
                 Value::Array(..) => Value::from(
                     raw.split(',')
                         .map(str::trim)

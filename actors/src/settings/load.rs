@@ -113,6 +113,10 @@ pub fn load_with_url(file: Option<&Path>, url: Option<&RedisUrl>) -> Result<Load
         let reason = "is given and so is redis.sentinel_nodes: fanout finds the master through the sentinels; give one of the two".to_owned();
         return Err(attribute(&figment, "redis.url".to_owned(), reason));
     }
+    if settings.redis.uses_cluster() && url_given {
+        let reason = "is given and so is redis.cluster_nodes: fanout runs on the cluster; give one of the two".to_owned();
+        return Err(attribute(&figment, "redis.url".to_owned(), reason));
+    }
     Ok(Loaded {
         settings,
         file: file.map(Path::to_path_buf),

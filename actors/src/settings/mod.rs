@@ -21,6 +21,7 @@ mod error;
 mod http_rules;
 mod layout;
 mod overlap;
+mod redis_rules;
 mod sections;
 mod server;
 mod tls_rules;

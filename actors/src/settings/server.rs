@@ -1,6 +1,7 @@
-//! `[redis]`: the section that says where Redis is, and its rules: one server (`url`) or
-//! the master that Redis Sentinel names (`sentinel_nodes`, `sentinel_master`), never both.
-//! The TLS files' rules are in `tls_rules.rs`, which reads this section.
+//! `[redis]`: the section that says where Redis is, and its rules: one server (`url`), the
+//! master that Redis Sentinel names (`sentinel_nodes`, `sentinel_master`), or a Redis
+//! Cluster (`cluster_nodes`); one of the three.
+//! All of `[redis]`'s rules are applied in `redis_rules.rs` (a cluster's are there).
 
 use std::path::PathBuf;
 
@@ -15,8 +16,13 @@ use super::url::{RedisUrl, Secret};
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RedisSettings {
-    /// Where Redis is; a password in it never shows in logs. Not with `sentinel_nodes`.
+    /// Where Redis is; a password in it never shows in logs. Not with `sentinel_nodes` or
+    /// `cluster_nodes`.
     pub url: RedisUrl,
+    /// Redis Cluster: some of the cluster's nodes (`redis://host:port`, `rediss://` for
+    /// TLS), from which fanout learns the rest and the slot map. When given, fanout runs on
+    /// the cluster in place of `url`. Comma-separated in `FANOUT_REDIS_CLUSTER_NODES`.
+    pub cluster_nodes: Vec<RedisUrl>,
     /// Redis Sentinel: the sentinels' URLs (`redis://host:port`; `rediss://` for TLS to the
     /// sentinels and to the master; a password in one is the sentinels' own). When given,
     /// fanout asks them for the master named `sentinel_master`, connects to it in place of
@@ -25,14 +31,16 @@ pub struct RedisSettings {
     pub sentinel_nodes: Vec<RedisUrl>,
     /// The name the sentinels monitor the master under (`sentinel monitor <name> ...`).
     pub sentinel_master: String,
-    /// The user fanout logs in as on the master found through the sentinels (with `url`,
-    /// the user and password go in the URL). Empty: the default user.
+    /// The user fanout logs in as on the master found through the sentinels, or on every
+    /// cluster node (with `url`, the user and password go in the URL). Empty: the default
+    /// user, or the one in the cluster nodes' URLs.
     pub username: String,
-    /// The password for that master (`requirepass`, or the user's). Never shown in logs.
+    /// The password for that master or those nodes (`requirepass`, or the user's). Never
+    /// shown in logs.
     pub password: Secret,
-    /// With Sentinel: how long (ms) a write that must survive a failover (accepting a post
-    /// or a deletion, a job's finish, a follow or unfollow) waits for a replica to have it
-    /// (`WAIT 1`) before it counts as unavailable and is tried again.
+    /// With Sentinel or a cluster: how long (ms) a write that must survive a failover
+    /// (accepting a post or a deletion, a job's finish, a follow or unfollow) waits for a
+    /// replica to have it (`WAIT 1`) before it counts as unavailable and is tried again.
     pub replica_ack_timeout_ms: u64,
     /// Limit for establishing one connection, in ms.
     pub connect_timeout_ms: u64,
@@ -62,6 +70,7 @@ impl Default for RedisSettings {
     fn default() -> Self {
         Self {
             url: RedisUrl::default(),
+            cluster_nodes: Vec::new(),
             sentinel_nodes: Vec::new(),
             sentinel_master: String::new(),
             username: String::new(),
@@ -91,34 +100,60 @@ impl RedisSettings {
         !self.sentinel_nodes.is_empty()
     }
 
-    /// Whether connections to Redis use TLS: a `rediss://` URL, or `rediss://` sentinels.
+    /// Whether fanout runs on a Redis Cluster.
+    pub fn uses_cluster(&self) -> bool {
+        !self.cluster_nodes.is_empty()
+    }
+
+    /// Whether connections to Redis use TLS: a `rediss://` URL, or `rediss://` sentinels
+    /// or cluster nodes.
     pub fn uses_tls(&self) -> bool {
-        match self.sentinel_nodes.first() {
-            Some(sentinel) => sentinel.is_tls(),
+        match self.sentinel_nodes.first().or(self.cluster_nodes.first()) {
+            Some(node) => node.is_tls(),
             None => self.url.is_tls(),
         }
     }
 
-    /// What fanout connects to, for messages: the URL (password hidden), or the master's
-    /// name and its sentinels.
-    pub fn describe(&self) -> String {
-        if !self.uses_sentinel() {
-            return self.url.to_string();
+    /// The setting that says where Redis is, for messages.
+    pub fn source_setting(&self) -> &'static str {
+        if self.uses_cluster() {
+            "redis.cluster_nodes"
+        } else if self.uses_sentinel() {
+            "redis.sentinel_nodes"
+        } else {
+            "redis.url"
         }
-        let sentinels: Vec<String> = self.sentinel_nodes.iter().map(|s| s.to_string()).collect();
-        format!(
-            "the master '{}' of the sentinels {}",
-            self.sentinel_master,
-            sentinels.join(", ")
-        )
+    }
+
+    /// What fanout connects to, for messages: the URL (password hidden), the master's name
+    /// and its sentinels, or the cluster's seed nodes.
+    pub fn describe(&self) -> String {
+        let list = |nodes: &[RedisUrl]| {
+            let nodes: Vec<String> = nodes.iter().map(|s| s.to_string()).collect();
+            nodes.join(", ")
+        };
+        if self.uses_cluster() {
+            format!("the Redis Cluster of {}", list(&self.cluster_nodes))
+        } else if self.uses_sentinel() {
+            format!(
+                "the master '{}' of the sentinels {}",
+                self.sentinel_master,
+                list(&self.sentinel_nodes)
+            )
+        } else {
+            self.url.to_string()
+        }
     }
 }
 
-/// The rules of `[redis]` but the TLS files' (`tls_rules.rs`): one way to find Redis; Sentinel
-/// with a master name, sentinels of one kind (all TLS or none); credentials outside a URL
-/// only for a master found through the sentinels.
+/// The rules of `[redis]` for one server or Sentinel (a cluster's are in `redis_rules.rs`,
+/// the TLS files' in `tls_rules.rs`): Sentinel with a master name, sentinels of one kind
+/// (all TLS or none); credentials outside a URL only for a master found through the
+/// sentinels or a cluster; the wait for a replica within one reply.
 pub(super) fn check(redis: &RedisSettings) -> Result<(), SettingsError> {
-    if redis.uses_sentinel() {
+    if redis.uses_cluster() {
+        // redis_rules.rs
+    } else if redis.uses_sentinel() {
         if redis.url != RedisUrl::default() {
             return Err(SettingsError::new(
                 "redis.url",
@@ -158,13 +193,15 @@ pub(super) fn check(redis: &RedisSettings) -> Result<(), SettingsError> {
             if given {
                 return Err(SettingsError::new(
                     setting,
-                    "is only used for a master found through redis.sentinel_nodes; with redis.url, write the user and password in the URL (redis://user:password@host:port)",
+                    "is only used for a master found through redis.sentinel_nodes or for the nodes of redis.cluster_nodes; with redis.url, write the user and password in the URL (redis://user:password@host:port)",
                 ));
             }
         }
     }
     let ack = redis.replica_ack_timeout_ms;
-    if redis.uses_sentinel() && (ack == 0 || ack >= redis.response_timeout_ms) {
+    if (redis.uses_sentinel() || redis.uses_cluster())
+        && (ack == 0 || ack >= redis.response_timeout_ms)
+    {
         return Err(SettingsError::new(
             "redis.replica_ack_timeout_ms",
             format!(
@@ -180,6 +217,10 @@ pub(super) fn check(redis: &RedisSettings) -> Result<(), SettingsError> {
 mod tests {
     use super::*;
 
+    fn checked(redis: &RedisSettings) -> Result<(), SettingsError> {
+        check(redis)
+    }
+
     fn sentinel() -> RedisSettings {
         RedisSettings {
             sentinel_nodes: vec![RedisUrl::parse("redis://127.0.0.1:26379").unwrap()],
@@ -190,16 +231,16 @@ mod tests {
 
     #[test]
     fn sentinel_replaces_the_url_and_needs_a_master_name() {
-        assert_eq!(check(&sentinel()), Ok(()));
+        assert_eq!(checked(&sentinel()), Ok(()));
         let mut both = sentinel();
         both.url = RedisUrl::parse("redis://127.0.0.1:7000").unwrap();
-        let e = check(&both).unwrap_err();
+        let e = checked(&both).unwrap_err();
         assert_eq!(e.setting, "redis.url");
         assert!(e.reason.contains("redis.sentinel_nodes"), "{e}");
         let mut nameless = sentinel();
         nameless.sentinel_master.clear();
         assert_eq!(
-            check(&nameless).unwrap_err().setting,
+            checked(&nameless).unwrap_err().setting,
             "redis.sentinel_master"
         );
     }
@@ -208,19 +249,22 @@ mod tests {
     fn credentials_outside_the_url_only_for_a_sentinel_master() {
         let mut with_password = sentinel();
         with_password.password = Secret::new("hunter2");
-        assert_eq!(check(&with_password), Ok(()));
+        assert_eq!(checked(&with_password), Ok(()));
         let plain = RedisSettings {
             password: Secret::new("hunter2"),
             ..RedisSettings::default()
         };
-        let e = check(&plain).unwrap_err();
+        let e = checked(&plain).unwrap_err();
         assert_eq!(e.setting, "redis.password");
         assert!(!e.to_string().contains("hunter2"));
         let orphan = RedisSettings {
             sentinel_master: "feeds".to_owned(),
             ..RedisSettings::default()
         };
-        assert_eq!(check(&orphan).unwrap_err().setting, "redis.sentinel_master");
+        assert_eq!(
+            checked(&orphan).unwrap_err().setting,
+            "redis.sentinel_master"
+        );
     }
 
     #[test]
@@ -229,13 +273,13 @@ mod tests {
         mixed
             .sentinel_nodes
             .push(RedisUrl::parse("redis://127.0.0.1:26380").unwrap());
-        assert_eq!(check(&mixed), Ok(()));
+        assert_eq!(checked(&mixed), Ok(()));
         #[cfg(feature = "tls")]
         {
             mixed
                 .sentinel_nodes
                 .push(RedisUrl::parse("rediss://127.0.0.1:26381").unwrap());
-            assert_eq!(check(&mixed).unwrap_err().setting, "redis.sentinel_nodes");
+            assert_eq!(checked(&mixed).unwrap_err().setting, "redis.sentinel_nodes");
         }
     }
 
@@ -244,19 +288,19 @@ mod tests {
         let mut s = sentinel();
         s.replica_ack_timeout_ms = s.response_timeout_ms;
         assert_eq!(
-            check(&s).unwrap_err().setting,
+            checked(&s).unwrap_err().setting,
             "redis.replica_ack_timeout_ms"
         );
         s.replica_ack_timeout_ms = 0;
         assert_eq!(
-            check(&s).unwrap_err().setting,
+            checked(&s).unwrap_err().setting,
             "redis.replica_ack_timeout_ms"
         );
         let plain = RedisSettings {
             response_timeout_ms: 300,
             ..RedisSettings::default()
         };
-        assert_eq!(check(&plain), Ok(()));
+        assert_eq!(checked(&plain), Ok(()));
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub(super) fn check(redis: &RedisSettings) -> Result<(), SettingsError> {
             first,
             format!(
                 "is only used with a rediss:// (TLS) URL, and {} is '{}': write rediss:// to connect with TLS, or leave the tls_* settings unset",
-                if redis.uses_sentinel() { "redis.sentinel_nodes" } else { "redis.url" },
+                redis.source_setting(),
                 redis.describe()
             ),
         ));

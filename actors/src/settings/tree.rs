@@ -69,7 +69,12 @@ pub struct Settings {
 impl Settings {
     /// The `[keys]` patterns, checked (also by [`Settings::validate`]).
     pub(crate) fn key_patterns(&self) -> Result<KeyPatterns, SettingsError> {
-        self.keys.patterns()
+        let patterns = self.keys.patterns()?;
+        Ok(if self.redis.uses_cluster() {
+            patterns.on_cluster()
+        } else {
+            patterns
+        })
     }
 }
 

@@ -59,6 +59,12 @@ impl RedisUrl {
         Some((host.to_owned(), url.port().unwrap_or(6379)))
     }
 
+    /// The database number it names (`/2`); 0 when none.
+    pub fn database(&self) -> i64 {
+        redis::Client::open(self.0.as_str())
+            .map_or(0, |c| c.get_connection_info().redis_settings().db())
+    }
+
     /// The URL with its password, for connecting only.
     pub fn expose(&self) -> &str {
         &self.0

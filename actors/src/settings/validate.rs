@@ -29,7 +29,7 @@ impl Settings {
         self.check_times()?;
         self.check_limits()?;
         self.check_keys()?;
-        super::server::check(&self.redis).and(super::tls_rules::check(&self.redis))?;
+        super::redis_rules::check(&self.redis, &self.keys.prefix)?;
         super::http_rules::check(&self.http)?;
         Ok(())
     }
@@ -216,7 +216,7 @@ fn check_prefix(prefix: &str) -> Result<(), SettingsError> {
             "must not be empty: fanout's own keys (such as 'jobs') would share every name with keys.followers and keys.feed".to_owned(),
         );
     }
-    // Braces are otherwise fine: `{fanout}` is a Redis Cluster hash tag.
+    // Braces are otherwise fine but on a Redis Cluster (`server::check_cluster_keys`).
     if prefix.contains("{user}") {
         return refuse(format!(
             "'{prefix}' must not contain {{user}}, the placeholder of keys.followers and keys.feed: fanout's own keys take no user id, so '{prefix}jobs' would be used as written"
