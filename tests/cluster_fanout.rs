@@ -2,7 +2,8 @@
 //! (node timeout 3 s), every feed then read on every master node by node. A plain fan-out
 //! of 300,000 followers; a master killed with `kill -9` mid-way and replaced by its
 //! replica (the post exits 0); the process killed mid-way and the job taken over by
-//! another; operations fanout does not do on a cluster yet refused, writing nothing.
+//! another; 3,000 slots resharded mid-way; `/readyz` while slots are not served;
+//! operations fanout does not do on a cluster yet refused, writing nothing.
 //! One cluster at a time: two would share the two cores and could fail nodes over by
 //! themselves.
 
@@ -144,4 +145,79 @@ async fn what_fanout_does_not_do_on_a_cluster_yet_is_refused_writing_nothing() {
         );
     }
     cluster.assert_exactly_once(1..=100, PHOTO).await;
+}
+
+/// `redis-cli --cluster reshard` moves 3,000 slots from one master to another while the
+/// fan-out runs: the marks move with the feeds they guard, and scripts meeting a slot on
+/// the move are redirected (`ASK`) or told to try again (`TRYAGAIN`) and run once, whole.
+#[actix_rt::test]
+async fn slots_migrated_mid_fan_out_lose_and_double_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let cluster = Cluster::start(3).await;
+    cluster.seed(AUTHOR, 1, FOLLOWERS).await;
+    let post = post_on(&cluster).envs(PACED).spawn();
+    let id = first_job(&cluster).await;
+    wait_until!(60, cluster.chunks_done(id).await >= PACED_CHUNKS / 20);
+
+    let masters = cluster.masters().await;
+    let (from, to) = (masters[0], masters[1]);
+    let before = cluster.slots_of(to).await;
+    let started = Instant::now();
+    let moved = cluster.reshard(from, to, 3_000);
+    let took = started.elapsed();
+    assert!(
+        moved.status.success(),
+        "reshard: {}",
+        String::from_utf8_lossy(&moved.stdout)
+    );
+    let done_after = cluster.chunks_done(id).await;
+    assert!(
+        done_after < PACED_CHUNKS,
+        "the fan-out ended before the reshard did: it proves nothing"
+    );
+    assert_eq!(cluster.slots_of(to).await, before + 3_000);
+    eprintln!(
+        "3,000 slots moved in {:.2} s during the fan-out ({done_after} of {PACED_CHUNKS} chunks done after)",
+        took.as_secs_f64()
+    );
+
+    let ran = within(180, async { post.finish() }).await;
+    ran.assert_ok();
+    cluster.assert_exactly_once(1..=FOLLOWERS, PHOTO).await;
+}
+
+/// `/readyz` of a service on the cluster: 200 while every slot is served; 503 naming the
+/// slots served once a master and its replica are both gone (their slots served by
+/// nobody), while `/livez` stays 200.
+#[actix_rt::test]
+async fn readyz_says_not_ready_while_slots_are_not_served() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let mut cluster = Cluster::start(3).await;
+    let mut settings = fanout::Settings::default();
+    settings.redis.cluster_nodes = cluster
+        .nodes
+        .urls()
+        .iter()
+        .map(|u| fanout::settings::RedisUrl::parse(u).unwrap())
+        .collect();
+    let (service, base) = serve(settings).await;
+    let ready = http_get(&base, "/readyz").await;
+    assert_eq!(ready.status, awc::http::StatusCode::OK, "{}", ready.text);
+
+    let victim = cluster.master_of("homefeed:1").await;
+    let replica = cluster.replica_of(victim).await;
+    let left = 16_384 - cluster.slots_of(victim).await;
+    cluster.kill_9(replica);
+    cluster.kill_9(victim);
+    let down = wait_for!(30, {
+        let reply = http_get(&base, "/readyz").await;
+        (reply.status == awc::http::StatusCode::SERVICE_UNAVAILABLE).then_some(reply)
+    });
+    // Redis marks the slots not ok at once (`cluster_slots_ok`); its `cluster_state`
+    // follows once the node timeout has passed.
+    let says = format!("the cluster serves {left} of 16384 slots");
+    assert!(down.text.contains(&says), "{}", down.text);
+    let live = http_get(&base, "/livez").await;
+    assert_eq!(live.status, awc::http::StatusCode::OK);
+    drop(service);
 }

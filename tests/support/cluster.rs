@@ -130,6 +130,45 @@ impl Cluster {
         }
     }
 
+    /// Slots the master on `port` serves now.
+    pub async fn slots_of(&self, port: u16) -> u32 {
+        let live = self.nodes.nodes.iter().find(|n| !n.is_stopped()).unwrap();
+        let mut c = self.node(live.port()).await;
+        slot_ranges(&mut c)
+            .await
+            .into_iter()
+            .filter(|(_, _, (_, p))| *p == port)
+            .map(|(first, last, _)| u32::from(last - first) + 1)
+            .sum()
+    }
+
+    /// `redis-cli --cluster reshard`: moves `slots` slots from the master on `from` to the
+    /// one on `to`, key by key (`MIGRATE`), and returns when done.
+    pub fn reshard(&self, from: u16, to: u16, slots: u32) -> std::process::Output {
+        let id = |port: u16| {
+            let out = std::process::Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "CLUSTER", "MYID"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        std::process::Command::new("redis-cli")
+            .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
+            .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
+            .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// The port of a replica of the master on `port`.
+    pub async fn replica_of(&self, port: u16) -> u16 {
+        let mut c = self.node(port).await;
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut c).await.unwrap();
+        let replicas: Vec<Vec<String>> = redis::from_redis_value(role[2].clone()).unwrap();
+        replicas[0][1].parse().unwrap()
+    }
+
     /// Seeds `followers:{author}` with `first..first + n`.
     pub async fn seed(&self, author: u64, first: u64, n: u64) {
         let mut c = self.conn().await;
