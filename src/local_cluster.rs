@@ -30,6 +30,17 @@ impl LocalCluster {
             .map(|_| LocalRedis::start_as(None, None, Role::ClusterNode(node_timeout_ms), None))
             .collect::<Result<Vec<_>, _>>()?;
         let cluster = Self { nodes };
+        if masters < 3 {
+            // `redis-cli --cluster create` wants three masters at least.
+            if replicas > 0 {
+                return Err(cluster.failed(
+                    "fewer than three masters are made here without replicas only".to_owned(),
+                ));
+            }
+            cluster.join_by_hand()?;
+            cluster.wait_until_ok(Duration::from_secs(30))?;
+            return Ok(cluster);
+        }
         let mut create = Command::new("redis-cli");
         create.arg("--cluster").arg("create");
         for node in &cluster.nodes {
@@ -77,6 +88,40 @@ impl LocalCluster {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// What `redis-cli --cluster create` does for masters only: each node takes an even
+    /// share of the slots (`CLUSTER ADDSLOTSRANGE`), and the first meets the others.
+    fn join_by_hand(&self) -> Result<(), LocalRedisError> {
+        let count = self.nodes.len() as u32;
+        let share = u32::from(SLOTS).div_ceil(count.max(1));
+        let failed = |e: redis::RedisError| self.failed(e.to_string());
+        for (i, node) in self.nodes.iter().enumerate() {
+            let mut conn = redis::Client::open(node.url())
+                .and_then(|c| c.get_connection())
+                .map_err(failed)?;
+            let first = i as u32 * share;
+            let last = ((i as u32 + 1) * share).min(u32::from(SLOTS)) - 1;
+            redis::cmd("CLUSTER")
+                .arg("ADDSLOTSRANGE")
+                .arg(first)
+                .arg(last)
+                .exec(&mut conn)
+                .map_err(failed)?;
+            if i > 0 {
+                redis::cmd("CLUSTER")
+                    .arg("MEET")
+                    .arg("127.0.0.1")
+                    .arg(node.port())
+                    .exec(
+                        &mut redis::Client::open(self.nodes[0].url())
+                            .and_then(|c| c.get_connection())
+                            .map_err(failed)?,
+                    )
+                    .map_err(failed)?;
+            }
+        }
+        Ok(())
     }
 
     fn failed(&self, reason: String) -> LocalRedisError {

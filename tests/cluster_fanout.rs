@@ -19,8 +19,10 @@ const PHOTO: u64 = 777;
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Slow enough that a fault lands while the fan-out runs (chunks of 25, one writer).
-const PACED: [(&str, &str); 4] = [
+/// Slow enough that a fault lands while the fan-out runs: batches of one chunk of 25 (a
+/// batch's chunks run at once on a cluster), one writer, one batch at a time.
+const PACED: [(&str, &str); 5] = [
+    ("FANOUT_BATCH_SIZE", "25"),
     ("FANOUT_CHUNK_SIZE", "25"),
     ("FANOUT_WRITERS", "1"),
     ("FANOUT_IN_FLIGHT_PER_WRITER", "1"),

@@ -60,34 +60,36 @@ pub(crate) fn master_of(slot: u16) -> SingleNodeRoutingInfo {
 
 /// Waits (up to `timeout_ms`) until a replica of the master serving `slot` has everything
 /// that master had taken when this was called: a `SPUBLISH` into the slot, which is
-/// replicated, then `WAIT 1`, sent together to that master. A master without replicas (its
-/// replica promoted after a failover, none in sync yet) has nothing to wait for; a master
-/// that has one which does not confirm in time is unavailable: the write may be lost.
+/// replicated, with `ROLE`, then `WAIT 1`, all on that master's connection. A master
+/// without replicas (its replica promoted after a failover, or a cluster run without
+/// any) has nothing to wait for, and is not asked to (`WAIT` would block for the whole
+/// timeout); a master that has one which does not confirm in time is unavailable: the
+/// write may be lost.
 pub(crate) async fn confirm_slot(
     conn: &mut ClusterConnection,
     slot: u16,
     timeout_ms: u64,
 ) -> Result<(), StoreError> {
-    let mut confirm = redis::pipe();
-    confirm
-        .cmd("SPUBLISH")
+    let mut mark = redis::pipe();
+    mark.cmd("SPUBLISH")
         .arg(format!("fanout:{{{}}}:replicated", tag(slot)))
         .arg("")
-        .cmd("WAIT")
-        .arg(1)
-        .arg(timeout_ms)
         .cmd("ROLE");
-    let reply = conn.route_pipeline(confirm, 0, 3, master_of(slot)).await?;
+    let reply = conn.route_pipeline(mark, 0, 2, master_of(slot)).await?;
     // `route_pipeline` answers every command, ignored or not.
-    let (acked, role) = match &reply[..] {
-        [_, Value::Int(acked), role] => (*acked, role),
-        other => {
-            return Err(StoreError::Redis(format!(
-                "unexpected reply to WAIT and ROLE: {other:?}"
-            )))
-        }
+    let Some(role) = reply.get(1) else {
+        return Err(StoreError::Redis(format!(
+            "unexpected reply to SPUBLISH and ROLE: {reply:?}"
+        )));
     };
-    if acked >= 1 || replicas_in(role) == 0 {
+    if replicas_in(role) == 0 {
+        return Ok(());
+    }
+    let wait = redis::cmd("WAIT").arg(1).arg(timeout_ms).clone();
+    let acked = conn
+        .route_command(wait, RoutingInfo::SingleNode(master_of(slot)))
+        .await?;
+    if matches!(acked, Value::Int(n) if n >= 1) {
         return Ok(());
     }
     Err(StoreError::Unavailable(format!(
@@ -124,6 +126,50 @@ pub(crate) async fn slot_ranges(
     }
     out.sort_unstable();
     Ok(out)
+}
+
+/// One command per slot (`command(slot)`), sent as one pipeline per master (the slot
+/// ranges `CLUSTER SLOTS` gives now) rather than thousands of requests; a reply that is an
+/// error (a slot moved meanwhile, say) is asked for again by itself, routed by its slot.
+/// Replies in the order of `slots`.
+pub(crate) async fn per_slot(
+    conn: &mut ClusterConnection,
+    slots: &[u16],
+    command: impl Fn(u16) -> redis::Cmd,
+) -> Result<Vec<Value>, StoreError> {
+    let ranges = slot_ranges(conn).await?;
+    let mut groups: std::collections::BTreeMap<u16, Vec<usize>> = Default::default();
+    for (i, slot) in slots.iter().enumerate() {
+        let range = ranges.partition_point(|(first, _)| first <= slot);
+        let route = range.checked_sub(1).map_or(*slot, |r| ranges[r].0);
+        groups.entry(route).or_default().push(i);
+    }
+    let mut replies = vec![Value::Nil; slots.len()];
+    let mut again = Vec::new();
+    for (route, members) in groups {
+        let mut pipe = redis::pipe();
+        for &i in &members {
+            pipe.add_command(command(slots[i]));
+        }
+        let count = members.len();
+        match conn.route_pipeline(pipe, 0, count, master_of(route)).await {
+            Ok(values) if values.len() == count => {
+                for (i, value) in members.into_iter().zip(values) {
+                    match value {
+                        Value::ServerError(_) => again.push(i),
+                        value => replies[i] = value,
+                    }
+                }
+            }
+            _ => again.extend(members),
+        }
+    }
+    for i in again {
+        let slot = slots[i];
+        let routing = RoutingInfo::SingleNode(master_of(slot));
+        replies[i] = conn.route_command(command(slot), routing).await?;
+    }
+    Ok(replies)
 }
 
 /// `INFO section` of every master (one per slot range).

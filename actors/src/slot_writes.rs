@@ -177,15 +177,19 @@ pub(crate) async fn check_marks(
         .query_async(conn)
         .await?;
     let ledger = ledger.unwrap_or_default();
-    // For each slot, the chunks (done in the ledger) that have a part there.
-    let mut expected: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
+    // The snapshot in one round trip (its pages are all in the ledger's slot).
+    let mut pages = redis::pipe();
     for range in plan.ranges() {
-        let followers: Vec<String> = redis::cmd("LRANGE")
+        pages
+            .cmd("LRANGE")
             .arg(keys.job_followers(id))
             .arg(range.start)
-            .arg(range.stop)
-            .query_async(conn)
-            .await?;
+            .arg(range.stop);
+    }
+    let pages: Vec<Vec<String>> = pages.query_async(conn).await?;
+    // For each slot, the chunks (done in the ledger) that have a part there.
+    let mut expected: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
+    for (range, followers) in plan.ranges().zip(&pages) {
         for chunk in plan.chunks(range) {
             if !bit_is_set(&ledger, chunk.bit) {
                 continue;
@@ -198,24 +202,24 @@ pub(crate) async fn check_marks(
             }
         }
     }
-    let reads = expected.iter().map(|(slot, bits)| {
-        let mut conn = conn.clone();
-        let key = keys.slot_marks(*slot, id).done;
-        async move {
-            let marks: Result<Option<Vec<u8>>, _> =
-                redis::cmd("GET").arg(key).query_async(&mut conn).await;
-            marks.map(|marks| {
-                let marks = marks.unwrap_or_default();
-                bits.iter()
-                    .copied()
-                    .filter(|bit| !bit_is_set(&marks, *bit))
-                    .collect::<Vec<u64>>()
-            })
+    let slots: Vec<u16> = expected.keys().copied().collect();
+    let marks = match conn {
+        RedisConn::Cluster(cluster, _) => {
+            let get = |slot| {
+                redis::cmd("GET")
+                    .arg(keys.slot_marks(slot, id).done)
+                    .clone()
+            };
+            crate::cluster::per_slot(cluster, &slots, get).await?
         }
-    });
+        _ => Vec::new(),
+    };
     let mut lost = Vec::new();
-    for missing in join_all(reads).await {
-        lost.extend(missing?);
+    for (bits, marks) in expected.values().zip(marks) {
+        let marks: Option<Vec<u8>> =
+            redis::from_redis_value(marks).map_err(|e| StoreError::Redis(e.to_string()))?;
+        let marks = marks.unwrap_or_default();
+        lost.extend(bits.iter().copied().filter(|bit| !bit_is_set(&marks, *bit)));
     }
     lost.sort_unstable();
     lost.dedup();
@@ -244,19 +248,23 @@ pub(crate) async fn expire_marks(
     slots: &[u16],
     ttl_s: u64,
 ) -> Result<(), StoreError> {
-    let expiries = slots.iter().map(|slot| {
-        let mut conn = conn.clone();
-        let marks = keys.slot_marks(*slot, id);
-        async move {
-            let mut pipe = redis::pipe();
-            for key in [marks.done, marks.marks, marks.skip, marks.dead_feeds] {
-                pipe.cmd("EXPIRE").arg(key).arg(ttl_s).ignore();
-            }
-            pipe.query_async::<()>(&mut conn).await
-        }
-    });
-    for expired in join_all(expiries).await {
-        expired?;
+    let RedisConn::Cluster(cluster, _) = conn else {
+        return Ok(());
+    };
+    let mut cluster = cluster.clone();
+    for key in [
+        |m: crate::keys::SlotMarks| m.done,
+        |m: crate::keys::SlotMarks| m.marks,
+        |m: crate::keys::SlotMarks| m.skip,
+        |m: crate::keys::SlotMarks| m.dead_feeds,
+    ] {
+        let expire = |slot| {
+            redis::cmd("EXPIRE")
+                .arg(key(keys.slot_marks(slot, id)))
+                .arg(ttl_s)
+                .clone()
+        };
+        crate::cluster::per_slot(&mut cluster, slots, expire).await?;
     }
     Ok(())
 }

@@ -59,9 +59,37 @@ fn base36(mut n: u64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// The place of `slot` in the order a snapshot is sorted in: its 14 bits reversed, so
+/// that slots next to each other in this order are far apart in the keyspace (0, 8192,
+/// 4096, 12288, …). Masters serve contiguous ranges of slots, so the chunks running at any
+/// moment write on every master, not on one after the other.
+pub(crate) fn spread(slot: u16) -> u16 {
+    (slot % SLOTS).reverse_bits() >> 2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_snapshot_order_spreads_slots_over_the_keyspace() {
+        let order: Vec<u16> = {
+            let mut slots: Vec<u16> = (0..SLOTS).collect();
+            slots.sort_by_key(|s| spread(*s));
+            slots
+        };
+        assert_eq!(&order[..4], &[0, 8192, 4096, 12288]);
+        // Any 8 slots in a row fall in 8 different eighths of the keyspace.
+        for window in order.windows(8).step_by(8) {
+            let mut eighths: Vec<u16> = window.iter().map(|s| s / 2048).collect();
+            eighths.sort_unstable();
+            eighths.dedup();
+            assert_eq!(eighths.len(), 8, "{window:?}");
+        }
+        let mut all: Vec<u16> = (0..SLOTS).map(spread).collect();
+        all.sort_unstable();
+        assert!(all.iter().copied().eq(0..SLOTS), "a permutation");
+    }
 
     #[test]
     fn slots_are_redis_own() {

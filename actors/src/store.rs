@@ -149,29 +149,33 @@ impl FeedStore {
         &mut self,
         batch: &BatchFanOut,
     ) -> Result<(u64, bool), BatchError> {
-        let (mut written, mut stopped) = (0, false);
         let limits = (self.max_dead_feeds, self.marks_ttl_ms);
-        for chunk in batch.plan.chunks(batch.range) {
-            let wrote = slot_writes::write_chunk(&self.conn, &self.keys, batch, chunk, limits)
-                .await
-                .map_err(|(partly, error)| BatchError {
-                    written: written + partly,
-                    error,
-                })?;
+        // All chunks at once: each is a few round trips (read, parts, mark), and the parts
+        // go to several masters.
+        let chunks = batch
+            .plan
+            .chunks(batch.range)
+            .map(|chunk| slot_writes::write_chunk(&self.conn, &self.keys, batch, chunk, limits));
+        let (mut written, mut stopped, mut failure) = (0, false, None);
+        for wrote in futures_util::future::join_all(chunks).await {
             match wrote {
-                ChunkWrite::Written(n) => written += n,
-                ChunkWrite::Stopped => stopped = true,
-                ChunkWrite::NotThisJob => {
-                    return Err(BatchError {
-                        written,
-                        error: StoreError::SnapshotMissing {
-                            key: self.keys.job_followers(batch.fanout_id),
-                        },
-                    })
+                Ok(ChunkWrite::Written(n)) => written += n,
+                Ok(ChunkWrite::Stopped) => stopped = true,
+                Ok(ChunkWrite::NotThisJob) => {
+                    failure.get_or_insert(StoreError::SnapshotMissing {
+                        key: self.keys.job_followers(batch.fanout_id),
+                    });
+                }
+                Err((partly, error)) => {
+                    written += partly;
+                    failure.get_or_insert(error);
                 }
             }
         }
-        Ok((written, stopped))
+        match failure {
+            Some(error) => Err(BatchError { written, error }),
+            None => Ok((written, stopped)),
+        }
     }
 
     /// The newest `limit` photo ids in `user`'s feed, newest first. Entries that are not

@@ -46,6 +46,11 @@ pub struct Args {
     /// Where the Celery peer's app lives.
     #[arg(long, default_value = "bench/celery_peer")]
     pub peer_dir: PathBuf,
+    /// Instead of the contenders: `fanout post` against one redis-server and against
+    /// private Redis Clusters of each of these numbers of masters (no replicas, new
+    /// feeds), in one run (`--cluster 2,3`); results in cluster-latest.json.
+    #[arg(long, value_delimiter = ',', value_name = "MASTERS,...")]
+    pub cluster: Vec<usize>,
     /// Where results go: bench-<unix time>.json/.png and latest.json/.png.
     #[arg(long, default_value = "bench/results")]
     pub results: PathBuf,

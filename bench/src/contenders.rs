@@ -115,6 +115,26 @@ pub fn fanout(
     timed(command, binary, "post")
 }
 
+/// `fanout post` of `photo` by the benchmark's author on the Redis Cluster of `nodes`
+/// (`FANOUT_REDIS_CLUSTER_NODES`), then `fanout verify` of it (untimed).
+pub fn fanout_on_cluster(binary: &Path, nodes: &str, photo: u64) -> Result<Run, BenchError> {
+    let on_cluster = |subcommand: &str| {
+        let mut command = fanout_command(binary, "", subcommand, (AUTHOR, photo), Layout::List);
+        command.env("FANOUT_REDIS_CLUSTER_NODES", nodes);
+        command
+    };
+    let run = timed(on_cluster("post"), binary, "post")?;
+    let checked = on_cluster("verify").stdin(Stdio::null()).output()?;
+    if !checked.status.success() {
+        return Err(BenchError::WrongResult(format!(
+            "fanout on the cluster: {}{}",
+            String::from_utf8_lossy(&checked.stdout).trim(),
+            String::from_utf8_lossy(&checked.stderr).trim()
+        )));
+    }
+    Ok(run)
+}
+
 /// `fanout delete` of `photo` by the benchmark's author, with the defaults.
 pub fn delete(binary: &Path, url: &str, photo: u64, layout: Layout) -> Result<Run, BenchError> {
     let command = fanout_command(binary, url, "delete", (AUTHOR, photo), layout);
@@ -148,7 +168,7 @@ fn timed(mut command: Command, binary: &Path, subcommand: &str) -> Result<Run, B
 }
 
 /// `fanout --redis-url URL SUBCOMMAND --author A --photo P` (`post` or `verify`) on feeds of
-/// `layout`. Run outside the repository, so that no `config.toml` is read: every contender
+/// `layout` (no `--redis-url` when `url` is empty: the caller says where Redis is). Run outside the repository, so that no `config.toml` is read: every contender
 /// gets the defaults and its variant's variables only (and an older binary is not handed
 /// settings it does not know).
 fn fanout_command(
@@ -160,9 +180,12 @@ fn fanout_command(
 ) -> Command {
     let binary = std::fs::canonicalize(binary).unwrap_or_else(|_| binary.to_path_buf());
     let mut command = Command::new(binary);
+    command.current_dir(std::env::temp_dir());
+    if !url.is_empty() {
+        command.args(["--redis-url", url]);
+    }
     command
-        .current_dir(std::env::temp_dir())
-        .args(["--redis-url", url, subcommand])
+        .arg(subcommand)
         .args([
             "--author",
             &author.to_string(),

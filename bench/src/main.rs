@@ -5,6 +5,7 @@
 
 mod args;
 mod chart;
+mod clusters;
 mod contenders;
 mod error;
 mod layout;
@@ -17,7 +18,11 @@ use clap::Parser;
 
 fn main() {
     let args = args::Args::parse();
-    if let Err(e) = run::run(&args) {
+    let ran = match args.cluster.is_empty() {
+        true => run::run(&args),
+        false => clusters::run(&args, &args.cluster),
+    };
+    if let Err(e) = ran {
         eprintln!("fanout-bench: {e}");
         std::process::exit(1);
     }

@@ -19,7 +19,16 @@ pub struct Probe {
 impl Probe {
     /// Connects first, so connecting is not measured.
     pub fn start(url: &str, followers: u64, layout: Layout) -> redis::RedisResult<Self> {
-        let mut conn = redis::Client::open(url)?.get_connection()?;
+        let conn = redis::Client::open(url)?.get_connection()?;
+        Ok(Self::on(conn, followers, layout))
+    }
+
+    /// Reads through `conn` (one server's connection, or a cluster's).
+    pub fn on(
+        mut conn: impl redis::ConnectionLike + Send + 'static,
+        followers: u64,
+        layout: Layout,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -38,7 +47,7 @@ impl Probe {
             }
             Ok(seen)
         });
-        Ok(Self { stop, thread })
+        Self { stop, thread }
     }
 
     /// Stops the probe; the latencies it measured.

@@ -316,7 +316,8 @@ impl JobLedger {
     /// On a cluster, before the snapshot script: the author's follower list, read from its
     /// slot in one `LRANGE` (so that it is the list of one moment) and sorted by the slot
     /// of each follower's feed (so that a chunk spans few slots), staged in the ledger's
-    /// slot for the script to copy. Nothing when the job has its snapshot already.
+    /// slot for the script to copy (in `slots::spread` order, so that the chunks running at
+    /// once write on every master). Nothing when the job has its snapshot already.
     async fn stage_snapshot(&mut self, id: FanoutId, job: &JobRecord) -> Result<(), StoreError> {
         let mut taken = redis::pipe();
         taken
@@ -352,7 +353,8 @@ impl JobLedger {
                 })
             }
         };
-        let feed = |f: &String| crate::cluster::slot_of(self.keys.feed(f).as_bytes());
+        let feed =
+            |f: &String| crate::slots::spread(crate::slots::slot_of(self.keys.feed(f).as_bytes()));
         followers.sort_by_cached_key(feed);
         let staged = self.keys.job_staged(id);
         let mut stage = redis::pipe();
