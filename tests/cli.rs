@@ -293,6 +293,46 @@ fn demo_runs_on_a_private_redis_and_stops_it() {
     );
 }
 
+/// `fanout demo --cluster 3`: a private Redis Cluster of three masters (and replicas) on
+/// loopback, the demo run on it, every follower holding the photo once. Cluster and
+/// sentinel settings in the environment are ignored, as the URL is: they name a Redis of
+/// the user's, which the demo never writes to.
+#[test]
+fn demo_runs_on_a_private_cluster() {
+    let ran = fanout_cmd(&["demo", "--followers", "30000", "--cluster", "3"])
+        .env("FANOUT_REDIS_CLUSTER_NODES", "redis://127.0.0.1:1")
+        .run();
+
+    ran.assert_ok();
+    assert!(
+        ran.stdout
+            .contains("started a private Redis Cluster of 3 masters and 3 replicas"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("30,000 hold it exactly once, 0 missing, 0 duplicated"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stderr
+            .contains("the Redis Cluster of redis://127.0.0.1:"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("127.0.0.1:1,"), "{}", ran.stderr);
+
+    let plain = fanout_cmd(&["demo", "--followers", "100"])
+        .env("FANOUT_REDIS_CLUSTER_NODES", "redis://127.0.0.1:1")
+        .run();
+    plain.assert_ok();
+    let both = fanout_cmd(&["--redis-url", "redis://127.0.0.1:1", "demo", "--cluster"]).run();
+    assert_eq!(both.code, Some(1), "{}", both.stderr);
+    assert!(both.stderr.contains("--cluster"), "{}", both.stderr);
+}
+
 /// Ctrl-C during the demo stops its redis-server too.
 #[test]
 fn interrupted_demo_stops_its_redis_server() {

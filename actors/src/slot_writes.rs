@@ -5,7 +5,7 @@
 //! ledger's done-bitmap against the slots' marks, which are the truth: what a failover
 //! took from a node (the marks with the writes) is cleared in the ledger and written again.
 //!
-//! The snapshot is sorted by the slot of each follower's feed when it is taken, so a chunk
+//! The snapshot is grouped by the slot of each follower's feed when it is taken, so a chunk
 //! spans few slots (at 1.5 M followers and chunks of 500, about six).
 
 use std::collections::BTreeMap;

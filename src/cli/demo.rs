@@ -1,11 +1,13 @@
 //! `fanout demo`: the README's first command. Starts a private redis-server (unless
-//! `--redis-url` names one), seeds a celebrity, posts a photo, verifies, summarises.
+//! `--redis-url` names one), or with `--cluster` a private Redis Cluster, seeds a
+//! celebrity, posts a photo, verifies, summarises.
 
 use std::process::ExitCode;
 
 use fanout::settings::RedisUrl;
 use fanout::Settings;
 use fanout_cli::config::{LoadError, RedisSource};
+use fanout_cli::local_cluster::LocalCluster;
 use fanout_cli::local_redis::LocalRedis;
 
 use super::error::CliError;
@@ -25,6 +27,18 @@ pub struct Args {
     /// The photo's id [default: the current time in ms, so reruns never collide].
     #[arg(long)]
     pub photo: Option<u64>,
+    /// Run on a private Redis Cluster of this many masters on loopback (three and more
+    /// get a replica each), started and stopped by the demo [default when given: 3].
+    #[arg(long, value_name = "MASTERS", num_args = 0..=1, default_missing_value = "3",
+          value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub cluster: Option<u8>,
+}
+
+/// What the demo started for itself, held only to be stopped (dropped) when it ends.
+#[allow(dead_code)]
+enum Private {
+    Server(LocalRedis),
+    Cluster(LocalCluster),
 }
 
 pub async fn run(
@@ -33,27 +47,47 @@ pub async fn run(
     args: Args,
 ) -> Result<ExitCode, CliError> {
     // Never write into a Redis the user did not name: config.toml's, FANOUT_REDIS_URL's and
-    // the Sentinel settings' are ignored here, only --redis-url counts.
+    // the Sentinel and cluster settings' are ignored here, only --redis-url counts.
     let _private = if let RedisSource::Flag { .. } = redis_from {
+        if args.cluster.is_some() {
+            return Err(CliError::Usage(
+                "--cluster starts a private cluster; it cannot be given with --redis-url"
+                    .to_owned(),
+            ));
+        }
         eprintln!("using Redis at {} ({redis_from})", settings.redis.url);
         None
+    } else if let Some(masters) = args.cluster {
+        let masters = usize::from(masters);
+        let replicas = usize::from(masters >= 3);
+        let cluster = LocalCluster::start(masters, replicas, 5_000)?;
+        println!(
+            "started a private Redis Cluster of {masters} masters and {} replicas on loopback (stopped when the demo exits)",
+            masters * replicas
+        );
+        private_settings(&mut settings);
+        settings.redis.cluster_nodes = cluster
+            .urls()
+            .iter()
+            .map(|u| RedisUrl::parse(u))
+            .collect::<Result<_, _>>()
+            .map_err(|e| CliError::Config(LoadError::RedisUrl(e.to_string())))?;
+        eprintln!("using Redis at {}", settings.redis.describe());
+        Some(Private::Cluster(cluster))
     } else {
         let redis = LocalRedis::start()?;
         eprintln!(
-            "using Redis at {} (a private redis-server the demo started: without --redis-url the demo ignores FANOUT_REDIS_URL, the Sentinel settings and config files)",
+            "using Redis at {} (a private redis-server the demo started: without --redis-url the demo ignores FANOUT_REDIS_URL, the Sentinel and cluster settings and config files)",
             redis.url()
         );
         println!(
             "started a private redis-server on 127.0.0.1:{} (stopped when the demo exits)",
             redis.port()
         );
+        private_settings(&mut settings);
         settings.redis.url = RedisUrl::parse(&redis.url())
             .map_err(|e| CliError::Config(LoadError::RedisUrl(e.to_string())))?;
-        settings.redis.sentinel_nodes.clear();
-        settings.redis.sentinel_master.clear();
-        settings.redis.username.clear();
-        settings.redis.password = Default::default();
-        Some(redis)
+        Some(Private::Server(redis))
     };
     let photo = args.photo.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -85,4 +119,14 @@ pub async fn run(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The settings of a private server or cluster: none of the user's ways to reach theirs.
+fn private_settings(settings: &mut Settings) {
+    settings.redis.url = RedisUrl::default();
+    settings.redis.cluster_nodes.clear();
+    settings.redis.sentinel_nodes.clear();
+    settings.redis.sentinel_master.clear();
+    settings.redis.username.clear();
+    settings.redis.password = Default::default();
 }

@@ -33,6 +33,9 @@ pub enum CliError {
     Settings(#[from] fanout::SettingsError),
     #[error("cannot write the JSON output: {0}")]
     Json(#[from] serde_json::Error),
+    /// Options that do not go together.
+    #[error("{0}")]
+    Usage(String),
     #[error("interrupted")]
     Interrupted,
 }
