@@ -59,30 +59,44 @@ pub(crate) fn master_of(slot: u16) -> SingleNodeRoutingInfo {
 }
 
 /// Waits (up to `timeout_ms`) until a replica of the master serving `slot` has everything
-/// that master had taken when this was called: a `SPUBLISH` into the slot, which is
-/// replicated, with `ROLE`, then `WAIT 1`, all on that master's connection. A master
-/// without replicas (its replica promoted after a failover, or a cluster run without
-/// any) has nothing to wait for, and is not asked to (`WAIT` would block for the whole
-/// timeout); a master that has one which does not confirm in time is unavailable: the
-/// write may be lost.
+/// that master had taken when this was called: a write into the slot (a `SET` with a short
+/// expiry: on a cluster `SPUBLISH` goes over the bus, not the replication stream), then
+/// `WAIT 1`, on that master's connection. The master's replicas are those the cluster
+/// lists for it (`CLUSTER REPLICAS`), failed ones left out: a master with none (its
+/// replica promoted after a failover, or a cluster run without any) has nothing to wait
+/// for, and is not asked to (`WAIT` would block for the whole timeout). One whose replica
+/// is listed but does not confirm in time (down, resyncing) is unavailable: the write may
+/// be lost.
 pub(crate) async fn confirm_slot(
     conn: &mut ClusterConnection,
     slot: u16,
     timeout_ms: u64,
 ) -> Result<(), StoreError> {
     let mut mark = redis::pipe();
-    mark.cmd("SPUBLISH")
+    mark.cmd("SET")
         .arg(format!("fanout:{{{}}}:replicated", tag(slot)))
-        .arg("")
-        .cmd("ROLE");
+        .arg(1)
+        .arg("PX")
+        .arg(60_000)
+        .cmd("CLUSTER")
+        .arg("MYID");
     let reply = conn.route_pipeline(mark, 0, 2, master_of(slot)).await?;
-    // `route_pipeline` answers every command, ignored or not.
-    let Some(role) = reply.get(1) else {
-        return Err(StoreError::Redis(format!(
-            "unexpected reply to SPUBLISH and ROLE: {reply:?}"
-        )));
+    let id: String = match reply.get(1) {
+        Some(id) => redis::from_redis_value(id.clone())
+            .map_err(|e| StoreError::Redis(format!("unexpected reply to CLUSTER MYID: {e}")))?,
+        None => {
+            return Err(StoreError::Redis(format!(
+                "unexpected reply to SET and CLUSTER MYID: {reply:?}"
+            )))
+        }
     };
-    if replicas_in(role) == 0 {
+    let replicas = conn
+        .route_command(
+            redis::cmd("CLUSTER").arg("REPLICAS").arg(&id).clone(),
+            RoutingInfo::SingleNode(master_of(slot)),
+        )
+        .await?;
+    if live_replicas(&replicas) == 0 {
         return Ok(());
     }
     let wait = redis::cmd("WAIT").arg(1).arg(timeout_ms).clone();
@@ -97,15 +111,17 @@ pub(crate) async fn confirm_slot(
     )))
 }
 
-/// The replicas a `ROLE` reply of a master lists (none for a replica's reply).
-fn replicas_in(role: &Value) -> usize {
-    match role {
-        Value::Array(parts) => match parts.get(2) {
-            Some(Value::Array(replicas)) => replicas.len(),
-            _ => 0,
-        },
-        _ => 0,
-    }
+/// Replicas in a `CLUSTER REPLICAS` reply (one `CLUSTER NODES` line each) not flagged as
+/// failed.
+fn live_replicas(reply: &Value) -> usize {
+    let lines: Vec<String> = redis::from_redis_value(reply.clone()).unwrap_or_default();
+    lines
+        .iter()
+        .filter(|line| {
+            let flags = line.split(' ').nth(2).unwrap_or("");
+            !flags.split(',').any(|f| f == "fail" || f == "noaddr")
+        })
+        .count()
 }
 
 /// The slot ranges of the cluster as `CLUSTER SLOTS` gives them: (first, last) per range.
@@ -227,6 +243,22 @@ pub(crate) async fn confirm_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_replicas_do_not_count() {
+        let line = |flags: &str| {
+            Value::BulkString(
+                format!("07c3 127.0.0.1:7004@17004 {flags} e7d1 0 1 3 connected").into_bytes(),
+            )
+        };
+        let reply = Value::Array(vec![
+            line("slave"),
+            line("slave,fail"),
+            line("myself,slave"),
+        ]);
+        assert_eq!(live_replicas(&reply), 2);
+        assert_eq!(live_replicas(&Value::Array(vec![])), 0);
+    }
 
     #[test]
     fn a_cluster_short_of_slots_is_not_serving() {

@@ -137,11 +137,12 @@ impl KeyPatterns {
         self.job_key(id, ":followers")
     }
 
-    /// `fanout:{ledger}:job:{id}:staged` (a cluster only): the author's follower list read
-    /// from its slot and sorted by the slot of each follower's feed, on its way into the
-    /// snapshot (a script cannot copy a key from another slot).
-    pub fn job_staged(&self, id: FanoutId) -> String {
-        self.job_key(id, ":staged")
+    /// `fanout:{ledger}:job:{id}:staged:{instance}` (a cluster only): the author's follower
+    /// list read from its slot and grouped by the slot of each follower's feed, on its way
+    /// into the snapshot (a script cannot copy a key from another slot). One per instance,
+    /// so that an instance that lost the job meanwhile cannot touch the new owner's.
+    pub fn job_staged(&self, id: FanoutId, instance: &str) -> String {
+        self.job_key(id, &format!(":staged:{instance}"))
     }
 
     /// `fanout:job:{id}:lease`: the id of the instance running the job, expiring unless

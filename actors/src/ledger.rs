@@ -193,12 +193,15 @@ impl JobLedger {
         Ok(vec![info])
     }
 
-    /// Refuses a Redis older than 6.2 (a cluster's masters older than 7.0): the follower
-    /// snapshot needs `COPY`, the feed trim `RPOP` with a count, a cluster's confirmations
-    /// `SPUBLISH`; and one that may evict keys.
+    /// Refuses a Redis older than 6.2 (a cluster's masters older than 7.0, what the
+    /// cluster support is tested with): the follower snapshot needs `COPY`, the feed trim
+    /// `RPOP` with a count; and one that may evict keys.
     pub async fn check_server(&mut self) -> Result<(), StoreError> {
         let (needed, why) = match self.keys.is_cluster() {
-            true => ((7, 0), "on a Redis Cluster (for SPUBLISH)"),
+            true => (
+                (7, 0),
+                "on a Redis Cluster (what fanout's cluster support is tested with)",
+            ),
             false => ((6, 2), "(for COPY and RPOP with a count)"),
         };
         for info in self.info("server").await? {

@@ -111,7 +111,7 @@ impl JobLedger {
         listed: Option<u64>,
     ) -> Result<Option<Acceptance>, StoreError> {
         let followers = match listed {
-            Some(_) => self.keys.job_staged(id),
+            Some(_) => self.keys.job_staged(id, &self.instance),
             None => self.keys.followers(job.author_id),
         };
         let call = match job.kind {
@@ -267,7 +267,7 @@ impl JobLedger {
     ) -> Result<Option<u64>, StoreError> {
         let followers = if self.keys.is_cluster() {
             self.stage_snapshot(id, job).await?;
-            self.keys.job_staged(id)
+            self.keys.job_staged(id, &self.instance)
         } else {
             self.keys.followers(job.author_id)
         };
@@ -293,7 +293,7 @@ impl JobLedger {
         if self.keys.is_cluster() {
             // Copied, or not to be: the next snapshot (if any) stages the list again.
             let _: () = redis::cmd("DEL")
-                .arg(self.keys.job_staged(id))
+                .arg(self.keys.job_staged(id, &self.instance))
                 .query_async(&mut self.conn)
                 .await?;
         }
@@ -325,9 +325,13 @@ impl JobLedger {
             .arg(self.keys.job_followers(id))
             .cmd("HEXISTS")
             .arg(self.keys.job(id))
-            .arg("taken");
-        let (exists, recorded): (bool, bool) = taken.query_async(&mut self.conn).await?;
-        if exists || recorded {
+            .arg("taken")
+            .cmd("GET")
+            .arg(self.keys.job_lease(id));
+        let (exists, recorded, holder): (bool, bool, Option<String>) =
+            taken.query_async(&mut self.conn).await?;
+        // Taken already, or not ours to take (the script says so, with nothing staged).
+        if exists || recorded || holder.as_deref() != Some(&*self.instance) {
             return Ok(());
         }
         let key = self.keys.followers(job.author_id);
@@ -356,12 +360,14 @@ impl JobLedger {
         let feed =
             |f: &String| crate::slots::spread(crate::slots::slot_of(self.keys.feed(f).as_bytes()));
         followers.sort_by_cached_key(feed);
-        let staged = self.keys.job_staged(id);
+        let staged = self.keys.job_staged(id, &self.instance);
         let mut stage = redis::pipe();
         stage.cmd("DEL").arg(&staged).ignore();
         for page in followers.chunks(10_000) {
             stage.cmd("RPUSH").arg(&staged).arg(page).ignore();
         }
+        // Left behind only by a process that died before the script copied it.
+        stage.cmd("PEXPIRE").arg(&staged).arg(3_600_000).ignore();
         stage.query_async::<()>(&mut self.conn).await?;
         Ok(())
     }

@@ -108,8 +108,9 @@ impl JobLedger {
         // A finish, or the outcome a finish found, counts once a replica has it: a failover
         // must not take back a job reported complete.
         pinned.confirm_replicated().await?;
-        if let (Some(slots), [1, 1, ..]) = (&slots, &reply[..]) {
-            slot_writes::expire_marks(&self.conn, &self.keys, id, slots, self.done_ttl_secs)
+        if let Some(slots) = &slots {
+            let ttls = (self.done_ttl_secs, self.failed_ttl_secs);
+            slot_writes::expire_after_finish(&self.conn, &self.keys, (id, slots), &reply, ttls)
                 .await?;
         }
         match reply[..] {
