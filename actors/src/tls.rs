@@ -38,12 +38,7 @@ pub(crate) fn client(url: &RedisUrl, redis: &RedisSettings) -> Result<redis::Cli
     if url.is_tls() {
         with_files::install_provider();
     }
-    let configured = [
-        &redis.tls_ca_file,
-        &redis.tls_cert_file,
-        &redis.tls_key_file,
-    ];
-    if configured.iter().all(|file| file.is_none()) {
+    if no_tls_files(redis) {
         return redis::Client::open(url.expose()).map_err(|e| StoreError::Redis(e.to_string()));
     }
     #[cfg(feature = "tls")]
@@ -56,6 +51,17 @@ pub(crate) fn client(url: &RedisUrl, redis: &RedisSettings) -> Result<redis::Cli
     ))
 }
 
+/// Whether none of the `redis.tls_*` files is set.
+fn no_tls_files(redis: &RedisSettings) -> bool {
+    [
+        &redis.tls_ca_file,
+        &redis.tls_cert_file,
+        &redis.tls_key_file,
+    ]
+    .iter()
+    .all(|file| file.is_none())
+}
+
 /// The certificates of the `redis.tls_*` files for a cluster's nodes; `None` when no file
 /// is set (the system's trusted roots).
 #[cfg(feature = "tls")]
@@ -65,12 +71,7 @@ pub(crate) fn certificates(
     if redis.uses_tls() {
         with_files::install_provider();
     }
-    let configured = [
-        &redis.tls_ca_file,
-        &redis.tls_cert_file,
-        &redis.tls_key_file,
-    ];
-    if configured.iter().all(|file| file.is_none()) {
+    if no_tls_files(redis) {
         return Ok(None);
     }
     with_files::read_all(redis).map(Some)
