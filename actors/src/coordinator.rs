@@ -63,6 +63,8 @@ pub(crate) struct Coordinator {
     subscribers: Vec<Recipient<FanOutCompleted>>,
     /// A look for jobs to take over is under way.
     scanning: bool,
+    /// A sweep for half-done follows and unfollows (on a cluster) is under way.
+    sweeping: bool,
     /// Where in the unfinished set the next look starts.
     scan_offset: usize,
     /// Takes over any lapsed job (a service), or only the jobs it is asked to run (a
@@ -122,6 +124,7 @@ impl Coordinator {
                 ready: VecDeque::new(),
                 subscribers: Vec::new(),
                 scanning: false,
+                sweeping: false,
                 scan_offset: 0,
                 take_over_lapsed,
                 left_alone: HashSet::new(),
@@ -153,6 +156,7 @@ impl Actor for Coordinator {
         ctx.run_interval(self.settings.jobs.lease_renew(), |act, ctx| {
             act.renew_leases(ctx);
             act.take_over(ctx);
+            act.finish_lapsed_follows(ctx);
         });
         ctx.run_interval(std::time::Duration::from_secs(1), |act, _| {
             act.report_load()

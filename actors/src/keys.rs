@@ -259,8 +259,23 @@ impl KeyPatterns {
     /// `fanout:author:{author_id}:following_lock`: held (a random token, expiring) while
     /// a follow or unfollow scans the author's follower list in slices, because it is too
     /// long to search in one script; other follows and unfollows of the author wait.
+    /// On a cluster it is `fanout:{tag}:author:{author_id}:following_lock`, tagged into the
+    /// follower list's slot: the list step checks it in the same script.
     pub fn following_lock(&self, author_id: u64) -> String {
-        format!("{}author:{author_id}:following_lock", self.prefix)
+        match &self.cluster {
+            Some(base) => {
+                let slot = crate::slots::slot_of(self.followers(author_id).as_bytes());
+                let tag = crate::slots::tag(slot);
+                format!("{base}{{{tag}}}:author:{author_id}:following_lock")
+            }
+            None => format!("{}author:{author_id}:following_lock", self.prefix),
+        }
+    }
+
+    /// `fanout:following:intents`: on a cluster, the follows and unfollows under way (a
+    /// hash: `follower:author` → `op token deadline-ms`; see `follow_intent.lua`).
+    pub fn following_intents(&self) -> String {
+        format!("{}following:intents", self.prefix)
     }
 
     /// `fanout:author:{author_id}:jobs`: set of the author's unfinished job ids, for

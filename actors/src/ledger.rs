@@ -30,6 +30,7 @@ use crate::record::{JobRecord, RecordError, WriteSpec};
 use crate::settings::Settings;
 
 mod accept;
+mod cluster_following;
 mod following;
 mod leases;
 pub(crate) mod outcomes;

@@ -75,6 +75,7 @@ mod record;
 mod retry;
 mod scripts;
 mod sentinel;
+mod slot_finish;
 mod slot_writes;
 mod slots;
 mod store;

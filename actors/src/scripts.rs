@@ -7,6 +7,41 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+/// Code several scripts share (Redis runs each script by itself, so it is pasted in).
+const FRAGMENTS: [(&str, &str); 6] = [
+    ("lock_checks.lua", include_str!("scripts/lock_checks.lua")),
+    ("replace_head.lua", include_str!("scripts/replace_head.lua")),
+    ("follow_list.lua", include_str!("scripts/follow_list.lua")),
+    ("follow_merge.lua", include_str!("scripts/follow_merge.lua")),
+    (
+        "unfollow_list.lua",
+        include_str!("scripts/unfollow_list.lua"),
+    ),
+    (
+        "unfollow_feed.lua",
+        include_str!("scripts/unfollow_feed.lua"),
+    ),
+];
+
+/// `text` with each `--#include <fragment>` line replaced by that fragment.
+fn assembled(text: &str) -> Script {
+    let mut out = String::with_capacity(text.len() * 2);
+    for line in text.lines() {
+        match line.strip_prefix("--#include ") {
+            Some(name) => {
+                let (_, fragment) = FRAGMENTS
+                    .iter()
+                    .find(|(n, _)| *n == name.trim())
+                    .unwrap_or_else(|| panic!("no script fragment named {name}"));
+                out.push_str(fragment);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    Script::new(&out)
+}
+
 /// `PhotoPosted` → a new job (record, photo key, lease) or the photo's existing one.
 pub(crate) static ACCEPT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/accept.lua")));
@@ -14,14 +49,49 @@ pub(crate) static ACCEPT: LazyLock<Script> =
 pub(crate) static ACCEPT_DELETE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/accept_delete.lua")));
 /// One chunk of a delete job: the photo out of each recipient's feed, guarded by the bitmap.
-pub(crate) static DELETE_CHUNK: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/delete_chunk.lua")));
+pub(crate) static DELETE_CHUNK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{}{}{}",
+        include_str!("scripts/delete_chunk.lua"),
+        include_str!("scripts/feed_removals.lua"),
+        "redis.call('SETBIT', done, bit, '1')\nreturn n\n"
+    ))
+});
+/// On a cluster: the part of a delete job's chunk in one slot, which also stops the photo's
+/// fan-out there.
+pub(crate) static DELETE_SLOT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{}{}{}",
+        include_str!("scripts/delete_slot.lua"),
+        include_str!("scripts/feed_removals.lua"),
+        "redis.call('SETBIT', done, bit, '1')\n\
+         for _, key in ipairs({ done, marks, stopped }) do\n\
+           redis.call('PEXPIRE', key, ARGV[7])\n\
+         end\n\
+         return { n }\n"
+    ))
+});
 /// F follows A: F into A's follower list once, A's recent photos merged into F's feed.
 pub(crate) static FOLLOW: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/follow.lua")));
+    LazyLock::new(|| assembled(include_str!("scripts/follow.lua")));
 /// F unfollows A: F out of A's follower list, A's photos out of F's feed.
 pub(crate) static UNFOLLOW: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/unfollow.lua")));
+    LazyLock::new(|| assembled(include_str!("scripts/unfollow.lua")));
+/// On a cluster, a follow's first step: F into A's follower list once.
+pub(crate) static FOLLOW_SLOT_LIST: LazyLock<Script> =
+    LazyLock::new(|| assembled(include_str!("scripts/follow_slot_list.lua")));
+/// On a cluster, a follow's second step: skips, and A's photos merged into F's feed.
+pub(crate) static FOLLOW_SLOT_FEED: LazyLock<Script> =
+    LazyLock::new(|| assembled(include_str!("scripts/follow_slot_feed.lua")));
+/// On a cluster, an unfollow's first step: F out of A's follower list.
+pub(crate) static UNFOLLOW_SLOT_LIST: LazyLock<Script> =
+    LazyLock::new(|| assembled(include_str!("scripts/unfollow_slot_list.lua")));
+/// On a cluster, an unfollow's second step: skips, and A's photos out of F's feed.
+pub(crate) static UNFOLLOW_SLOT_FEED: LazyLock<Script> =
+    LazyLock::new(|| assembled(include_str!("scripts/unfollow_slot_feed.lua")));
+/// On a cluster: claims or releases the durable intent of a follow or unfollow.
+pub(crate) static FOLLOW_INTENT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/follow_intent.lua")));
 /// Releases or renews a follower-list lock the caller holds.
 pub(crate) static FOLLOW_LOCK: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/follow_lock.lua")));
@@ -72,8 +142,31 @@ pub(crate) static RELEASE: LazyLock<Script> =
 pub(crate) static FINISH: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/finish.lua")));
 /// Writes a resumed job's dead feeds (skipped for their type) again.
-pub(crate) static RETRY_DEAD_FEEDS: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/retry_dead_feeds.lua")));
+pub(crate) static RETRY_DEAD_FEEDS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{}{}{}",
+        include_str!("scripts/retry_dead_feeds.lua"),
+        include_str!("scripts/dead_feed_writes.lua"),
+        "return { written, dead }\n"
+    ))
+});
+/// On a cluster: a resumed job's dead feeds in one slot written again.
+pub(crate) static RETRY_SLOT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{}{}{}",
+        include_str!("scripts/retry_slot.lua"),
+        include_str!("scripts/dead_feed_writes.lua"),
+        "local still = {}\n\
+         for _, f in ipairs(followers) do\n\
+           local entry = redis.call('HGET', dead_feeds, f)\n\
+           if entry then\n\
+             still[#still + 1] = f\n\
+             still[#still + 1] = entry\n\
+           end\n\
+         end\n\
+         return { written, still }\n"
+    ))
+});
 /// Makes a failed job unfinished again (`fanout retry-dead`).
 pub(crate) static REOPEN: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/reopen.lua")));

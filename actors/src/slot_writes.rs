@@ -1,9 +1,8 @@
 //! The write path on a Redis Cluster. One script cannot write feeds on several nodes, so a
-//! chunk is written as one script per slot its followers' feeds are in (`write_slot.lua`),
-//! each guarded by the job's marks in that slot; then the chunk is marked done in the
-//! ledger (`mark_chunk.lua`). Before a job may count as finished, [`check_marks`] holds the
-//! ledger's done-bitmap against the slots' marks, which are the truth: what a failover
-//! took from a node (the marks with the writes) is cleared in the ledger and written again.
+//! chunk is written as one script per slot its followers' feeds are in (`write_slot.lua`
+//! for a post, `delete_slot.lua` for a deletion), each guarded by the job's marks in that
+//! slot; then the chunk is marked done in the ledger (`mark_chunk.lua`). What a job's
+//! finish checks against those marks is in `slot_finish.rs`.
 //!
 //! The snapshot is grouped by the slot of each follower's feed when it is taken, so a chunk
 //! spans few slots (at 1.5 M followers and chunks of 500, about six).
@@ -16,14 +15,16 @@ use redis::Value;
 use crate::conn::{resending, RedisConn};
 use crate::error::StoreError;
 use crate::keys::KeyPatterns;
+use crate::kind::JobKind;
 use crate::messages::{BatchFanOut, FanoutId};
-use crate::plan::{bit_is_set, Chunk, Plan};
-use crate::scripts::{MARK_CHUNK, WRITE_SLOT};
+use crate::plan::Chunk;
+use crate::scripts::{DELETE_SLOT, MARK_CHUNK, WRITE_SLOT};
 
 /// What writing one chunk on a cluster came to.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ChunkWrite {
-    /// Feeds of the chunk that hold the photo now (done before included).
+    /// Feeds of the chunk that hold the photo now (done before included); for a deletion,
+    /// the feeds it was removed from.
     Written(u64),
     /// The photo was deleted: the parts not written before wrote nothing.
     Stopped,
@@ -42,57 +43,161 @@ pub(crate) fn by_slot(keys: &KeyPatterns, followers: &[String]) -> BTreeMap<u16,
     groups
 }
 
-/// Writes `chunk` of `batch`'s job; `max_dead` is `jobs.max_dead_feeds`, `marks_ttl_ms`
-/// how long the slots' marks outlive their last write.
+/// What a chunk's parts need from the ledger.
+struct ChunkRead {
+    /// The job's identity, as the ledger has it.
+    known: Option<String>,
+    /// The chunk's recipients, in snapshot order.
+    followers: Vec<String>,
+    /// The photo's tombstone exists: a post's chunk writes nothing any more.
+    deleted: bool,
+    /// For a deletion: the photo's fan-out, whose parts it stops slot by slot.
+    post: Option<FanoutId>,
+}
+
+/// Reads `chunk` of job `id` from the ledger in one round trip (two for a deletion's chunk
+/// that reaches into its earlier recipients, which follow its snapshot).
+async fn read_chunk(
+    conn: &RedisConn,
+    keys: &KeyPatterns,
+    batch: &BatchFanOut,
+    chunk: Chunk,
+) -> Result<ChunkRead, StoreError> {
+    let (id, job) = (batch.fanout_id, &batch.record);
+    let mut read = redis::pipe();
+    read.cmd("HGET")
+        .arg(keys.job(id))
+        .arg("ident")
+        .cmd("LLEN")
+        .arg(keys.job_followers(id))
+        .cmd("LRANGE")
+        .arg(keys.job_followers(id))
+        .arg(chunk.start)
+        .arg(chunk.stop)
+        .cmd("EXISTS")
+        .arg(keys.deleted(job.photo_id))
+        .cmd("GET")
+        .arg(keys.photo(job.photo_id));
+    type Read = (Option<String>, u64, Vec<String>, bool, Option<String>);
+    let (known, taken, mut followers, deleted, post): Read = resending(conn, |mut conn| {
+        let read = &read;
+        async move { read.query_async(&mut conn).await }
+    })
+    .await?;
+    if job.kind == JobKind::Delete && chunk.stop >= taken {
+        let from = chunk.start.max(taken) - taken;
+        let earlier: Vec<String> = resending(conn, |mut conn| {
+            let earlier = keys.job_earlier(id);
+            async move {
+                redis::cmd("LRANGE")
+                    .arg(earlier)
+                    .arg(from)
+                    .arg(chunk.stop - taken)
+                    .query_async(&mut conn)
+                    .await
+            }
+        })
+        .await?;
+        followers.extend(earlier);
+    }
+    let post = post.and_then(|p| p.parse().ok()).map(FanoutId);
+    Ok(ChunkRead {
+        known,
+        followers,
+        deleted,
+        post,
+    })
+}
+
+/// The script that writes (or, for a deletion, clears) `followers`' feeds in `slot` for
+/// `chunk` of `batch`'s job; `post` is a deletion's photo's fan-out.
+fn part(
+    keys: &KeyPatterns,
+    batch: &BatchFanOut,
+    (chunk, slot, post): (Chunk, u16, Option<FanoutId>),
+    followers: &[String],
+    (max_dead, marks_ttl_ms): (usize, u64),
+) -> redis::ScriptInvocation<'static> {
+    let (id, job, write) = (batch.fanout_id, &batch.record, &batch.record.write);
+    let marks = keys.slot_marks(slot, id);
+    let mut call = match job.kind {
+        JobKind::Post => {
+            let mut call = WRITE_SLOT.key(&marks.done);
+            call.key(&marks.marks)
+                .key(&marks.skip)
+                .key(&marks.dead_feeds);
+            call
+        }
+        JobKind::Delete => {
+            let mut call = DELETE_SLOT.key(&marks.done);
+            call.key(&marks.marks)
+                .key(keys.slot_marks(slot, post.unwrap_or(id)).marks);
+            call
+        }
+    };
+    for follower in followers {
+        call.key(format!("{}{follower}{}", write.feed_head, write.feed_tail));
+    }
+    match job.kind {
+        JobKind::Post => call
+            .arg(chunk.bit)
+            .arg(job.photo_id)
+            .arg(write.max_len)
+            .arg(write.layout().as_str())
+            .arg(job.posted_at_ms)
+            .arg(&write.feed_head)
+            .arg(&write.feed_tail)
+            .arg(job.ident())
+            .arg(max_dead)
+            .arg(marks_ttl_ms),
+        JobKind::Delete => call
+            .arg(chunk.bit)
+            .arg(job.photo_id)
+            .arg(write.layout().as_str())
+            .arg(&write.feed_head)
+            .arg(&write.feed_tail)
+            .arg(job.ident())
+            .arg(marks_ttl_ms),
+    };
+    call.arg(followers);
+    call
+}
+
+/// Writes `chunk` of `batch`'s job; `limits` are `jobs.max_dead_feeds` and how long (ms)
+/// the slots' marks outlive their last write.
 pub(crate) async fn write_chunk(
     conn: &RedisConn,
     keys: &KeyPatterns,
     batch: &BatchFanOut,
     chunk: Chunk,
-    (max_dead, marks_ttl_ms): (usize, u64),
+    limits: (usize, u64),
 ) -> Result<ChunkWrite, (u64, StoreError)> {
     let (id, job) = (batch.fanout_id, &batch.record);
     let ident = job.ident();
-    let mut read = redis::pipe();
-    read.cmd("HGET")
-        .arg(keys.job(id))
-        .arg("ident")
-        .cmd("LRANGE")
-        .arg(keys.job_followers(id))
-        .arg(chunk.start)
-        .arg(chunk.stop);
-    let (known, followers): (Option<String>, Vec<String>) = resending(conn, |mut conn| {
-        let read = &read;
-        async move { read.query_async(&mut conn).await }
-    })
-    .await
-    .map_err(|e| (0, e.into()))?;
-    if known.as_deref() != Some(ident.as_str()) || followers.len() as u64 != chunk.size() {
+    let read = read_chunk(conn, keys, batch, chunk)
+        .await
+        .map_err(|e| (0, e))?;
+    if read.known.as_deref() != Some(ident.as_str()) {
         return Ok(ChunkWrite::NotThisJob);
     }
-    let write = &job.write;
-    let parts = by_slot(keys, &followers)
+    if job.kind == JobKind::Post && read.deleted {
+        // Deleted: the chunk is done without writing (what others wrote, the deletion
+        // removes; a part that read the chunk before finds its slot stopped).
+        return Ok(
+            match mark_done(conn, keys, id, chunk, &ident, Vec::new()).await {
+                Ok(true) => ChunkWrite::Stopped,
+                Ok(false) => ChunkWrite::NotThisJob,
+                Err(e) => return Err((0, e)),
+            },
+        );
+    }
+    if read.followers.len() as u64 != chunk.size() {
+        return Ok(ChunkWrite::NotThisJob);
+    }
+    let parts = by_slot(keys, &read.followers)
         .into_iter()
         .map(|(slot, followers)| {
-            let marks = keys.slot_marks(slot, id);
-            let mut call = WRITE_SLOT.key(&marks.done);
-            call.key(&marks.marks)
-                .key(&marks.skip)
-                .key(&marks.dead_feeds);
-            for follower in &followers {
-                call.key(format!("{}{follower}{}", write.feed_head, write.feed_tail));
-            }
-            call.arg(chunk.bit)
-                .arg(job.photo_id)
-                .arg(write.max_len)
-                .arg(write.layout().as_str())
-                .arg(job.posted_at_ms)
-                .arg(&write.feed_head)
-                .arg(&write.feed_tail)
-                .arg(&ident)
-                .arg(max_dead)
-                .arg(marks_ttl_ms)
-                .arg(&followers);
+            let call = part(keys, batch, (chunk, slot, read.post), &followers, limits);
             let size = followers.len() as u64;
             async move {
                 // Safe to send again: the part's done-mark makes a repeat a no-op.
@@ -114,24 +219,16 @@ pub(crate) async fn write_chunk(
                 continue;
             }
         };
-        let code = match reply.first() {
-            Some(Value::Int(code)) => *code,
+        match reply.first() {
+            Some(Value::Int(-3)) => stopped = true,
+            Some(Value::Int(-2)) => not_ours = true,
+            Some(Value::Int(-1)) => written += size,
+            Some(Value::Int(n)) if *n >= 0 => written += n.unsigned_abs(),
             _ => {
                 failure.get_or_insert(StoreError::Redis(format!(
-                    "unexpected reply from write_slot: {reply:?}"
+                    "unexpected reply from a slot's part of a chunk: {reply:?}"
                 )));
                 continue;
-            }
-        };
-        match code {
-            -3 => stopped = true,
-            -2 => not_ours = true,
-            -1 => written += size,
-            n if n >= 0 => written += n.unsigned_abs(),
-            n => {
-                failure.get_or_insert(StoreError::Redis(format!(
-                    "unexpected reply from write_slot: {n}"
-                )));
             }
         }
         dead.extend(reply.into_iter().skip(1).filter_map(|entry| match entry {
@@ -145,176 +242,38 @@ pub(crate) async fn write_chunk(
     if not_ours {
         return Ok(ChunkWrite::NotThisJob);
     }
+    let marked = mark_done(conn, keys, id, chunk, &ident, dead)
+        .await
+        .map_err(|e| (written, e))?;
+    Ok(match (marked, stopped) {
+        (false, _) => ChunkWrite::NotThisJob,
+        (true, true) => ChunkWrite::Stopped,
+        (true, false) => ChunkWrite::Written(written),
+    })
+}
+
+/// Marks `chunk` of job `id` done in the ledger, with the dead feeds its parts skipped;
+/// `false` when the job is not this one.
+async fn mark_done(
+    conn: &RedisConn,
+    keys: &KeyPatterns,
+    id: FanoutId,
+    chunk: Chunk,
+    ident: &str,
+    dead: Vec<Vec<u8>>,
+) -> Result<bool, StoreError> {
     let mut mark = MARK_CHUNK.key(keys.job(id));
     mark.key(keys.job_done(id))
         .key(keys.job_dead_feeds(id))
         .arg(chunk.bit)
-        .arg(&ident)
+        .arg(ident)
         .arg(dead);
     let marked: i64 = resending(conn, |mut conn| {
         let mark = &mark;
         async move { mark.invoke_async(&mut conn).await }
     })
-    .await
-    .map_err(|e| (written, e.into()))?;
-    Ok(match (marked, stopped) {
-        (0, _) => ChunkWrite::NotThisJob,
-        (_, true) => ChunkWrite::Stopped,
-        _ => ChunkWrite::Written(written),
-    })
-}
-
-/// Before job `id` (planned as `plan`) may finish on a cluster: makes every master's
-/// writes reach a replica, then clears, in the ledger's done-bitmap, every chunk whose part
-/// in some slot is not marked done there (lost in a failover with its writes), so that the
-/// finish finds them missing and they run again. Returns the slots the job wrote in.
-pub(crate) async fn check_marks(
-    conn: &mut RedisConn,
-    keys: &KeyPatterns,
-    id: FanoutId,
-    plan: &Plan,
-) -> Result<Vec<u16>, StoreError> {
-    if let RedisConn::Cluster(cluster, ack_ms) = conn {
-        crate::cluster::confirm_all(cluster, *ack_ms).await?;
-    }
-    let ledger: Option<Vec<u8>> = redis::cmd("GET")
-        .arg(keys.job_done(id))
-        .query_async(conn)
-        .await?;
-    let ledger = ledger.unwrap_or_default();
-    // The snapshot in one round trip (its pages are all in the ledger's slot).
-    let mut pages = redis::pipe();
-    for range in plan.ranges() {
-        pages
-            .cmd("LRANGE")
-            .arg(keys.job_followers(id))
-            .arg(range.start)
-            .arg(range.stop);
-    }
-    let pages: Vec<Vec<String>> = pages.query_async(conn).await?;
-    // For each slot, the chunks (done in the ledger) that have a part there.
-    let mut expected: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
-    for (range, followers) in plan.ranges().zip(&pages) {
-        for chunk in plan.chunks(range) {
-            if !bit_is_set(&ledger, chunk.bit) {
-                continue;
-            }
-            let from = usize::try_from(chunk.start - range.start).unwrap_or(usize::MAX);
-            let part = followers.get(from..).unwrap_or_default();
-            let part = &part[..part.len().min(chunk.size() as usize)];
-            for slot in by_slot(keys, part).into_keys() {
-                expected.entry(slot).or_default().push(chunk.bit);
-            }
-        }
-    }
-    let slots: Vec<u16> = expected.keys().copied().collect();
-    let marks = match conn {
-        RedisConn::Cluster(cluster, _) => {
-            let get = |slot| {
-                redis::cmd("GET")
-                    .arg(keys.slot_marks(slot, id).done)
-                    .clone()
-            };
-            crate::cluster::per_slot(cluster, &slots, get).await?
-        }
-        _ => Vec::new(),
-    };
-    let mut lost = Vec::new();
-    for (bits, marks) in expected.values().zip(marks) {
-        let marks: Option<Vec<u8>> =
-            redis::from_redis_value(marks).map_err(|e| StoreError::Redis(e.to_string()))?;
-        let marks = marks.unwrap_or_default();
-        lost.extend(bits.iter().copied().filter(|bit| !bit_is_set(&marks, *bit)));
-    }
-    lost.sort_unstable();
-    lost.dedup();
-    if !lost.is_empty() {
-        tracing::warn!(fanout_id = %id, chunks = lost.len(), "chunks marked done in the ledger are not marked in their slots (lost in a failover): clearing them to run again");
-        let mut clear = redis::pipe();
-        for bit in &lost {
-            clear
-                .cmd("SETBIT")
-                .arg(keys.job_done(id))
-                .arg(*bit)
-                .arg(0)
-                .ignore();
-        }
-        clear.query_async::<()>(conn).await?;
-    }
-    Ok(expected.into_keys().collect())
-}
-
-/// After the finish script answered `reply` for job `id`: a completed job's marks expire
-/// with its done-bitmap (`done_ttl`: what a late attempt may still meet), a failed one's
-/// after its keys (`failed_ttl` and that margin: `retry-dead` may reopen it until then).
-pub(crate) async fn expire_after_finish(
-    conn: &RedisConn,
-    keys: &KeyPatterns,
-    (id, slots): (FanoutId, &[u16]),
-    reply: &[u64],
-    (done_ttl, failed_ttl): (u64, u64),
-) -> Result<(), StoreError> {
-    let ttl = match reply {
-        [1, 1, ..] => done_ttl,
-        [1, 0, ..] => failed_ttl + done_ttl,
-        _ => return Ok(()),
-    };
-    expire_marks(conn, keys, id, slots, ttl).await
-}
-
-/// Job `id`'s marks in `slots` expire after `ttl_s` rather than with the long expiry of
-/// an unfinished job's.
-async fn expire_marks(
-    conn: &RedisConn,
-    keys: &KeyPatterns,
-    id: FanoutId,
-    slots: &[u16],
-    ttl_s: u64,
-) -> Result<(), StoreError> {
-    let RedisConn::Cluster(cluster, _) = conn else {
-        return Ok(());
-    };
-    let mut cluster = cluster.clone();
-    for key in [
-        |m: crate::keys::SlotMarks| m.done,
-        |m: crate::keys::SlotMarks| m.marks,
-        |m: crate::keys::SlotMarks| m.skip,
-        |m: crate::keys::SlotMarks| m.dead_feeds,
-    ] {
-        let expire = |slot| {
-            redis::cmd("EXPIRE")
-                .arg(key(keys.slot_marks(slot, id)))
-                .arg(ttl_s)
-                .clone()
-        };
-        crate::cluster::per_slot(&mut cluster, slots, expire).await?;
-    }
-    Ok(())
-}
-
-/// `retry_dead_feeds` on a cluster: writing dead feeds again is not done on a cluster yet,
-/// so they stay dead (counted as such, and logged) and the resumed job runs on. `None`
-/// when the job is not this one.
-pub(crate) async fn retry_dead_feeds(
-    conn: &mut RedisConn,
-    keys: &KeyPatterns,
-    id: FanoutId,
-    job: &crate::record::JobRecord,
-) -> Result<Option<(u64, u64)>, StoreError> {
-    let mut read = redis::pipe();
-    read.cmd("HGET")
-        .arg(keys.job(id))
-        .arg("ident")
-        .cmd("HLEN")
-        .arg(keys.job_dead_feeds(id));
-    let (ident, dead): (Option<String>, u64) = read.query_async(conn).await?;
-    if ident != Some(job.ident()) {
-        return Ok(None);
-    }
-    if dead > 0 {
-        tracing::warn!(fanout_id = %id, dead_feeds = dead, "writing dead feeds again is not supported on a Redis Cluster yet: they stay dead");
-    }
-    Ok(Some((0, dead)))
+    .await?;
+    Ok(marked == 1)
 }
 
 #[cfg(test)]

@@ -39,6 +39,25 @@ impl Coordinator {
         }));
     }
 
+    /// On a cluster, an instance that takes over lapsed jobs also finishes the follows and
+    /// unfollows whose caller died between their two steps (see `cluster_following.rs`).
+    pub(super) fn finish_lapsed_follows(&mut self, ctx: &mut Context<Self>) {
+        if !self.take_over_lapsed || self.sweeping || self.draining {
+            return;
+        }
+        self.sweeping = true;
+        let mut ledger = self.ledger.clone();
+        let sweep = async move { ledger.finish_lapsed_follows().await };
+        ctx.spawn(sweep.into_actor(self).map(|result, act, _| {
+            act.sweeping = false;
+            match result {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(changes = n, "finished follows and unfollows left half done"),
+                Err(e) => tracing::warn!(error = %e, "could not finish follows and unfollows left half done"),
+            }
+        }));
+    }
+
     /// Leaves job `id` (preparing or running) without finishing it, cancelling the
     /// timers of its batches in flight.
     pub(super) fn drop_job(&mut self, id: FanoutId, ctx: &mut Context<Self>) {

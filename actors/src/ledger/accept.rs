@@ -75,9 +75,6 @@ impl JobLedger {
         if !self.keys.is_cluster() {
             return Ok(None);
         }
-        if job.kind == JobKind::Delete {
-            return Err(StoreError::NotOnCluster("deleting a photo"));
-        }
         let key = self.keys.followers(job.author_id);
         let kind: String = redis::cmd("TYPE")
             .arg(&key)
@@ -148,7 +145,7 @@ impl JobLedger {
             }
             JobKind::Delete => {
                 let mut call = ACCEPT_DELETE.prepare_invoke();
-                call.key(self.keys.followers(job.author_id))
+                call.key(followers)
                     .key(self.keys.photo(job.photo_id))
                     .key(self.keys.deleted(job.photo_id))
                     .key(self.keys.jobs())
@@ -170,6 +167,9 @@ impl JobLedger {
                     .arg(job.ident())
                     .arg(job.accepted_at_ms)
                     .arg(self.keys.job_followers_template());
+                if let Some(listed) = listed {
+                    call.arg(listed);
+                }
                 call
             }
         };

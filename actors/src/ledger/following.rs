@@ -16,7 +16,7 @@ use super::JobLedger;
 use crate::conn::resending;
 use crate::error::{FollowError, StoreError};
 use crate::messages::FollowChange;
-use crate::scripts::{FOLLOW, FOLLOW_LOCK, UNFOLLOW};
+use crate::scripts::{FOLLOW, FOLLOW_LOCK, FOLLOW_SLOT_LIST, UNFOLLOW, UNFOLLOW_SLOT_LIST};
 
 /// How long the lock of a scan lasts unless renewed (a scan renews it every quarter of
 /// that): a scan whose process died holds others up for at most this long.
@@ -28,11 +28,11 @@ const LOCK_MS: u64 = 2_000;
 const READ_PAGE: u64 = 5_000;
 /// How long a follow or unfollow waits for another one's scan of the same author: longer
 /// than a dead scan's lock lasts.
-const BUSY_WAIT: Duration = Duration::from_secs(5);
+pub(super) const BUSY_WAIT: Duration = Duration::from_secs(5);
 
 /// Which of the two.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Op {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Op {
     Follow,
     Unfollow,
 }
@@ -74,11 +74,37 @@ impl JobLedger {
             return Err(FollowError::SelfFollow { user: author });
         }
         if self.keys.is_cluster() {
-            return Err(FollowError::Store(StoreError::NotOnCluster(match op {
-                Op::Follow => "following",
-                Op::Unfollow => "unfollowing",
-            })));
+            return self.change_on_cluster(op, follower, author).await;
         }
+        let (word, numbers) = self.list_step(op, follower, author).await?;
+        let number = |i: usize| numbers.get(i).copied().unwrap_or(0);
+        match word.as_str() {
+            "followed" => Ok(FollowChange {
+                changed: true,
+                photos: number(0),
+            }),
+            "unfollowed" => Ok(FollowChange {
+                changed: true,
+                photos: number(1),
+            }),
+            _ => Ok(FollowChange {
+                changed: false,
+                photos: 0,
+            }),
+        }
+    }
+
+    /// Runs the script that changes `author`'s follower list (on one server, the whole
+    /// change; on a cluster, its first step) until it is done, scanning a long list in
+    /// slices when the script asks for it. Returns the script's last word (`followed`,
+    /// `unfollowed`, `listed`, `unlisted`, `already` or `not_following`) and the numbers
+    /// after it.
+    pub(super) async fn list_step(
+        &mut self,
+        op: Op,
+        follower: u64,
+        author: u64,
+    ) -> Result<(String, Vec<u64>), FollowError> {
         let started = Instant::now();
         let mut scan = Scan::default();
         loop {
@@ -87,30 +113,14 @@ impl JobLedger {
                 .first()
                 .and_then(|v| redis::from_redis_value::<String>(v.clone()).ok())
                 .unwrap_or_default();
-            let number = |i: usize| {
-                reply
-                    .get(i)
-                    .and_then(|v| redis::from_redis_value::<u64>(v.clone()).ok())
-                    .unwrap_or(0)
-            };
             match word.as_str() {
-                "followed" => {
-                    return Ok(FollowChange {
-                        changed: true,
-                        photos: number(1),
-                    })
-                }
-                "unfollowed" => {
-                    return Ok(FollowChange {
-                        changed: true,
-                        photos: number(2),
-                    })
-                }
-                "already" | "not_following" => {
-                    return Ok(FollowChange {
-                        changed: false,
-                        photos: 0,
-                    })
+                "followed" | "unfollowed" | "listed" | "unlisted" | "already" | "not_following" => {
+                    let numbers = reply
+                        .iter()
+                        .skip(1)
+                        .map(|v| redis::from_redis_value::<u64>(v.clone()).unwrap_or(0))
+                        .collect();
+                    return Ok((word, numbers));
                 }
                 "busy" | "rescan" if started.elapsed() < BUSY_WAIT => {
                     scan = Scan::default();
@@ -120,10 +130,7 @@ impl JobLedger {
                     // Already listed: nothing to commit.
                     Some(found) if op == Op::Follow && !found.positions.is_empty() => {
                         self.unlock(author, &found.token).await?;
-                        return Ok(FollowChange {
-                            changed: false,
-                            photos: 0,
-                        });
+                        return Ok(("already".to_owned(), Vec::new()));
                     }
                     Some(found) => scan = found,
                     None if started.elapsed() < BUSY_WAIT => {
@@ -234,10 +241,51 @@ impl JobLedger {
         scan: &Scan,
     ) -> Result<Vec<redis::Value>, FollowError> {
         let keys = &self.keys;
-        let mut call = match op {
-            Op::Follow => FOLLOW.prepare_invoke(),
-            Op::Unfollow => UNFOLLOW.prepare_invoke(),
+        let positions: Vec<String> = scan.positions.iter().map(u64::to_string).collect();
+        let mut call = match (op, keys.is_cluster()) {
+            (Op::Follow, false) => FOLLOW.prepare_invoke(),
+            (Op::Unfollow, false) => UNFOLLOW.prepare_invoke(),
+            (Op::Follow, true) => FOLLOW_SLOT_LIST.prepare_invoke(),
+            (Op::Unfollow, true) => UNFOLLOW_SLOT_LIST.prepare_invoke(),
         };
+        if keys.is_cluster() {
+            call.key(keys.followers(author))
+                .key(keys.following_lock(author))
+                .arg(follower)
+                .arg(self.follow_scan_slice)
+                .arg(&scan.token);
+            match op {
+                Op::Follow => call.arg(scan.upto),
+                Op::Unfollow => call.arg(positions.join(",")).arg(scan.upto),
+            };
+        } else {
+            self.single_server_call(&mut call, op, follower, author, scan, &positions);
+        }
+        // Safe to send again: every follow script is idempotent.
+        let mut pinned = self.conn.pinned();
+        let reply = resending(&pinned, |mut conn| {
+            let call = &call;
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await
+        .map_err(|e| FollowError::from(StoreError::from(e)))?;
+        pinned
+            .confirm_replicated_at(keys.followers(author).as_bytes())
+            .await?;
+        Ok(reply)
+    }
+
+    /// The keys and arguments of `follow.lua` / `unfollow.lua`.
+    fn single_server_call(
+        &self,
+        call: &mut redis::ScriptInvocation<'_>,
+        op: Op,
+        follower: u64,
+        author: u64,
+        scan: &Scan,
+        positions: &[String],
+    ) {
+        let keys = &self.keys;
         call.key(keys.followers(author))
             .key(keys.feed(follower))
             .key(keys.author_posts(author))
@@ -258,7 +306,6 @@ impl JobLedger {
                     .arg(keys.photo_time_parts().1);
             }
             Op::Unfollow => {
-                let positions: Vec<String> = scan.positions.iter().map(u64::to_string).collect();
                 call.arg(self.follow_scan_slice)
                     .arg(&scan.token)
                     .arg(positions.join(","))
@@ -268,15 +315,5 @@ impl JobLedger {
                     .arg(self.write.max_len);
             }
         }
-        // Safe to send again: both scripts are idempotent.
-        let mut pinned = self.conn.pinned();
-        let reply = resending(&pinned, |mut conn| {
-            let call = &call;
-            async move { call.invoke_async(&mut conn).await }
-        })
-        .await
-        .map_err(|e| FollowError::from(StoreError::from(e)))?;
-        pinned.confirm_replicated().await?;
-        Ok(reply)
     }
 }

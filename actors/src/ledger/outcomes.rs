@@ -13,7 +13,7 @@ use crate::messages::{DeadFeed, DeadRange, FanoutId, JobState, JobStatus};
 use crate::plan::Plan;
 use crate::record::{self, JobOutcome, JobRecord};
 use crate::scripts::{FINISH, REOPEN, RETRY_DEAD_FEEDS};
-use crate::slot_writes;
+use crate::slot_finish;
 
 /// What the finish script decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,9 +58,9 @@ impl JobLedger {
         outcomes: (&JobOutcome, &JobOutcome),
         dead: &[DeadRange],
     ) -> Result<Finish, StoreError> {
-        // On a cluster the slots' marks decide which chunks are done (see slot_writes.rs).
+        // On a cluster the slots' marks decide which chunks are done (see slot_finish.rs).
         let slots = match self.keys.is_cluster() {
-            true => Some(slot_writes::check_marks(&mut self.conn, &self.keys, id, plan).await?),
+            true => Some(slot_finish::check_marks(&mut self.conn, &self.keys, id, plan).await?),
             false => None,
         };
         let mut call = FINISH.prepare_invoke();
@@ -110,7 +110,7 @@ impl JobLedger {
         pinned.confirm_replicated().await?;
         if let Some(slots) = &slots {
             let ttls = (self.done_ttl_secs, self.failed_ttl_secs);
-            slot_writes::expire_after_finish(&self.conn, &self.keys, (id, slots), &reply, ttls)
+            slot_finish::expire_after_finish(&self.conn, &self.keys, (id, slots), &reply, ttls)
                 .await?;
         }
         match reply[..] {
@@ -136,7 +136,7 @@ impl JobLedger {
         job: &JobRecord,
     ) -> Result<Option<(u64, u64)>, StoreError> {
         if self.keys.is_cluster() {
-            return slot_writes::retry_dead_feeds(&mut self.conn, &self.keys, id, job).await;
+            return slot_finish::retry_dead_feeds(&mut self.conn, &self.keys, id, job).await;
         }
         let w = &job.write;
         let reply: redis::Value = RETRY_DEAD_FEEDS

@@ -13,7 +13,9 @@
 -- ARGV[3]: the same for a lease; ARGV[4]: this instance's id; ARGV[5]: lease length (ms);
 -- ARGV[6]: the new job's id (random); ARGV[7]: its identity 'author:photo'; ARGV[8]: its
 -- score among the unfinished jobs (accepted at, ms); ARGV[9]: the same as ARGV[2] for a
--- job's snapshot.
+-- job's snapshot; ARGV[10] (on a Redis Cluster, where the follower list is in another slot
+-- and KEYS[1] is a key of the ledger's slot that does not exist): the list's length, read
+-- just before.
 -- The recipients are the author's followers (the snapshot, taken right after, as for a
 -- post) plus, when the photo's fan-out has a snapshot still (running, or failed and kept
 -- for retry-dead), that snapshot: it is moved to KEYS[11], in constant time.
@@ -82,7 +84,7 @@ if post then
     earlier = redis.call('LLEN', KEYS[11])
   end
 end
-local followers = redis.call('LLEN', KEYS[1]) + earlier
+local followers = (tonumber(ARGV[10]) or redis.call('LLEN', KEYS[1])) + earlier
 redis.call('HSET', KEYS[5], 'record', ARGV[1], 'followers', followers, 'ident', ARGV[7], 'kind', 'delete')
 redis.call('ZADD', KEYS[4], ARGV[8], ARGV[6])
 redis.call('SADD', KEYS[9], ARGV[6])

@@ -37,28 +37,4 @@ if n ~= last - first + 1 then
   return -2
 end
 local photo, layout, head, tail = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local function remove_any(key)
-  local found = redis.call('TYPE', key).ok
-  if found == 'list' then
-    redis.call('LREM', key, '1', photo)
-  elseif found == 'zset' then
-    redis.call('ZREM', key, photo)
-  end
-end
-if layout == 'list' then
-  for i = 1, n do
-    local key = head .. followers[i] .. tail
-    if type(redis.pcall('LREM', key, '1', photo)) == 'table' then
-      remove_any(key)
-    end
-  end
-else
-  for i = 1, n do
-    local key = head .. followers[i] .. tail
-    if type(redis.pcall('ZREM', key, photo)) == 'table' then
-      remove_any(key)
-    end
-  end
-end
-redis.call('SETBIT', done, bit, '1')
-return n
+-- feed_removals.lua follows, then (in scripts.rs) the chunk is marked done and n returned.

@@ -1,7 +1,5 @@
 -- Writes a job's dead feeds again (feeds a chunk skipped because they had the wrong type),
--- when the job resumes after `fanout retry-dead`. Each feed that takes the photo leaves the
--- dead feeds in the same step, so it is written exactly once; one still of the wrong type
--- stays recorded (with what it holds now).
+-- when the job resumes after `fanout retry-dead` (see dead_feed_writes.lua).
 -- KEYS[1]: the job's dead feeds; KEYS[2]: the job hash; KEYS[3]: the photo's tombstone (a
 -- deleted photo is written nowhere again: its dead feeds are dropped); KEYS[4]: the job's
 -- skip set (those followers' dead feeds are dropped too).
@@ -15,39 +13,12 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('DEL', KEYS[1])
   return { 0, 0 }
 end
+local dead_feeds, skip_set = KEYS[1], KEYS[4]
 local photo, cap, layout, score = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local entries = redis.call('HGETALL', KEYS[1])
-local written, dead = 0, 0
+local head, tail = ARGV[6], ARGV[7]
+local followers = {}
+local entries = redis.call('HGETALL', dead_feeds)
 for i = 1, #entries, 2 do
-  local follower = entries[i]
-  local key = ARGV[6] .. follower .. ARGV[7]
-  local r
-  if redis.call('SISMEMBER', KEYS[4], follower) == 1 then
-    redis.call('HDEL', KEYS[1], follower)
-  elseif layout == 'list' then
-    r = redis.pcall('LPUSH', key, photo)
-    if type(r) == 'number' and r > cap then
-      redis.call('LTRIM', key, '0', string.format('%d', cap - 1))
-    end
-  else
-    r = redis.pcall('ZADD', key, 'NX', score, photo)
-    if type(r) == 'number' then
-      redis.call('ZREMRANGEBYRANK', key, '0', string.format('%d', -(cap + 1)))
-    end
-  end
-  if r == nil then
-    -- Skipped: followed or unfollowed while the job ran.
-  elseif type(r) == 'number' then
-    redis.call('HDEL', KEYS[1], follower)
-    written = written + 1
-  elseif string.sub(r.err, 1, 9) == 'WRONGTYPE' then
-    local entry = cjson.encode({ key = key, found = redis.call('TYPE', key).ok, expected = layout })
-    redis.call('HSET', KEYS[1], follower, entry)
-    dead = dead + 1
-  else
-    -- Out of memory or another refusal: nothing of this feed was written; stop here, the
-    -- rest stays recorded for the next try.
-    return r
-  end
+  followers[#followers + 1] = entries[i]
 end
-return { written, dead }
+-- dead_feed_writes.lua follows, then (in scripts.rs) { written, dead } is returned.
