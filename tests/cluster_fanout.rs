@@ -2,8 +2,9 @@
 //! (node timeout 3 s), every feed then read on every master node by node. A plain fan-out
 //! of 300,000 followers; a master killed with `kill -9` mid-way and replaced by its
 //! replica (the post exits 0); the process killed mid-way and the job taken over by
-//! another; 3,000 slots resharded mid-way; `/readyz` while slots are not served;
-//! operations fanout does not do on a cluster yet refused, writing nothing.
+//! another; 3,000 slots resharded mid-way; `/readyz` while slots are not served; a photo
+//! deleted mid fan-out; follows and unfollows mid fan-out; a follow killed between its two
+//! steps and finished by a sweep.
 //! One cluster at a time: two would share the two cores and could fail nodes over by
 //! themselves.
 
@@ -126,27 +127,259 @@ async fn a_killed_process_s_job_is_taken_over_by_another() {
     assert!(cluster.unfinished().await.is_empty());
 }
 
+/// Followers the lifecycle tests seed: enough for the paced fan-out to outlast what they
+/// do during it.
+const LIFECYCLE_FOLLOWERS: u64 = 30_000;
+
+/// `photo`'s count in the feed of every follower in `ids`, over all masters.
+async fn counts(cluster: &Cluster, photo: u64, ids: impl IntoIterator<Item = u64>) -> Vec<u64> {
+    let held = cluster.feeds_holding(photo).await;
+    ids.into_iter()
+        .map(|id| held.get(&id).copied().unwrap_or(0))
+        .collect()
+}
+
+/// A photo deleted while its fan-out runs: the fan-out stops, and the deletion takes the
+/// photo out of every feed it reached, on every master, those of followers who left the
+/// list behind fanout's back included (only the fan-out's snapshot knows them). An earlier
+/// photo stays, once, everywhere.
 #[actix_rt::test]
-async fn what_fanout_does_not_do_on_a_cluster_yet_is_refused_writing_nothing() {
+async fn a_photo_deleted_mid_fan_out_leaves_every_feed_on_every_master() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let cluster = Cluster::start(3).await;
+    let n = LIFECYCLE_FOLLOWERS;
+    cluster.seed(AUTHOR, 1, n).await;
+    let env = cluster.env();
+    let env = || env.iter().map(|(k, v)| (*k, v.as_str()));
+    fanout_post(AUTHOR, 776).envs(env()).run().assert_ok();
+
+    let post = post_on(&cluster).envs(PACED).spawn();
+    let id = first_job(&cluster).await;
+    wait_until!(60, cluster.chunks_done(id).await >= n / 25 / 10);
+    // Followers 1..=100 leave the list behind fanout's back.
+    let mut c = cluster.conn().await;
+    let _: () = redis::cmd("LTRIM")
+        .arg(format!("followers:{AUTHOR}"))
+        .arg(100)
+        .arg(-1)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        cluster.unfinished().await.contains(&id),
+        "the fan-out ended before the deletion: it proves nothing"
+    );
+    let deleted = fanout_cmd(&["delete", "--author", "7", "--photo", "777"])
+        .envs(env())
+        .run();
+    deleted.assert_ok();
+    // A fan-out stopped by a deletion did not complete: exit 1, saying why.
+    let ran = within(120, async { post.finish() }).await;
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("has been deleted"), "{}", ran.stderr);
+
+    let held = counts(&cluster, PHOTO, 1..=n).await;
+    assert_eq!(
+        held.iter().sum::<u64>(),
+        0,
+        "no feed holds the deleted photo"
+    );
+    cluster.assert_exactly_once(1..=n, 776).await;
+    assert!(cluster.unfinished().await.is_empty());
+    // Gone means gone: posting it again is refused.
+    let again = post_on(&cluster).run();
+    assert!(!again.ok(), "{}", again.stdout);
+}
+
+/// Ten followers unfollow and ten new ones follow while a fan-out runs: each step on its
+/// node (list, then feed) with the skip sets in the feeds' slots. The new ones get both the
+/// earlier photo and the running one exactly once (merged, and skipped by the fan-out); the
+/// ones who left hold neither; everyone else holds each once.
+#[actix_rt::test]
+async fn follows_and_unfollows_mid_fan_out_hold_every_photo_once() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let cluster = Cluster::start(3).await;
+    let n = LIFECYCLE_FOLLOWERS;
+    cluster.seed(AUTHOR, 1, n).await;
+    let env = cluster.env();
+    let env = || env.iter().map(|(k, v)| (*k, v.as_str()));
+    fanout_post(AUTHOR, 776).envs(env()).run().assert_ok();
+
+    let post = post_on(&cluster).envs(PACED).spawn();
+    let id = first_job(&cluster).await;
+    wait_until!(60, cluster.chunks_done(id).await >= n / 25 / 10);
+    let (leaving, joining) = (101..=110u64, 900_001..=900_010u64);
+    let changes: Vec<_> = leaving
+        .clone()
+        .map(|f| ("unfollow", f))
+        .chain(joining.clone().map(|f| ("follow", f)))
+        .map(|(op, f)| {
+            let f = f.to_string();
+            fanout_cmd(&[op, "--follower", &f, "--author", "7"])
+                .envs(env())
+                .spawn()
+        })
+        .collect();
+    for change in changes {
+        change.finish().assert_ok();
+    }
+    assert!(
+        cluster.unfinished().await.contains(&id),
+        "the fan-out ended before the follows: it proves nothing"
+    );
+    within(120, async { post.finish() }).await.assert_ok();
+
+    for photo in [776, PHOTO] {
+        let left = counts(&cluster, photo, leaving.clone()).await;
+        assert_eq!(
+            left,
+            vec![0; 10],
+            "photo {photo} in the feeds of those who left"
+        );
+        let joined = counts(&cluster, photo, joining.clone()).await;
+        assert_eq!(
+            joined,
+            vec![1; 10],
+            "photo {photo} in the feeds of those who joined"
+        );
+        let stayed = counts(&cluster, photo, (1..=n).filter(|f| !leaving.contains(f))).await;
+        let wrong = stayed.iter().filter(|c| **c != 1).count();
+        assert_eq!(
+            wrong, 0,
+            "photo {photo}: followers who stayed without it once"
+        );
+    }
+    let mut c = cluster.conn().await;
+    let listed: Vec<u64> = redis::cmd("LRANGE")
+        .arg(format!("followers:{AUTHOR}"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(listed.len() as u64, n, "ten left, ten joined");
+    assert!(!listed.iter().any(|f| leaving.contains(f)));
+    assert!(joining.clone().all(|f| listed.contains(&f)));
+}
+
+/// A feed of the wrong type is skipped by itself and written by `retry-dead` once fixed,
+/// slot by slot. Then a follow whose process is killed between its two steps (the feed's
+/// master refusing writes for a while, so that it waits there): the follower is listed but
+/// its feed is not written. The intent it left in the ledger lapses and a serving instance
+/// finishes it: the feed gets the author's photo, once.
+#[actix_rt::test]
+async fn dead_feeds_are_retried_and_a_half_done_follow_is_finished_by_a_sweep() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let cluster = Cluster::start(3).await;
     cluster.seed(AUTHOR, 1, 100).await;
-    post_on(&cluster).run().assert_ok();
     let env = cluster.env();
     let env = || env.iter().map(|(k, v)| (*k, v.as_str()));
-    for args in [
-        &["delete", "--author", "7", "--photo", "777"][..],
-        &["follow", "--follower", "500", "--author", "7"][..],
-    ] {
-        let ran = fanout_cmd(args).envs(env()).run();
-        assert!(!ran.ok(), "{args:?} must fail on a cluster");
-        assert!(
-            ran.stderr.contains("not supported on a Redis Cluster yet"),
-            "{args:?}: {}",
-            ran.stderr
-        );
-    }
+    let mut c = cluster.conn().await;
+    let _: () = redis::cmd("SET")
+        .arg("homefeed:50")
+        .arg("not a feed")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let posted = post_on(&cluster).run();
+    assert_eq!(posted.code, Some(1), "{}", posted.stderr);
+    assert!(
+        posted
+            .stderr
+            .contains("1 feed(s) of the wrong type skipped"),
+        "{}",
+        posted.stderr
+    );
+    let _: () = redis::cmd("DEL")
+        .arg("homefeed:50")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let retried = fanout_cmd(&["retry-dead"]).envs(env()).run();
+    retried.assert_ok();
+    assert!(
+        retried.stdout.contains("1 dead feed(s) reopened"),
+        "{}",
+        retried.stdout
+    );
     cluster.assert_exactly_once(1..=100, PHOTO).await;
+    // A new follower whose feed is on another master than the author's list and the
+    // ledger (which the first step writes).
+    let busy = [
+        cluster.master_of(&format!("followers:{AUTHOR}")).await,
+        cluster.master_of("fanout:{ledger}:jobs").await,
+    ];
+    let mut follower = 900_000;
+    while busy.contains(&cluster.master_of(&format!("homefeed:{follower}")).await) {
+        follower += 1;
+    }
+    let feed_master = cluster.master_of(&format!("homefeed:{follower}")).await;
+    let mut node = cluster.node(feed_master).await;
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(20_000)
+        .arg("WRITE")
+        .query_async(&mut node)
+        .await
+        .unwrap();
+    let f = follower.to_string();
+    let mut follow = fanout_cmd(&["follow", "--follower", &f, "--author", "7"])
+        .envs(env())
+        .spawn();
+    let intents = "fanout:{ledger}:following:intents";
+    wait_until!(30, {
+        let listed: Option<u64> = redis::cmd("LPOS")
+            .arg(format!("followers:{AUTHOR}"))
+            .arg(follower)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        listed.is_some()
+    });
+    // Listed: the process now waits on the paused feed master. Kill it there.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    follow.kill();
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(&mut node)
+        .await
+        .unwrap();
+    let pending: Vec<String> = redis::cmd("HKEYS")
+        .arg(intents)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(
+        pending,
+        vec![format!("{follower}:{AUTHOR}")],
+        "the intent outlives its caller"
+    );
+    assert_eq!(
+        counts(&cluster, PHOTO, [follower]).await,
+        vec![0],
+        "step 2 never ran"
+    );
+
+    let mut settings = fanout::Settings::default();
+    settings.redis.cluster_nodes = cluster
+        .nodes
+        .urls()
+        .iter()
+        .map(|u| fanout::settings::RedisUrl::parse(u).unwrap())
+        .collect();
+    settings.jobs.lease_ms = 1_500;
+    settings.jobs.lease_renew_ms = 500;
+    let core = start(settings).await;
+    wait_until!(60, {
+        let pending: Vec<String> = redis::cmd("HKEYS")
+            .arg(intents)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        pending.is_empty()
+    });
+    assert_eq!(counts(&cluster, PHOTO, [follower]).await, vec![1]);
+    drop(core);
 }
 
 /// `redis-cli --cluster reshard` moves 3,000 slots from one master to another while the

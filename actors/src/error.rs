@@ -29,9 +29,6 @@ pub enum StoreError {
     /// missing or refused): not an outage that waiting would end.
     #[error("{0}")]
     Tls(String),
-    /// What was asked is not done on a Redis Cluster yet (named); nothing was written.
-    #[error("{0} is not supported on a Redis Cluster yet; nothing was written")]
-    NotOnCluster(&'static str),
     /// Any other error Redis returned.
     #[error("Redis error: {0}")]
     Redis(String),
@@ -46,7 +43,6 @@ impl StoreError {
             StoreError::SnapshotMissing { .. } => "snapshot_missing",
             StoreError::Redis(_) => "redis_error",
             StoreError::Tls(_) => "tls",
-            StoreError::NotOnCluster(_) => "not_on_cluster",
         }
     }
 

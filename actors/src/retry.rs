@@ -76,9 +76,7 @@ pub(crate) fn after_failure(
         ..*failed
     };
     match failure {
-        BatchFailure::Store(StoreError::WrongType { .. } | StoreError::NotOnCluster(_)) => {
-            return Verdict::Dead
-        }
+        BatchFailure::Store(StoreError::WrongType { .. }) => return Verdict::Dead,
         BatchFailure::Store(StoreError::SnapshotMissing { .. }) => return Verdict::Abandon,
         BatchFailure::Store(StoreError::Unavailable(_)) => {
             let since = failed.outage_since.unwrap_or(now);

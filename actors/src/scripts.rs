@@ -23,8 +23,13 @@ const FRAGMENTS: [(&str, &str); 6] = [
     ),
 ];
 
-/// `text` with each `--#include <fragment>` line replaced by that fragment.
+/// The script `text`, assembled (see [`assemble`]).
 fn assembled(text: &str) -> Script {
+    Script::new(&assemble(text))
+}
+
+/// `text` with each `--#include <fragment>` line replaced by that fragment.
+fn assemble(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 2);
     for line in text.lines() {
         match line.strip_prefix("--#include ") {
@@ -39,7 +44,7 @@ fn assembled(text: &str) -> Script {
         }
         out.push('\n');
     }
-    Script::new(&out)
+    out
 }
 
 /// `PhotoPosted` → a new job (record, photo key, lease) or the photo's existing one.
@@ -173,3 +178,32 @@ pub(crate) static REOPEN: LazyLock<Script> =
 /// A page of a home feed after a cursor photo (`GET /users/{id}/feed?before=`).
 pub(crate) static READ_PAGE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/read_page.lua")));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assembled_scripts_hold_every_fragment_and_no_include_line() {
+        for text in [
+            include_str!("scripts/follow.lua"),
+            include_str!("scripts/unfollow.lua"),
+            include_str!("scripts/follow_slot_list.lua"),
+            include_str!("scripts/follow_slot_feed.lua"),
+            include_str!("scripts/unfollow_slot_list.lua"),
+            include_str!("scripts/unfollow_slot_feed.lua"),
+        ] {
+            let names: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("--#include "))
+                .collect();
+            assert!(!names.is_empty());
+            let code = assemble(text);
+            assert!(!code.contains("--#include"), "{code}");
+            for name in names {
+                let (_, fragment) = FRAGMENTS.iter().find(|(n, _)| *n == name).unwrap();
+                assert!(code.contains(fragment.trim()), "{name}");
+            }
+        }
+    }
+}
