@@ -14,6 +14,8 @@ pub const SLOTS: u16 = 16_384;
 pub struct LocalCluster {
     /// Every node, the masters first (as created; a failover may change who is master).
     pub nodes: Vec<LocalRedis>,
+    /// Every node's `requirepass` (and `masterauth`), if any.
+    password: Option<String>,
 }
 
 impl LocalCluster {
@@ -25,11 +27,34 @@ impl LocalCluster {
         replicas: usize,
         node_timeout_ms: u64,
     ) -> Result<Self, LocalRedisError> {
+        Self::start_secured(masters, replicas, node_timeout_ms, None)
+    }
+
+    /// [`start`](Self::start), every node requiring `password` (clients and replicas).
+    pub fn start_with_password(
+        masters: usize,
+        replicas: usize,
+        node_timeout_ms: u64,
+        password: &str,
+    ) -> Result<Self, LocalRedisError> {
+        Self::start_secured(masters, replicas, node_timeout_ms, Some(password))
+    }
+
+    fn start_secured(
+        masters: usize,
+        replicas: usize,
+        node_timeout_ms: u64,
+        password: Option<&str>,
+    ) -> Result<Self, LocalRedisError> {
         let count = masters * (1 + replicas);
+        let role = Role::ClusterNode(node_timeout_ms);
         let nodes = (0..count)
-            .map(|_| LocalRedis::start_as(None, None, Role::ClusterNode(node_timeout_ms), None))
+            .map(|_| LocalRedis::start_as(None, None, role.clone(), password))
             .collect::<Result<Vec<_>, _>>()?;
-        let cluster = Self { nodes };
+        let cluster = Self {
+            nodes,
+            password: password.map(str::to_owned),
+        };
         if masters < 3 {
             // `redis-cli --cluster create` wants three masters at least.
             if replicas > 0 {
@@ -45,6 +70,9 @@ impl LocalCluster {
         create.arg("--cluster").arg("create");
         for node in &cluster.nodes {
             create.arg(format!("127.0.0.1:{}", node.port()));
+        }
+        if let Some(password) = &cluster.password {
+            create.args(["-a", password, "--no-auth-warning"]);
         }
         let out = create
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
@@ -75,12 +103,25 @@ impl LocalCluster {
         self.nodes.iter().map(LocalRedis::url).collect()
     }
 
+    /// The URL of the node on `port` with the password in it, for a client of the
+    /// cluster's own (tests, seeding).
+    pub fn authed_url(&self, port: u16) -> String {
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{port}"),
+            None => format!("redis://127.0.0.1:{port}"),
+        }
+    }
+
     /// Waits until every running node reports `cluster_state:ok` with all slots served,
     /// and every replica is in sync with its master.
     pub fn wait_until_ok(&self, limit: Duration) -> Result<(), LocalRedisError> {
         let deadline = Instant::now() + limit;
         loop {
-            if self.nodes.iter().all(|node| cluster_ok(node.port())) {
+            if self
+                .nodes
+                .iter()
+                .all(|node| cluster_ok(&self.authed_url(node.port())))
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -97,7 +138,7 @@ impl LocalCluster {
         let share = u32::from(SLOTS).div_ceil(count.max(1));
         let failed = |e: redis::RedisError| self.failed(e.to_string());
         for (i, node) in self.nodes.iter().enumerate() {
-            let mut conn = redis::Client::open(node.url())
+            let mut conn = redis::Client::open(self.authed_url(node.port()))
                 .and_then(|c| c.get_connection())
                 .map_err(failed)?;
             let first = i as u32 * share;
@@ -114,7 +155,7 @@ impl LocalCluster {
                     .arg("127.0.0.1")
                     .arg(node.port())
                     .exec(
-                        &mut redis::Client::open(self.nodes[0].url())
+                        &mut redis::Client::open(self.authed_url(self.nodes[0].port()))
                             .and_then(|c| c.get_connection())
                             .map_err(failed)?,
                     )
@@ -132,10 +173,10 @@ impl LocalCluster {
     }
 }
 
-/// Whether the node on `port` answers, says the whole cluster is ok, and, for a replica,
+/// Whether the node at `url` answers, says the whole cluster is ok, and, for a replica,
 /// is in sync with its master (a replica that never synced cannot take over).
-fn cluster_ok(port: u16) -> bool {
-    let conn = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+fn cluster_ok(url: &str) -> bool {
+    let conn = redis::Client::open(url)
         .and_then(|client| client.get_connection_with_timeout(Duration::from_millis(500)));
     let Ok(mut conn) = conn else {
         return false;

@@ -382,6 +382,36 @@ async fn dead_feeds_are_retried_and_a_half_done_follow_is_finished_by_a_sweep() 
     drop(core);
 }
 
+/// Every node requiring a password (`requirepass`, replicas with `masterauth`): without it
+/// the post is refused with a message that names the problem, writing nothing; with it
+/// (`FANOUT_REDIS_PASSWORD`, never printed) every feed holds the photo once.
+#[actix_rt::test]
+async fn a_cluster_with_a_password_refuses_without_it_and_works_with_it() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let secret = "cluster-s3cret";
+    let cluster = Cluster::start_with_password(3, secret).await;
+    cluster.seed(AUTHOR, 1, 20_000).await;
+    let without = fanout_post(AUTHOR, PHOTO)
+        .env("FANOUT_REDIS_CLUSTER_NODES", cluster.nodes.urls().join(","))
+        .run();
+    assert!(!without.ok(), "{}", without.stdout);
+    assert!(
+        without.stderr.to_lowercase().contains("auth"),
+        "{}",
+        without.stderr
+    );
+    assert_eq!(cluster.feeds_holding(PHOTO).await.values().sum::<u64>(), 0);
+    assert!(cluster.unfinished().await.is_empty());
+
+    let with = post_on(&cluster).run();
+    with.assert_ok();
+    assert!(
+        !with.stdout.contains(secret) && !with.stderr.contains(secret),
+        "the password must never be printed"
+    );
+    cluster.assert_exactly_once(1..=20_000, PHOTO).await;
+}
+
 /// `redis-cli --cluster reshard` moves 3,000 slots from one master to another while the
 /// fan-out runs: the marks move with the feeds they guard, and scripts meeting a slot on
 /// the move are redirected (`ASK`) or told to try again (`TRYAGAIN`) and run once, whole.

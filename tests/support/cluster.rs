@@ -19,6 +19,7 @@ pub const NODE_TIMEOUT_MS: u64 = 3_000;
 /// A running private cluster.
 pub struct Cluster {
     pub nodes: LocalCluster,
+    password: Option<String>,
 }
 
 impl Cluster {
@@ -28,12 +29,29 @@ impl Cluster {
         // (`PR_SET_PDEATHSIG`), and a blocking-pool thread ends when idle.
         let nodes = LocalCluster::start(masters, 1, NODE_TIMEOUT_MS)
             .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
-        Self { nodes }
+        Self {
+            nodes,
+            password: None,
+        }
     }
 
-    /// `FANOUT_REDIS_CLUSTER_NODES` naming every node.
+    /// [`start`](Self::start), every node requiring `password`.
+    pub async fn start_with_password(masters: usize, password: &str) -> Self {
+        let nodes = LocalCluster::start_with_password(masters, 1, NODE_TIMEOUT_MS, password)
+            .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
+        Self {
+            nodes,
+            password: Some(password.to_owned()),
+        }
+    }
+
+    /// `FANOUT_REDIS_CLUSTER_NODES` naming every node (and `FANOUT_REDIS_PASSWORD`).
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![("FANOUT_REDIS_CLUSTER_NODES", self.nodes.urls().join(","))]
+        let mut env = vec![("FANOUT_REDIS_CLUSTER_NODES", self.nodes.urls().join(","))];
+        if let Some(password) = &self.password {
+            env.push(("FANOUT_REDIS_PASSWORD", password.clone()));
+        }
+        env
     }
 
     /// A cluster connection (redis-rs's), for the ledger's keys and seeding.
@@ -50,13 +68,13 @@ impl Cluster {
             .nodes
             .iter()
             .filter(|n| !n.is_stopped())
-            .map(|n| n.url())
+            .map(|n| self.nodes.authed_url(n.port()))
             .collect()
     }
 
     /// A plain connection to the node on `port`.
     pub async fn node(&self, port: u16) -> MultiplexedConnection {
-        redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        redis::Client::open(self.nodes.authed_url(port))
             .unwrap()
             .get_multiplexed_async_connection()
             .await
