@@ -15,7 +15,7 @@ pub struct LocalCluster {
     /// Every node, the masters first (as created; a failover may change who is master).
     pub nodes: Vec<LocalRedis>,
     /// Every node's `requirepass` (and `masterauth`), if any.
-    password: Option<String>,
+    pub password: Option<String>,
 }
 
 impl LocalCluster {

@@ -31,6 +31,7 @@ use crate::settings::Settings;
 
 mod accept;
 mod cluster_following;
+mod follow_intents;
 mod following;
 mod leases;
 pub(crate) mod outcomes;

@@ -83,6 +83,11 @@ impl WriteSpec {
         }
     }
 
+    /// The feed key of `follower` in this spec's pattern.
+    pub fn feed_key(&self, follower: &str) -> String {
+        format!("{}{follower}{}", self.feed_head, self.feed_tail)
+    }
+
     /// What `settings` make a chunk write: fixed in the record of every job accepted with
     /// them.
     pub fn from_settings(settings: &Settings) -> Self {

@@ -24,7 +24,7 @@ use crate::slot_writes::by_slot;
 pub(crate) async fn check_marks(
     conn: &mut RedisConn,
     keys: &KeyPatterns,
-    id: FanoutId,
+    (id, job): (FanoutId, &JobRecord),
     plan: &Plan,
 ) -> Result<Vec<u16>, StoreError> {
     if let RedisConn::Cluster(cluster, ack_ms) = conn {
@@ -57,7 +57,7 @@ pub(crate) async fn check_marks(
             let from = usize::try_from(chunk.start).unwrap_or(usize::MAX);
             let part = recipients.get(from..).unwrap_or_default();
             let part = &part[..part.len().min(chunk.size() as usize)];
-            for slot in by_slot(keys, part).into_keys() {
+            for slot in by_slot(|f| job.write.feed_key(f), part).into_keys() {
                 expected.entry(slot).or_default().push(chunk.bit);
             }
         }
@@ -163,13 +163,13 @@ pub(crate) async fn retry_dead_feeds(
         return Ok(Some((0, 0)));
     }
     let w = &job.write;
-    let groups = by_slot(keys, &dead);
+    let groups = by_slot(|f| w.feed_key(f), &dead);
     let parts = groups.iter().map(|(slot, followers)| {
         let marks = keys.slot_marks(*slot, id);
         let mut call = RETRY_SLOT.key(&marks.dead_feeds);
         call.key(&marks.skip).key(&marks.marks);
         for follower in followers {
-            call.key(keys.feed(follower));
+            call.key(w.feed_key(follower));
         }
         call.arg(job.photo_id)
             .arg(w.max_len)

@@ -33,11 +33,15 @@ pub(crate) enum ChunkWrite {
     NotThisJob,
 }
 
-/// The feeds of `followers` grouped by the slot of each feed key, in their order.
-pub(crate) fn by_slot(keys: &KeyPatterns, followers: &[String]) -> BTreeMap<u16, Vec<String>> {
+/// The feeds of `followers` grouped by the slot of each feed key (`feed` of the follower:
+/// a job's own pattern when it writes), in their order.
+pub(crate) fn by_slot(
+    feed: impl Fn(&str) -> String,
+    followers: &[String],
+) -> BTreeMap<u16, Vec<String>> {
     let mut groups: BTreeMap<u16, Vec<String>> = BTreeMap::new();
     for follower in followers {
-        let slot = crate::cluster::slot_of(keys.feed(follower).as_bytes());
+        let slot = crate::cluster::slot_of(feed(follower).as_bytes());
         groups.entry(slot).or_default().push(follower.clone());
     }
     groups
@@ -136,7 +140,7 @@ fn part(
         }
     };
     for follower in followers {
-        call.key(format!("{}{follower}{}", write.feed_head, write.feed_tail));
+        call.key(write.feed_key(follower));
     }
     match job.kind {
         JobKind::Post => call
@@ -194,7 +198,8 @@ pub(crate) async fn write_chunk(
     if read.followers.len() as u64 != chunk.size() {
         return Ok(ChunkWrite::NotThisJob);
     }
-    let parts = by_slot(keys, &read.followers)
+    let w = &job.write;
+    let parts = by_slot(|f| w.feed_key(f), &read.followers)
         .into_iter()
         .map(|(slot, followers)| {
             let call = part(keys, batch, (chunk, slot, read.post), &followers, limits);
@@ -284,7 +289,7 @@ mod tests {
     fn followers_are_grouped_by_the_slot_of_their_feed_in_order() {
         let keys = KeyPatterns::default().on_cluster();
         let followers: Vec<String> = (1..=2_000).map(|f| f.to_string()).collect();
-        let groups = by_slot(&keys, &followers);
+        let groups = by_slot(|f| keys.feed(f), &followers);
         assert!(groups.len() > 1_000, "{}", groups.len());
         let mut seen = 0;
         for (slot, group) in &groups {

@@ -14,21 +14,15 @@
 //! accepted before is among those step 2 skips, and its photo among those it merges or
 //! removes (a merge adds a photo only where it is not yet).
 
-use std::time::{Duration, Instant};
-
 use redis::Value;
 
-use super::following::{Op, BUSY_WAIT};
+use super::following::Op;
 use super::JobLedger;
 use crate::conn::resending;
 use crate::error::{FollowError, StoreError};
 use crate::kind::JobKind;
 use crate::messages::{FanoutId, FollowChange};
-use crate::scripts::{FOLLOW_INTENT, FOLLOW_SLOT_FEED, UNFOLLOW_SLOT_FEED};
-
-/// How long a claimed intent holds its pair: far longer than the two steps take (a scan of
-/// a list of millions included), so that only a caller that died loses it.
-const INTENT_MS: u64 = 10_000;
+use crate::scripts::{FOLLOW_SLOT_FEED, UNFOLLOW_SLOT_FEED};
 
 /// What the ledger says step 2 must do.
 struct Known {
@@ -48,65 +42,70 @@ impl JobLedger {
         follower: u64,
         author: u64,
     ) -> Result<FollowChange, FollowError> {
-        // Both keys' types first, so that a refusal writes nothing (a key changed behind
-        // fanout's back between this and its step stops the change there; the intent stays
-        // and a sweep finishes it once the key is fixed).
-        self.expect_type(&self.keys.followers(author), "list")
-            .await?;
-        let layout = self.write.layout().as_str();
-        self.expect_type(&self.keys.feed(follower), layout).await?;
-        let token = format!("{}:{:x}", self.instance, rand::random::<u64>());
-        let taken_over = self.claim_intent(op, follower, author, &token).await?;
-        let (word, _) = self.list_step(op, follower, author).await?;
-        let changed = matches!(word.as_str(), "listed" | "unlisted");
-        // Nothing changed and no earlier change of the pair left half done: nothing to do.
-        let photos = if changed || taken_over {
-            self.feed_step(op, follower, author).await?
-        } else {
-            0
-        };
-        self.release_intent(follower, author, &token).await?;
-        Ok(FollowChange { changed, photos })
+        let change = self.change_pair(op, follower, author, None).await?;
+        // Only a sweep's claim can find its intent gone.
+        Ok(change.unwrap_or(FollowChange {
+            changed: false,
+            photos: 0,
+        }))
     }
 
-    /// On a cluster: finishes the follows and unfollows whose caller died between their two
-    /// steps (their claim lapsed). Returns how many it finished.
-    pub(crate) async fn finish_lapsed_follows(&mut self) -> Result<usize, FollowError> {
-        if !self.keys.is_cluster() {
-            return Ok(0);
+    /// The change, under the pair's intent; `seen` is the intent a sweep read (it runs the
+    /// change only if the intent is still that one: `None` otherwise).
+    pub(super) async fn change_pair(
+        &mut self,
+        op: Op,
+        follower: u64,
+        author: u64,
+        seen: Option<&str>,
+    ) -> Result<Option<FollowChange>, FollowError> {
+        // Every key's type first, so that a refusal writes nothing (a key changed behind
+        // fanout's back between this and its step stops the change there; the intent stays
+        // and a sweep finishes it once the key is fixed).
+        let layout = self.write.layout().as_str();
+        for (key, expected) in [
+            (self.keys.followers(author), "list"),
+            (self.keys.feed(follower), layout),
+            (self.keys.author_posts(author), "list"),
+            (self.keys.author_post_times(author), "list"),
+        ] {
+            self.expect_type(&key, expected).await?;
         }
-        let intents: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(self.keys.following_intents())
-            .query_async(&mut self.conn)
-            .await
-            .map_err(StoreError::from)?;
-        let (seconds, micros): (u64, u64) = redis::cmd("TIME")
-            .query_async(&mut self.conn)
-            .await
-            .map_err(StoreError::from)?;
-        let now_ms = seconds * 1_000 + micros / 1_000;
-        let mut finished = 0;
-        for (pair, intent) in intents {
-            let Some((op, deadline)) = parse_intent(&pair, &intent) else {
-                continue;
-            };
-            if deadline > now_ms {
-                continue;
+        let token = format!("{}:{:x}", self.instance, rand::random::<u64>());
+        let Some(taken_over) = self
+            .claim_intent(op, (follower, author), &token, seen)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let word = match self.list_step(op, follower, author).await {
+            Ok((word, _)) => word,
+            // The list step wrote nothing: the change did not happen, and no sweep may do
+            // it later (unless it took over a half-done one, which the sweep must finish).
+            Err(
+                e @ (FollowError::Busy { .. } | FollowError::Store(StoreError::WrongType { .. })),
+            ) if !taken_over => {
+                self.intent(follower, author, &token, "release").await?;
+                return Err(e);
             }
-            let (follower, author, op) = op;
-            tracing::info!(
-                follower,
-                author,
-                ?op,
-                "finishing a follow or unfollow whose caller stopped between its two steps"
-            );
-            match self.change_on_cluster(op, follower, author).await {
-                Ok(_) => finished += 1,
-                Err(FollowError::Busy { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            Err(e) => return Err(e),
+        };
+        let changed = matches!(word.as_str(), "listed" | "unlisted");
+        if !changed && !taken_over {
+            // Nothing changed and no earlier change of the pair was left half done.
+            self.intent(follower, author, &token, "release").await?;
+            return Ok(Some(FollowChange { changed, photos: 0 }));
         }
-        Ok(finished)
+        // Still ours, for another while: a change that lost its intent to a newer one (this
+        // caller stalled longer than the claim) must not do its second step after it.
+        if !self.intent(follower, author, &token, "renew").await? {
+            return Err(FollowError::Busy { author });
+        }
+        let photos = self.feed_step(op, follower, author).await?;
+        if !self.intent(follower, author, &token, "release").await? {
+            tracing::warn!(follower, author, ?op, "a follow or unfollow lost its intent before it finished; the newer change of the pair runs its steps again");
+        }
+        Ok(Some(FollowChange { changed, photos }))
     }
 
     async fn expect_type(&mut self, key: &str, expected: &str) -> Result<(), FollowError> {
@@ -125,68 +124,6 @@ impl JobLedger {
         }))
     }
 
-    /// Claims the pair's intent, waiting (up to `BUSY_WAIT`) for another caller's live one;
-    /// `true` when it replaced one whose caller died.
-    async fn claim_intent(
-        &mut self,
-        op: Op,
-        follower: u64,
-        author: u64,
-        token: &str,
-    ) -> Result<bool, FollowError> {
-        let started = Instant::now();
-        let mut call = FOLLOW_INTENT.key(self.keys.following_intents());
-        call.arg(format!("{follower}:{author}"))
-            .arg("claim")
-            .arg(token)
-            .arg(op_name(op))
-            .arg(INTENT_MS);
-        loop {
-            let mut pinned = self.conn.pinned();
-            let reply: Vec<String> = resending(&pinned, |mut conn| {
-                let call = &call;
-                async move { call.invoke_async(&mut conn).await }
-            })
-            .await
-            .map_err(StoreError::from)?;
-            match reply.first().map(String::as_str) {
-                Some("busy") if started.elapsed() < BUSY_WAIT => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Some("busy") => return Err(FollowError::Busy { author }),
-                Some(claimed @ ("claimed" | "taken_over")) => {
-                    // The intent must outlive a failover, or a half-done change is forgotten.
-                    pinned.confirm_replicated().await?;
-                    return Ok(claimed == "taken_over");
-                }
-                _ => {
-                    return Err(FollowError::Store(StoreError::Redis(format!(
-                        "unexpected reply from follow_intent: {reply:?}"
-                    ))))
-                }
-            }
-        }
-    }
-
-    async fn release_intent(
-        &mut self,
-        follower: u64,
-        author: u64,
-        token: &str,
-    ) -> Result<(), FollowError> {
-        let mut call = FOLLOW_INTENT.key(self.keys.following_intents());
-        call.arg(format!("{follower}:{author}"))
-            .arg("release")
-            .arg(token);
-        let _: i64 = resending(&self.conn, |mut conn| {
-            let call = &call;
-            async move { call.invoke_async(&mut conn).await }
-        })
-        .await
-        .map_err(StoreError::from)?;
-        Ok(())
-    }
-
     /// What step 2 needs from the ledger: the author's recent photos, deletions and running
     /// post fan-outs.
     async fn known(&mut self, author: u64) -> Result<Known, StoreError> {
@@ -202,6 +139,8 @@ impl JobLedger {
             .arg(-1)
             .cmd("SMEMBERS")
             .arg(keys.author_jobs(author));
+        // One moment's view: a post accepted between the reads would be skipped unmerged.
+        read.atomic();
         let (photos, times, jobs): (Vec<String>, Vec<String>, Vec<u64>) =
             read.query_async(&mut self.conn).await?;
         let mut kinds = redis::pipe();
@@ -271,23 +210,89 @@ impl JobLedger {
                     call.arg(photo);
                 }
                 call.arg(&known.deleting);
+                // Deleted photos still in the feed: a deletion that finished between the
+                // first step and the read above is known neither as recent nor as running.
+                let entries = self.feed_entries(&feed, layout, cap).await?;
+                call.arg(self.deleted_of(&entries).await?);
             }
         }
-        let mut pinned = self.conn.pinned();
-        let reply: Vec<Value> = resending(&pinned, |mut conn| {
-            let call = &call;
-            async move { call.invoke_async(&mut conn).await }
-        })
-        .await
-        .map_err(StoreError::from)?;
-        pinned.confirm_replicated_at(feed.as_bytes()).await?;
+        let reply = self.run_in_feed_slot(&feed, &call).await?;
         let photos = match op {
             Op::Follow => reply.get(1),
             Op::Unfollow => reply.get(2),
         };
-        Ok(photos
+        let photos = photos
             .and_then(|v| redis::from_redis_value::<u64>(v.clone()).ok())
-            .unwrap_or(0))
+            .unwrap_or(0);
+        if op == Op::Follow {
+            // A photo deleted since the ledger was read may have been merged after its
+            // deletion's part for this feed ran: take it out again. A deletion accepted
+            // after this look took its snapshot after the first step, so it lists the
+            // follower and removes the photo itself.
+            let merged: Vec<String> = known.photos.into_iter().map(|(p, _)| p).collect();
+            let deleted = self.deleted_of(&merged).await?;
+            if !deleted.is_empty() {
+                let mut remove = UNFOLLOW_SLOT_FEED.key(&feed);
+                remove
+                    .arg(follower)
+                    .arg(layout)
+                    .arg(cap)
+                    .arg(0)
+                    .arg(&deleted);
+                self.run_in_feed_slot(&feed, &remove).await?;
+            }
+        }
+        Ok(photos)
+    }
+
+    /// Runs `call` (idempotent) in the slot of `feed`, and waits for a replica to have it.
+    async fn run_in_feed_slot(
+        &mut self,
+        feed: &str,
+        call: &redis::ScriptInvocation<'_>,
+    ) -> Result<Vec<Value>, FollowError> {
+        let mut pinned = self.conn.pinned();
+        let reply: Vec<Value> = resending(&pinned, |mut conn| async move {
+            call.invoke_async(&mut conn).await
+        })
+        .await
+        .map_err(StoreError::from)?;
+        pinned.confirm_replicated_at(feed.as_bytes()).await?;
+        Ok(reply)
+    }
+
+    /// Those of `photos` that have been deleted (their tombstone exists).
+    async fn deleted_of(&mut self, photos: &[String]) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<u64> = photos.iter().filter_map(|p| p.parse().ok()).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut get = redis::cmd("MGET");
+        for id in &ids {
+            get.arg(self.keys.deleted(*id));
+        }
+        let tombstones: Vec<Option<String>> = get.query_async(&mut self.conn).await?;
+        Ok(ids
+            .iter()
+            .zip(tombstones)
+            .filter(|(_, t)| t.is_some())
+            .map(|(id, _)| id.to_string())
+            .collect())
+    }
+
+    /// The first `cap` entries of `follower`'s feed, newest first.
+    async fn feed_entries(
+        &mut self,
+        feed: &str,
+        layout: &str,
+        cap: u64,
+    ) -> Result<Vec<String>, StoreError> {
+        let last = cap.saturating_sub(1);
+        let read = match layout {
+            "list" => redis::cmd("LRANGE").arg(feed).arg(0).arg(last).clone(),
+            _ => redis::cmd("ZREVRANGE").arg(feed).arg(0).arg(last).clone(),
+        };
+        Ok(read.query_async(&mut self.conn).await?)
     }
 
     /// For a list feed: its first `cap` entries with the posting times the ledger has for
@@ -301,12 +306,7 @@ impl JobLedger {
         if layout != "list" {
             return Ok(Vec::new());
         }
-        let entries: Vec<String> = redis::cmd("LRANGE")
-            .arg(feed)
-            .arg(0)
-            .arg(cap.saturating_sub(1))
-            .query_async(&mut self.conn)
-            .await?;
+        let entries = self.feed_entries(feed, layout, cap).await?;
         if entries.is_empty() {
             return Ok(Vec::new());
         }
@@ -321,43 +321,5 @@ impl JobLedger {
             .zip(times)
             .filter_map(|(entry, at)| at.map(|at| (entry, at)))
             .collect())
-    }
-}
-
-fn op_name(op: Op) -> &'static str {
-    match op {
-        Op::Follow => "follow",
-        Op::Unfollow => "unfollow",
-    }
-}
-
-/// An intent's pair and op, and when its claim lapses (ms).
-fn parse_intent(pair: &str, intent: &str) -> Option<((u64, u64, Op), u64)> {
-    let (follower, author) = pair.split_once(':')?;
-    let mut parts = intent.split(' ');
-    let op = match parts.next()? {
-        "follow" => Op::Follow,
-        "unfollow" => Op::Unfollow,
-        _ => return None,
-    };
-    let deadline = parts.nth(1)?.parse().ok()?;
-    Some(((follower.parse().ok()?, author.parse().ok()?, op), deadline))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intents_are_read_back_as_written() {
-        let parsed = parse_intent("12:7", "unfollow host:ab12 1700000000123");
-        assert_eq!(parsed, Some(((12, 7, Op::Unfollow), 1_700_000_000_123)));
-        assert_eq!(
-            parse_intent("12:7", "follow t 5"),
-            Some(((12, 7, Op::Follow), 5))
-        );
-        assert_eq!(parse_intent("12", "follow t 5"), None);
-        assert_eq!(parse_intent("12:7", "jump t 5"), None);
-        assert_eq!(parse_intent("12:7", "follow t"), None);
     }
 }

@@ -60,7 +60,9 @@ impl JobLedger {
     ) -> Result<Finish, StoreError> {
         // On a cluster the slots' marks decide which chunks are done (see slot_finish.rs).
         let slots = match self.keys.is_cluster() {
-            true => Some(slot_finish::check_marks(&mut self.conn, &self.keys, id, plan).await?),
+            true => {
+                Some(slot_finish::check_marks(&mut self.conn, &self.keys, (id, job), plan).await?)
+            }
             false => None,
         };
         let mut call = FINISH.prepare_invoke();
