@@ -59,10 +59,9 @@ impl JobLedger {
         dead: &[DeadRange],
     ) -> Result<Finish, StoreError> {
         // On a cluster the slots' marks decide which chunks are done (see slot_finish.rs).
-        let slots = match self.keys.is_cluster() {
-            true => {
-                Some(slot_finish::check_marks(&mut self.conn, &self.keys, (id, job), plan).await?)
-            }
+        let (conn, keys) = (&mut self.conn, &self.keys);
+        let slots = match keys.is_cluster() {
+            true => Some(slot_finish::check_marks(conn, keys, (id, job), plan).await?),
             false => None,
         };
         let mut call = FINISH.prepare_invoke();
