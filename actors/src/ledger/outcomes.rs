@@ -18,8 +18,7 @@ use crate::slot_finish;
 /// What the finish script decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Finish {
-    /// The outcome is recorded: `completed` when every chunk is done and no feed was
-    /// skipped.
+    /// The outcome is recorded: `completed` when every chunk is done and no feed skipped.
     Recorded {
         completed: bool,
         /// Feeds skipped for their type.
