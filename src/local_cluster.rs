@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::local_redis::{LocalRedis, LocalRedisError, Role};
+use crate::local_redis::{LocalRedis, LocalRedisError, Role, ServerTls};
 
 /// Every hash slot of a cluster.
 pub const SLOTS: u16 = 16_384;
@@ -16,6 +16,9 @@ pub struct LocalCluster {
     pub nodes: Vec<LocalRedis>,
     /// Every node's `requirepass` (and `masterauth`), if any.
     pub password: Option<String>,
+    /// With TLS: every node's certificate (it speaks only TLS, on its bus and to its
+    /// replicas too), and the CA clients trust.
+    pub tls: Option<ServerTls>,
 }
 
 impl LocalCluster {
@@ -27,7 +30,17 @@ impl LocalCluster {
         replicas: usize,
         node_timeout_ms: u64,
     ) -> Result<Self, LocalRedisError> {
-        Self::start_secured(masters, replicas, node_timeout_ms, None)
+        Self::start_secured(masters, replicas, node_timeout_ms, (None, None))
+    }
+
+    /// [`start`](Self::start), every node speaking only TLS with `tls`'s certificate.
+    pub fn start_tls(
+        masters: usize,
+        replicas: usize,
+        node_timeout_ms: u64,
+        tls: ServerTls,
+    ) -> Result<Self, LocalRedisError> {
+        Self::start_secured(masters, replicas, node_timeout_ms, (None, Some(tls)))
     }
 
     /// [`start`](Self::start), every node requiring `password` (clients and replicas).
@@ -37,23 +50,24 @@ impl LocalCluster {
         node_timeout_ms: u64,
         password: &str,
     ) -> Result<Self, LocalRedisError> {
-        Self::start_secured(masters, replicas, node_timeout_ms, Some(password))
+        Self::start_secured(masters, replicas, node_timeout_ms, (Some(password), None))
     }
 
     fn start_secured(
         masters: usize,
         replicas: usize,
         node_timeout_ms: u64,
-        password: Option<&str>,
+        (password, tls): (Option<&str>, Option<ServerTls>),
     ) -> Result<Self, LocalRedisError> {
         let count = masters * (1 + replicas);
         let role = Role::ClusterNode(node_timeout_ms);
         let nodes = (0..count)
-            .map(|_| LocalRedis::start_as(None, None, role.clone(), password))
+            .map(|_| LocalRedis::start_as(None, tls.clone(), role.clone(), password))
             .collect::<Result<Vec<_>, _>>()?;
         let cluster = Self {
             nodes,
             password: password.map(str::to_owned),
+            tls,
         };
         if masters < 3 {
             // `redis-cli --cluster create` wants three masters at least.
@@ -73,6 +87,9 @@ impl LocalCluster {
         }
         if let Some(password) = &cluster.password {
             create.args(["-a", password, "--no-auth-warning"]);
+        }
+        if let Some(tls) = &cluster.tls {
+            create.arg("--tls").arg("--cacert").arg(&tls.ca_file);
         }
         let out = create
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
@@ -106,9 +123,32 @@ impl LocalCluster {
     /// The URL of the node on `port` with the password in it, for a client of the
     /// cluster's own (tests, seeding).
     pub fn authed_url(&self, port: u16) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         match &self.password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{port}"),
-            None => format!("redis://127.0.0.1:{port}"),
+            Some(password) => format!("{scheme}://:{password}@127.0.0.1:{port}"),
+            None => format!("{scheme}://127.0.0.1:{port}"),
+        }
+    }
+
+    /// What a client of the cluster's own trusts with TLS: the CA of the nodes'
+    /// certificates.
+    pub fn certificates(&self) -> Option<redis::TlsCertificates> {
+        let tls = self.tls.as_ref()?;
+        Some(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: std::fs::read(&tls.ca_file).ok(),
+        })
+    }
+
+    /// A client of the node on `port` (TLS and password as the cluster wants).
+    pub fn client(&self, port: u16) -> redis::RedisResult<redis::Client> {
+        match self.certificates() {
+            Some(certs) => redis::Client::build_with_tls(self.authed_url(port), certs),
+            None => redis::Client::open(self.authed_url(port)),
         }
     }
 
@@ -120,7 +160,7 @@ impl LocalCluster {
             if self
                 .nodes
                 .iter()
-                .all(|node| cluster_ok(&self.authed_url(node.port())))
+                .all(|node| cluster_ok(self.client(node.port())))
             {
                 return Ok(());
             }
@@ -138,7 +178,8 @@ impl LocalCluster {
         let share = u32::from(SLOTS).div_ceil(count.max(1));
         let failed = |e: redis::RedisError| self.failed(e.to_string());
         for (i, node) in self.nodes.iter().enumerate() {
-            let mut conn = redis::Client::open(self.authed_url(node.port()))
+            let mut conn = self
+                .client(node.port())
                 .and_then(|c| c.get_connection())
                 .map_err(failed)?;
             let first = i as u32 * share;
@@ -155,7 +196,8 @@ impl LocalCluster {
                     .arg("127.0.0.1")
                     .arg(node.port())
                     .exec(
-                        &mut redis::Client::open(self.authed_url(self.nodes[0].port()))
+                        &mut self
+                            .client(self.nodes[0].port())
                             .and_then(|c| c.get_connection())
                             .map_err(failed)?,
                     )
@@ -173,11 +215,11 @@ impl LocalCluster {
     }
 }
 
-/// Whether the node at `url` answers, says the whole cluster is ok, and, for a replica,
+/// Whether the node of `client` answers, says the whole cluster is ok, and, for a replica,
 /// is in sync with its master (a replica that never synced cannot take over).
-fn cluster_ok(url: &str) -> bool {
-    let conn = redis::Client::open(url)
-        .and_then(|client| client.get_connection_with_timeout(Duration::from_millis(500)));
+fn cluster_ok(client: redis::RedisResult<redis::Client>) -> bool {
+    let conn =
+        client.and_then(|client| client.get_connection_with_timeout(Duration::from_millis(500)));
     let Ok(mut conn) = conn else {
         return false;
     };

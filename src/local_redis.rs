@@ -247,6 +247,10 @@ impl LocalRedis {
                 .arg(self.dir.path().join("nodes.conf"))
                 .arg("--cluster-node-timeout")
                 .arg(timeout_ms.to_string());
+            if self.tls.is_some() {
+                // The cluster bus and replication over TLS too, like the clients.
+                command.args(["--tls-cluster", "yes", "--tls-replication", "yes"]);
+            }
         }
         if let Some(password) = &self.password {
             command

@@ -412,6 +412,38 @@ async fn a_cluster_with_a_password_refuses_without_it_and_works_with_it() {
     cluster.assert_exactly_once(1..=20_000, PHOTO).await;
 }
 
+/// Every node speaking only TLS (clients, the cluster bus, replication): with the CA
+/// (`FANOUT_REDIS_TLS_CA_FILE`) every feed holds the photo once; without it the post is
+/// refused with a message that names the certificate problem, writing nothing.
+#[actix_rt::test]
+async fn a_cluster_over_tls_is_exactly_once() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let certs = Certs::generate();
+    let cluster = Cluster::start_tls(3, &certs).await;
+    cluster.seed(AUTHOR, 1, 20_000).await;
+    let untrusted = fanout_post(AUTHOR, PHOTO)
+        .env("FANOUT_REDIS_CLUSTER_NODES", cluster.nodes.urls().join(","))
+        .run();
+    assert!(!untrusted.ok(), "{}", untrusted.stdout);
+    assert!(
+        untrusted.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        untrusted.stderr
+    );
+    assert!(cluster.unfinished().await.is_empty());
+
+    post_on(&cluster).run().assert_ok();
+    cluster.assert_exactly_once(1..=20_000, PHOTO).await;
+    // The nodes really speak only TLS: a plain connection gets nowhere.
+    let port = cluster.nodes.nodes[0].port();
+    let plain = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let plain = within(10, plain.get_multiplexed_async_connection()).await;
+    assert!(
+        plain.is_err(),
+        "a plain connection must not reach a TLS node"
+    );
+}
+
 /// `redis-cli --cluster reshard` moves 3,000 slots from one master to another while the
 /// fan-out runs: the marks move with the feeds they guard, and scripts meeting a slot on
 /// the move are redirected (`ASK`) or told to try again (`TRYAGAIN`) and run once, whole.

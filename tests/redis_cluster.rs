@@ -61,6 +61,7 @@ fn a_private_cluster_serves_every_slot_and_survives_a_master_kill() {
             .filter(|n| n.port() != victim)
             .collect(),
         password: None,
+        tls: None,
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while master_of(&survivors, "homefeed:1") == victim {

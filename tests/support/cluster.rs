@@ -45,18 +45,47 @@ impl Cluster {
         }
     }
 
-    /// `FANOUT_REDIS_CLUSTER_NODES` naming every node (and `FANOUT_REDIS_PASSWORD`).
+    /// [`start`](Self::start), every node speaking only TLS with `certs`' server
+    /// certificate (clients need not show one).
+    pub async fn start_tls(masters: usize, certs: &super::tls::Certs) -> Self {
+        let tls = fanout_cli::local_redis::ServerTls {
+            cert_file: certs.file("node.pem"),
+            key_file: certs.file("node.key"),
+            ca_file: certs.ca(),
+            auth_clients: false,
+        };
+        let nodes = LocalCluster::start_tls(masters, 1, NODE_TIMEOUT_MS, tls)
+            .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
+        Self {
+            nodes,
+            password: None,
+        }
+    }
+
+    /// `FANOUT_REDIS_CLUSTER_NODES` naming every node (and `FANOUT_REDIS_PASSWORD`, and
+    /// with TLS `FANOUT_REDIS_TLS_CA_FILE`).
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![("FANOUT_REDIS_CLUSTER_NODES", self.nodes.urls().join(","))];
         if let Some(password) = &self.password {
             env.push(("FANOUT_REDIS_PASSWORD", password.clone()));
+        }
+        if let Some(tls) = &self.nodes.tls {
+            env.push((
+                "FANOUT_REDIS_TLS_CA_FILE",
+                tls.ca_file.display().to_string(),
+            ));
         }
         env
     }
 
     /// A cluster connection (redis-rs's), for the ledger's keys and seeding.
     pub async fn conn(&self) -> ClusterConnection {
-        redis::cluster::ClusterClient::new(self.live_urls())
+        let mut client = redis::cluster::ClusterClientBuilder::new(self.live_urls());
+        if let Some(certs) = self.nodes.certificates() {
+            client = client.certs(certs);
+        }
+        client
+            .build()
             .unwrap()
             .get_async_connection()
             .await
@@ -74,7 +103,8 @@ impl Cluster {
 
     /// A plain connection to the node on `port`.
     pub async fn node(&self, port: u16) -> MultiplexedConnection {
-        redis::Client::open(self.nodes.authed_url(port))
+        self.nodes
+            .client(port)
             .unwrap()
             .get_multiplexed_async_connection()
             .await

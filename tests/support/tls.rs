@@ -32,6 +32,12 @@ impl Certs {
             "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
         );
         certs.make_signed("client", "extendedKeyUsage=clientAuth\n");
+        // A cluster node's: it is also the client of the other nodes' bus, which asks for
+        // a certificate.
+        certs.make_signed(
+            "node",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+        );
         certs
     }
 
