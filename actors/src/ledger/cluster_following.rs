@@ -16,6 +16,7 @@
 
 use redis::Value;
 
+use super::follow_intents::Intent;
 use super::following::Op;
 use super::JobLedger;
 use crate::conn::resending;
@@ -68,44 +69,68 @@ impl JobLedger {
             (self.keys.feed(follower), layout),
             (self.keys.author_posts(author), "list"),
             (self.keys.author_post_times(author), "list"),
+            (self.keys.author_jobs(author), "set"),
         ] {
             self.expect_type(&key, expected).await?;
         }
         let token = format!("{}:{:x}", self.instance, rand::random::<u64>());
-        let Some(taken_over) = self
+        let Some(earlier) = self
             .claim_intent(op, (follower, author), &token, seen)
             .await?
         else {
             return Ok(None);
         };
-        let word = match self.list_step(op, follower, author).await {
-            Ok((word, _)) => word,
-            // The list step wrote nothing: the change did not happen, and no sweep may do
-            // it later (unless it took over a half-done one, which the sweep must finish).
-            Err(
-                e @ (FollowError::Busy { .. } | FollowError::Store(StoreError::WrongType { .. })),
-            ) if !taken_over => {
-                self.intent(follower, author, &token, "release").await?;
-                return Err(e);
+        // An earlier change of the pair left half done: step 2 runs whatever step 1 finds.
+        let mut force = earlier.is_some();
+        let mut changed = false;
+        // A second round only when the intent was lost after step 1 changed the list.
+        for _ in 0..2 {
+            let word = match self.list_step(op, follower, author).await {
+                Ok((word, _)) => word,
+                // The list step wrote nothing: this change did not happen and no sweep may
+                // do it later; a half-done change it took over goes back for a sweep.
+                Err(
+                    e @ (FollowError::Busy { .. }
+                    | FollowError::Store(StoreError::WrongType { .. })),
+                ) => {
+                    let back = earlier.map_or(Intent::Release, Intent::HandBack);
+                    self.intent(follower, author, &token, back).await?;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
+            changed |= matches!(word.as_str(), "listed" | "unlisted");
+            if !changed && !force {
+                // Nothing changed and no earlier change of the pair was left half done.
+                self.intent(follower, author, &token, Intent::Release)
+                    .await?;
+                return Ok(Some(FollowChange { changed, photos: 0 }));
             }
-            Err(e) => return Err(e),
-        };
-        let changed = matches!(word.as_str(), "listed" | "unlisted");
-        if !changed && !taken_over {
-            // Nothing changed and no earlier change of the pair was left half done.
-            self.intent(follower, author, &token, "release").await?;
-            return Ok(Some(FollowChange { changed, photos: 0 }));
+            // Still ours, for another while: after a stall longer than the claim, a newer
+            // change of the pair may have run meanwhile.
+            if self.intent(follower, author, &token, Intent::Renew).await? {
+                let photos = self.feed_step(op, follower, author).await?;
+                if !self
+                    .intent(follower, author, &token, Intent::Release)
+                    .await?
+                {
+                    tracing::warn!(follower, author, ?op, "a follow or unfollow lost its intent before it finished; the newer change of the pair runs its steps again");
+                }
+                return Ok(Some(FollowChange { changed, photos }));
+            }
+            // Lost, after this change's first step: whichever of the two changes' steps ran
+            // last, the list and the feed may now disagree. Claim the pair again and run
+            // this change whole (step 1 finds itself done, step 2 runs all the same).
+            if self
+                .claim_intent(op, (follower, author), &token, None)
+                .await?
+                .is_none()
+            {
+                break;
+            }
+            force = true;
         }
-        // Still ours, for another while: a change that lost its intent to a newer one (this
-        // caller stalled longer than the claim) must not do its second step after it.
-        if !self.intent(follower, author, &token, "renew").await? {
-            return Err(FollowError::Busy { author });
-        }
-        let photos = self.feed_step(op, follower, author).await?;
-        if !self.intent(follower, author, &token, "release").await? {
-            tracing::warn!(follower, author, ?op, "a follow or unfollow lost its intent before it finished; the newer change of the pair runs its steps again");
-        }
-        Ok(Some(FollowChange { changed, photos }))
+        Err(FollowError::Busy { author })
     }
 
     async fn expect_type(&mut self, key: &str, expected: &str) -> Result<(), FollowError> {
@@ -229,8 +254,10 @@ impl JobLedger {
             // deletion's part for this feed ran: take it out again. A deletion accepted
             // after this look took its snapshot after the first step, so it lists the
             // follower and removes the photo itself.
-            let merged: Vec<String> = known.photos.into_iter().map(|(p, _)| p).collect();
-            let deleted = self.deleted_of(&merged).await?;
+            // The feed's entries, not only what this call merged: a merge repeated by a
+            // sweep after such a deletion finished finds the photo no longer recent.
+            let entries = self.feed_entries(&feed, layout, cap).await?;
+            let deleted = self.deleted_of(&entries).await?;
             if !deleted.is_empty() {
                 let mut remove = UNFOLLOW_SLOT_FEED.key(&feed);
                 remove

@@ -15,6 +15,18 @@ use crate::scripts::FOLLOW_INTENT;
 /// run its second step (see `change_pair`).
 const INTENT_MS: u64 = 10_000;
 
+/// What a caller does with the intent it holds.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Intent {
+    /// Keeps it another `INTENT_MS`.
+    Renew,
+    /// Lets it go: the change is done (or refused before it wrote anything).
+    Release,
+    /// Puts back, lapsed, the change it took over (`Op`), for a sweep to finish: the
+    /// caller's own change was refused before it wrote anything.
+    HandBack(Op),
+}
+
 impl JobLedger {
     /// On a cluster: finishes the follows and unfollows whose caller died between their two
     /// steps (their claim lapsed). Returns how many it finished; a pair that cannot be
@@ -58,16 +70,17 @@ impl JobLedger {
         Ok(finished)
     }
 
-    /// Claims the pair's intent, waiting (up to `BUSY_WAIT`) for another caller's live one;
-    /// `Some(true)` when it replaced one whose caller died, `None` when `seen` (a sweep's)
-    /// is no longer the pair's intent.
+    /// Claims the pair's intent, waiting (up to `BUSY_WAIT`) for another caller's live one
+    /// (a sweep does not wait: it comes back later); `Some(Some(op))` when it replaced a
+    /// lapsed one, of change `op`; `None` when `seen` (a sweep's) is no longer the pair's
+    /// intent, or is held by a live caller.
     pub(super) async fn claim_intent(
         &mut self,
         op: Op,
         (follower, author): (u64, u64),
         token: &str,
         seen: Option<&str>,
-    ) -> Result<Option<bool>, FollowError> {
+    ) -> Result<Option<Option<Op>>, FollowError> {
         let started = Instant::now();
         let mut call = FOLLOW_INTENT.key(self.keys.following_intents());
         call.arg(format!("{follower}:{author}"))
@@ -87,6 +100,7 @@ impl JobLedger {
             .await
             .map_err(StoreError::from)?;
             match reply.first().map(String::as_str) {
+                Some("busy") if seen.is_some() => return Ok(None),
                 Some("busy") if started.elapsed() < BUSY_WAIT => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
@@ -95,7 +109,11 @@ impl JobLedger {
                 Some(claimed @ ("claimed" | "taken_over")) => {
                     // The intent must outlive a failover, or a half-done change is forgotten.
                     pinned.confirm_replicated().await?;
-                    return Ok(Some(claimed == "taken_over"));
+                    let earlier = match reply.get(1).map(String::as_str) {
+                        Some("unfollow") => Op::Unfollow,
+                        _ => Op::Follow,
+                    };
+                    return Ok(Some((claimed == "taken_over").then_some(earlier)));
                 }
                 _ => {
                     return Err(FollowError::Store(StoreError::Redis(format!(
@@ -106,20 +124,23 @@ impl JobLedger {
         }
     }
 
-    /// Renews (`renew`) or releases (`release`) the pair's intent if `token` holds it;
-    /// `false` when it does not any more.
+    /// Renews (`renew`), releases (`release`) or hands back (`hand_back`: the taken-over
+    /// change `earlier` put back, lapsed, for a sweep) the pair's intent if `token` holds
+    /// it; `false` when it does not any more.
     pub(super) async fn intent(
         &mut self,
         follower: u64,
         author: u64,
         token: &str,
-        what: &str,
+        what: Intent,
     ) -> Result<bool, FollowError> {
         let mut call = FOLLOW_INTENT.key(self.keys.following_intents());
-        call.arg(format!("{follower}:{author}"))
-            .arg(what)
-            .arg(token)
-            .arg(INTENT_MS);
+        call.arg(format!("{follower}:{author}"));
+        match what {
+            Intent::Renew => call.arg("renew").arg(token).arg(INTENT_MS),
+            Intent::Release => call.arg("release").arg(token),
+            Intent::HandBack(earlier) => call.arg("hand_back").arg(token).arg(op_name(earlier)),
+        };
         let held: i64 = resending(&self.conn, |mut conn| {
             let call = &call;
             async move { call.invoke_async(&mut conn).await }
