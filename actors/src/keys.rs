@@ -273,7 +273,7 @@ impl KeyPatterns {
     }
 
     /// `fanout:following:intents`: on a cluster, the follows and unfollows under way (a
-    /// hash: `follower:author` → `op token deadline-ms`; see `follow_intent.lua`).
+    /// hash: `follower:author` → `op token deadline-ms earlier`; see `follow_intent.lua`).
     pub fn following_intents(&self) -> String {
         format!("{}following:intents", self.prefix)
     }

@@ -16,8 +16,10 @@
 
 use redis::Value;
 
-use super::follow_intents::Intent;
-use super::following::Op;
+use std::time::Duration;
+
+use super::follow_intents::{Intent, INTENT_MS};
+use super::following::{Op, BUSY_WAIT};
 use super::JobLedger;
 use crate::conn::resending;
 use crate::error::{FollowError, StoreError};
@@ -74,26 +76,32 @@ impl JobLedger {
             self.expect_type(&key, expected).await?;
         }
         let token = format!("{}:{:x}", self.instance, rand::random::<u64>());
-        let Some(earlier) = self
-            .claim_intent(op, (follower, author), &token, seen)
+        let Some(claim) = self
+            .claim_intent(op, (follower, author), (&token, seen), BUSY_WAIT)
             .await?
         else {
             return Ok(None);
         };
         // An earlier change of the pair left half done: step 2 runs whatever step 1 finds.
-        let mut force = earlier.is_some();
+        let mut force = claim.taken_over;
         let mut changed = false;
-        // A second round only when the intent was lost after step 1 changed the list.
-        for _ in 0..2 {
+        // A second round only when the intent was lost after step 1 ran.
+        for round in 0..2 {
             let word = match self.list_step(op, follower, author).await {
                 Ok((word, _)) => word,
-                // The list step wrote nothing: this change did not happen and no sweep may
-                // do it later; a half-done change it took over goes back for a sweep.
+                // Refused, writing nothing. In the first round this change did not happen
+                // and no sweep may do it later (a half-done change it took over goes back
+                // for a sweep); in the second, its first round's list step did, and the
+                // sweep must finish it.
                 Err(
                     e @ (FollowError::Busy { .. }
                     | FollowError::Store(StoreError::WrongType { .. })),
                 ) => {
-                    let back = earlier.map_or(Intent::Release, Intent::HandBack);
+                    let back = match (round, claim.earlier) {
+                        (0, None) => Intent::Release,
+                        (0, Some(earlier)) => Intent::HandBack(earlier),
+                        _ => Intent::HandBack(op),
+                    };
                     self.intent(follower, author, &token, back).await?;
                     return Err(e);
                 }
@@ -118,19 +126,21 @@ impl JobLedger {
                 }
                 return Ok(Some(FollowChange { changed, photos }));
             }
-            // Lost, after this change's first step: whichever of the two changes' steps ran
-            // last, the list and the feed may now disagree. Claim the pair again and run
-            // this change whole (step 1 finds itself done, step 2 runs all the same).
-            if self
-                .claim_intent(op, (follower, author), &token, None)
-                .await?
-                .is_none()
-            {
+            if round == 1 {
                 break;
             }
+            // Lost, after this change's first step: whichever of the two changes' steps ran
+            // last, the list and the feed may now disagree. Claim the pair again (waiting
+            // until the holder's claim could have lapsed) and run this change whole: step 1
+            // finds itself done, step 2 runs all the same.
+            let wait = Duration::from_millis(2 * INTENT_MS + 1_000);
+            self.claim_intent(op, (follower, author), (&token, None), wait)
+                .await?;
             force = true;
         }
-        Err(FollowError::Busy { author })
+        Err(FollowError::Unavailable(format!(
+            "the follow or unfollow of author {author} by {follower} stalled past its claim twice while other changes of the pair ran; it may be half done: send it again"
+        )))
     }
 
     async fn expect_type(&mut self, key: &str, expected: &str) -> Result<(), FollowError> {

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::following::{Op, BUSY_WAIT};
+use super::following::Op;
 use super::JobLedger;
 use crate::conn::resending;
 use crate::error::{FollowError, StoreError};
@@ -13,7 +13,16 @@ use crate::scripts::FOLLOW_INTENT;
 /// How long a claimed intent holds its pair: far longer than the two steps take (a scan of
 /// a list of millions included). A caller that stalls longer loses it, and then does not
 /// run its second step (see `change_pair`).
-const INTENT_MS: u64 = 10_000;
+pub(super) const INTENT_MS: u64 = 10_000;
+
+/// A claimed intent.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Claim {
+    /// It replaced a lapsed one: that change may have done only its first step.
+    pub taken_over: bool,
+    /// The replaced change, when its intent said which.
+    pub earlier: Option<Op>,
+}
 
 /// What a caller does with the intent it holds.
 #[derive(Clone, Copy, Debug)]
@@ -70,17 +79,16 @@ impl JobLedger {
         Ok(finished)
     }
 
-    /// Claims the pair's intent, waiting (up to `BUSY_WAIT`) for another caller's live one
-    /// (a sweep does not wait: it comes back later); `Some(Some(op))` when it replaced a
-    /// lapsed one, of change `op`; `None` when `seen` (a sweep's) is no longer the pair's
-    /// intent, or is held by a live caller.
+    /// Claims the pair's intent, waiting (up to `wait`) for another caller's live one (a
+    /// sweep does not wait: it comes back later); `None` when `seen` (a sweep's) is no
+    /// longer the pair's intent, or is held by a live caller.
     pub(super) async fn claim_intent(
         &mut self,
         op: Op,
         (follower, author): (u64, u64),
-        token: &str,
-        seen: Option<&str>,
-    ) -> Result<Option<Option<Op>>, FollowError> {
+        (token, seen): (&str, Option<&str>),
+        wait: Duration,
+    ) -> Result<Option<Claim>, FollowError> {
         let started = Instant::now();
         let mut call = FOLLOW_INTENT.key(self.keys.following_intents());
         call.arg(format!("{follower}:{author}"))
@@ -101,7 +109,7 @@ impl JobLedger {
             .map_err(StoreError::from)?;
             match reply.first().map(String::as_str) {
                 Some("busy") if seen.is_some() => return Ok(None),
-                Some("busy") if started.elapsed() < BUSY_WAIT => {
+                Some("busy") if started.elapsed() < wait => {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Some("busy") => return Err(FollowError::Busy { author }),
@@ -110,10 +118,14 @@ impl JobLedger {
                     // The intent must outlive a failover, or a half-done change is forgotten.
                     pinned.confirm_replicated().await?;
                     let earlier = match reply.get(1).map(String::as_str) {
-                        Some("unfollow") => Op::Unfollow,
-                        _ => Op::Follow,
+                        Some("follow") => Some(Op::Follow),
+                        Some("unfollow") => Some(Op::Unfollow),
+                        _ => None,
                     };
-                    return Ok(Some((claimed == "taken_over").then_some(earlier)));
+                    return Ok(Some(Claim {
+                        taken_over: claimed == "taken_over",
+                        earlier,
+                    }));
                 }
                 _ => {
                     return Err(FollowError::Store(StoreError::Redis(format!(
@@ -177,7 +189,7 @@ mod tests {
 
     #[test]
     fn intents_are_read_back_as_written() {
-        let parsed = parse_intent("12:7", "unfollow host:ab12 1700000000123");
+        let parsed = parse_intent("12:7", "unfollow host:ab12 1700000000123 follow");
         assert_eq!(parsed, Some(((12, 7, Op::Unfollow), 1_700_000_000_123)));
         assert_eq!(
             parse_intent("12:7", "follow t 5"),

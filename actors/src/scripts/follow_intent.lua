@@ -5,7 +5,7 @@
 -- of the same pair, or by an instance's sweep, which runs both steps again (each is
 -- idempotent).
 -- KEYS[1]: the intents (a hash: field 'follower:author', value 'op token deadline-ms
--- taken', taken being 1 when the claim replaced a lapsed one, else 0).
+-- earlier', earlier being the op of the lapsed claim this one replaced, or '-').
 -- ARGV[1]: the field; ARGV[2]: 'claim', 'renew', 'release' or 'hand_back'; ARGV[3]: the
 -- caller's token; ARGV[4]: for a claim, the op ('follow' or 'unfollow'); for a renewal,
 -- how long (ms) it lasts; for a hand-back, the op of the change the caller took over;
@@ -23,12 +23,21 @@ local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local field = ARGV[1]
 local held = redis.call('HGET', KEYS[1], field)
-local op, token, deadline, taken
+local op, token, deadline, earlier
 if held then
-  op, token, deadline, taken = string.match(held, '^(%S+) (%S+) (%d+) ?(%d?)$')
+  op, token, deadline, earlier = string.match(held, '^(%S+) (%S+) (%d+) ?(%S*)$')
 end
-local function set(new_op, until_ms, was_taken)
-  redis.call('HSET', KEYS[1], field, new_op .. ' ' .. ARGV[3] .. ' ' .. string.format('%d', until_ms) .. ' ' .. was_taken)
+if earlier == nil or earlier == '' then
+  earlier = '-'
+end
+local function set(new_op, until_ms, replaced)
+  redis.call('HSET', KEYS[1], field, new_op .. ' ' .. ARGV[3] .. ' ' .. string.format('%d', until_ms) .. ' ' .. replaced)
+end
+local function claimed(replaced)
+  if replaced == '-' then
+    return { 'claimed' }
+  end
+  return { 'taken_over', replaced }
 end
 if ARGV[2] ~= 'claim' then
   if not held or token ~= ARGV[3] then
@@ -37,27 +46,23 @@ if ARGV[2] ~= 'claim' then
   if ARGV[2] == 'release' then
     redis.call('HDEL', KEYS[1], field)
   elseif ARGV[2] == 'renew' then
-    set(op, now_ms + tonumber(ARGV[4]), taken)
+    set(op, now_ms + tonumber(ARGV[4]), earlier)
   else
-    set(ARGV[4], 0, '1')
+    set(ARGV[4], 0, '-')
   end
   return 1
+end
+if held and token == ARGV[3] then
+  -- Sent again (the first reply was lost): the same answer.
+  return claimed(earlier)
 end
 if ARGV[6] and held ~= ARGV[6] then
   return { 'gone' }
 end
-if held and token == ARGV[3] then
-  -- Sent again (the first reply was lost): the same answer.
-  if taken == '1' then
-    return { 'taken_over', op }
-  end
-  return { 'claimed' }
-end
 if held and tonumber(deadline or '0') > now_ms then
   return { 'busy' }
 end
-set(ARGV[4], now_ms + tonumber(ARGV[5]), held and '1' or '0')
-if held then
-  return { 'taken_over', op or '' }
-end
-return { 'claimed' }
+-- A value that does not parse is replaced as if it named no change ('?').
+local replaced = held and (op or '?') or '-'
+set(ARGV[4], now_ms + tonumber(ARGV[5]), replaced)
+return claimed(replaced)
