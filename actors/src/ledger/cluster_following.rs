@@ -12,11 +12,13 @@
 //! The order makes it exactly once: a fan-out accepted after the ledger was read took its
 //! snapshot after step 1, so it lists the follower exactly when the change says so; one
 //! accepted before is among those step 2 skips, and its photo among those it merges or
-//! removes (a merge adds a photo only where it is not yet).
-
-use redis::Value;
+//! removes (a merge adds a photo only where it is not yet). Deletions are looked for
+//! after a merge and in the feed an unfollow clears; the intent's life (and what happens
+//! when a caller stalls past it) is in `follow_intents.rs` and `change_pair`.
 
 use std::time::Duration;
+
+use redis::Value;
 
 use super::follow_intents::{Intent, INTENT_MS};
 use super::following::{Op, BUSY_WAIT};
