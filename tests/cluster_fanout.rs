@@ -139,6 +139,22 @@ async fn counts(cluster: &Cluster, photo: u64, ids: impl IntoIterator<Item = u64
         .collect()
 }
 
+/// Seeds `LIFECYCLE_FOLLOWERS`, fans photo 776 out to them, then starts a paced post of
+/// `PHOTO`: returns it and its job once a tenth of its chunks are done.
+async fn earlier_photo_then_a_paced_post(cluster: &Cluster) -> (Running, u64) {
+    let n = LIFECYCLE_FOLLOWERS;
+    cluster.seed(AUTHOR, 1, n).await;
+    let env = cluster.env();
+    fanout_post(AUTHOR, 776)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .run()
+        .assert_ok();
+    let post = post_on(cluster).envs(PACED).spawn();
+    let id = first_job(cluster).await;
+    wait_until!(60, cluster.chunks_done(id).await >= n / 25 / 10);
+    (post, id)
+}
+
 /// A photo deleted while its fan-out runs: the fan-out stops, and the deletion takes the
 /// photo out of every feed it reached, on every master, those of followers who left the
 /// list behind fanout's back included (only the fan-out's snapshot knows them). An earlier
@@ -148,14 +164,9 @@ async fn a_photo_deleted_mid_fan_out_leaves_every_feed_on_every_master() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let cluster = Cluster::start(3).await;
     let n = LIFECYCLE_FOLLOWERS;
-    cluster.seed(AUTHOR, 1, n).await;
     let env = cluster.env();
     let env = || env.iter().map(|(k, v)| (*k, v.as_str()));
-    fanout_post(AUTHOR, 776).envs(env()).run().assert_ok();
-
-    let post = post_on(&cluster).envs(PACED).spawn();
-    let id = first_job(&cluster).await;
-    wait_until!(60, cluster.chunks_done(id).await >= n / 25 / 10);
+    let (post, id) = earlier_photo_then_a_paced_post(&cluster).await;
     // Followers 1..=100 leave the list behind fanout's back.
     let mut c = cluster.conn().await;
     let _: () = redis::cmd("LTRIM")
@@ -200,14 +211,9 @@ async fn follows_and_unfollows_mid_fan_out_hold_every_photo_once() {
     let _alone = ONE_AT_A_TIME.lock().await;
     let cluster = Cluster::start(3).await;
     let n = LIFECYCLE_FOLLOWERS;
-    cluster.seed(AUTHOR, 1, n).await;
     let env = cluster.env();
     let env = || env.iter().map(|(k, v)| (*k, v.as_str()));
-    fanout_post(AUTHOR, 776).envs(env()).run().assert_ok();
-
-    let post = post_on(&cluster).envs(PACED).spawn();
-    let id = first_job(&cluster).await;
-    wait_until!(60, cluster.chunks_done(id).await >= n / 25 / 10);
+    let (post, id) = earlier_photo_then_a_paced_post(&cluster).await;
     let (leaving, joining) = (101..=110u64, 900_001..=900_010u64);
     let changes: Vec<_> = leaving
         .clone()

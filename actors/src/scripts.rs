@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use redis::Script;
 
 /// Code several scripts share (Redis runs each script by itself, so it is pasted in).
-const FRAGMENTS: [(&str, &str); 6] = [
+const FRAGMENTS: [(&str, &str); 7] = [
     ("lock_checks.lua", include_str!("scripts/lock_checks.lua")),
     ("replace_head.lua", include_str!("scripts/replace_head.lua")),
     ("follow_list.lua", include_str!("scripts/follow_list.lua")),
@@ -20,6 +20,10 @@ const FRAGMENTS: [(&str, &str); 6] = [
     (
         "unfollow_feed.lua",
         include_str!("scripts/unfollow_feed.lua"),
+    ),
+    (
+        "feed_step_head.lua",
+        include_str!("scripts/feed_step_head.lua"),
     ),
 ];
 

@@ -14,14 +14,7 @@ local follower, layout, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local feed_key = KEYS[1]
 local function release() end
 --#include replace_head.lua
-local found = redis.call('TYPE', feed_key).ok
-if found ~= 'none' and found ~= layout then
-  return redis.error_reply('WRONGTYPE ' .. feed_key .. ' is a ' .. found .. ', expected a ' .. layout)
-end
-for i = 2, #KEYS do
-  redis.call('SADD', KEYS[i], follower)
-  redis.call('PEXPIRE', KEYS[i], ARGV[4])
-end
+--#include feed_step_head.lua
 local n = tonumber(ARGV[5])
 local photos, ats = {}, {}
 for i = 1, n do

@@ -9,14 +9,7 @@
 local follower, layout, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local feed_key = KEYS[1]
 --#include replace_head.lua
-local found = redis.call('TYPE', feed_key).ok
-if found ~= 'none' and found ~= layout then
-  return redis.error_reply('WRONGTYPE ' .. feed_key .. ' is a ' .. found .. ', expected a ' .. layout)
-end
-for i = 2, #KEYS do
-  redis.call('SADD', KEYS[i], follower)
-  redis.call('PEXPIRE', KEYS[i], ARGV[4])
-end
+--#include feed_step_head.lua
 local photos, gone = {}, {}
 for i = 5, #ARGV do
   if not gone[ARGV[i]] then
