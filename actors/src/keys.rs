@@ -119,8 +119,9 @@ impl KeyPatterns {
     }
 
     /// `fanout:job:{id}`: hash of the job: `record` (see `record.rs`), `followers` (the
-    /// snapshot's length) and `ident` (`author:photo`, which every script that writes for
-    /// the job checks). Ids are random, never a counter a Redis rollback could hand out
+    /// snapshot's length), `ident` (`author:photo`, which every script that writes for
+    /// the job checks) and on a cluster `staged` (the token of the copy of the snapshot its
+    /// stager keeps: see `recipients.rs`). Ids are random, never a counter a Redis rollback could hand out
     /// again.
     pub fn job(&self, id: FanoutId) -> String {
         self.job_key(id, "")

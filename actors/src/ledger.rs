@@ -36,6 +36,8 @@ mod following;
 mod leases;
 pub(crate) mod outcomes;
 
+pub(crate) use accept::Taken;
+
 /// The ledger, over one connection of its own.
 #[derive(Clone)]
 pub(crate) struct JobLedger {

@@ -71,6 +71,7 @@ mod kind;
 mod ledger;
 mod messages;
 mod plan;
+mod recipients;
 mod record;
 mod retry;
 mod scripts;

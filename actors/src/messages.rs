@@ -157,6 +157,8 @@ pub(crate) struct BatchFanOut {
     pub attempt: u32,
     /// The job's tracing span; the writer's batch span is its child.
     pub span: tracing::Span,
+    /// On a cluster, the job's snapshot as this process staged it, if it did.
+    pub recipients: Option<std::sync::Arc<crate::recipients::Recipients>>,
 }
 
 /// Writer → coordinator: the batch is written.

@@ -121,7 +121,7 @@ pub(crate) static WRITE_SLOT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{}{}{}",
         include_str!("scripts/write_slot.lua"),
-        include_str!("scripts/feed_writes.lua"),
+        slot_feed_writes(),
         "redis.call('SETBIT', done, bit, '1')\n\
          for _, key in ipairs({ done, marks, skip_set, dead_feeds }) do\n\
            redis.call('PEXPIRE', key, ARGV[10])\n\
@@ -135,6 +135,15 @@ pub(crate) static WRITE_SLOT: LazyLock<Script> = LazyLock::new(|| {
          return reply\n"
     ))
 });
+/// feed_writes.lua for a slot's part, whose feed keys come in the script's keys (`feeds`):
+/// where it builds a key from the pattern, it takes that one.
+fn slot_feed_writes() -> String {
+    include_str!("scripts/feed_writes.lua").replace(BUILT_KEY, "feeds[i]")
+}
+
+/// How feed_writes.lua builds the key of the i-th feed.
+const BUILT_KEY: &str = "head .. followers[i] .. tail";
+
 /// On a cluster: a chunk marked done in the ledger once every slot's part of it is.
 pub(crate) static MARK_CHUNK: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("scripts/mark_chunk.lua")));
@@ -186,6 +195,19 @@ pub(crate) static READ_PAGE: LazyLock<Script> =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slot_part_takes_every_feed_key_from_its_keys() {
+        let text = include_str!("scripts/feed_writes.lua");
+        // key_of and the list loop's key (the sorted set loop calls key_of).
+        assert_eq!(text.matches(BUILT_KEY).count(), 2);
+        let slot = slot_feed_writes();
+        assert!(!slot.contains(BUILT_KEY) && !slot.contains(".. tail"), "{slot}");
+        assert_eq!(
+            slot.matches("feeds[i]").count(),
+            text.matches("feeds[i]").count() + 2
+        );
+    }
 
     #[test]
     fn assembled_scripts_hold_every_fragment_and_no_include_line() {

@@ -15,50 +15,85 @@ use crate::messages::FanoutId;
 use crate::plan::{bit_is_set, Plan};
 use crate::record::JobRecord;
 use crate::scripts::RETRY_SLOT;
+use crate::recipients::{feed_slot, Recipients};
 use crate::slot_writes::by_slot;
 
 /// Before job `id` (planned as `plan`) may finish on a cluster: makes every master's
 /// writes reach a replica, then clears, in the ledger's done-bitmap, every chunk whose part
 /// in some slot is not marked done there (lost in a failover with its writes), so that the
-/// finish finds them missing and they run again. Returns the slots the job wrote in.
+/// finish finds them missing and they run again. `copy` is the snapshot as this process
+/// staged it, if it did (read instead of the snapshot while the ledger names it). Returns
+/// the slots the job wrote in.
 pub(crate) async fn check_marks(
     conn: &mut RedisConn,
     keys: &KeyPatterns,
     (id, job): (FanoutId, &JobRecord),
     plan: &Plan,
+    copy: Option<&Recipients>,
 ) -> Result<Vec<u16>, StoreError> {
     if let RedisConn::Cluster(cluster, ack_ms) = conn {
         crate::cluster::confirm_all(cluster, *ack_ms).await?;
     }
-    // The bitmap and every recipient (a deletion's earlier ones follow its snapshot) in one
-    // round trip: they are all in the ledger's slot.
     let mut read = redis::pipe();
     read.cmd("GET")
         .arg(keys.job_done(id))
-        .cmd("LRANGE")
-        .arg(keys.job_followers(id))
-        .arg(0)
-        .arg(-1)
-        .cmd("LRANGE")
-        .arg(keys.job_earlier(id))
-        .arg(0)
-        .arg(-1);
-    let (ledger, mut recipients, earlier): (Option<Vec<u8>>, Vec<String>, Vec<String>) =
-        read.query_async(conn).await?;
+        .cmd("HGET")
+        .arg(keys.job(id))
+        .arg("staged");
+    let (ledger, staged): (Option<Vec<u8>>, Option<String>) = read.query_async(conn).await?;
     let ledger = ledger.unwrap_or_default();
-    recipients.extend(earlier);
+    let copy = copy.filter(|c| staged.as_deref() == Some(c.token()));
+    // Without the copy, every recipient (a deletion's earlier ones follow its snapshot) in
+    // one round trip: they are all in the ledger's slot.
+    let recipients: Vec<String> = match copy {
+        Some(_) => Vec::new(),
+        None => {
+            let mut read = redis::pipe();
+            read.cmd("LRANGE")
+                .arg(keys.job_followers(id))
+                .arg(0)
+                .arg(-1)
+                .cmd("LRANGE")
+                .arg(keys.job_earlier(id))
+                .arg(0)
+                .arg(-1);
+            let (mut recipients, earlier): (Vec<String>, Vec<String>) =
+                read.query_async(conn).await?;
+            recipients.extend(earlier);
+            recipients
+        }
+    };
     // For each slot, the chunks (done in the ledger) that have a part there.
     let mut expected: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
+    let mut key = Vec::new();
     for range in plan.ranges() {
         for chunk in plan.chunks(range) {
             if !bit_is_set(&ledger, chunk.bit) {
                 continue;
             }
             let from = usize::try_from(chunk.start).unwrap_or(usize::MAX);
-            let part = recipients.get(from..).unwrap_or_default();
-            let part = &part[..part.len().min(chunk.size() as usize)];
-            for slot in by_slot(|f| job.write.feed_key(f), part).into_keys() {
-                expected.entry(slot).or_default().push(chunk.bit);
+            let to = from.saturating_add(chunk.size() as usize);
+            let slots: Vec<u16> = match copy {
+                Some(copy) => copy
+                    .parts(from.min(copy.len())..to.min(copy.len()))
+                    .into_iter()
+                    .map(|(slot, _)| slot)
+                    .collect(),
+                None => {
+                    let part = recipients.get(from..).unwrap_or_default();
+                    let part = &part[..part.len().min(to - from)];
+                    let mut slots: Vec<u16> =
+                        part.iter().map(|f| feed_slot(&job.write, f, &mut key)).collect();
+                    slots.sort_unstable();
+                    slots.dedup();
+                    slots
+                }
+            };
+            for slot in slots {
+                let bits = expected.entry(slot).or_default();
+                if bits.last() != Some(&chunk.bit) {
+                    bits.push(chunk.bit);
+                }
             }
         }
     }
@@ -162,8 +197,8 @@ pub(crate) async fn retry_dead_feeds(
             .await?;
         return Ok(Some((0, 0)));
     }
-    let w = &job.write;
-    let groups = by_slot(|f| w.feed_key(f), &dead);
+    let (w, mut key) = (&job.write, Vec::new());
+    let groups = by_slot(|f| feed_slot(w, f, &mut key), &dead);
     let parts = groups.iter().map(|(slot, followers)| {
         let marks = keys.slot_marks(*slot, id);
         let mut call = RETRY_SLOT.key(&marks.dead_feeds);

@@ -8,9 +8,10 @@
 //! spans few slots (at 1.5 M followers and chunks of 500, about six).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use futures_util::future::join_all;
-use redis::Value;
+use redis::{Script, Value};
 
 use crate::conn::{resending, RedisConn};
 use crate::error::StoreError;
@@ -18,6 +19,7 @@ use crate::keys::KeyPatterns;
 use crate::kind::JobKind;
 use crate::messages::{BatchFanOut, FanoutId};
 use crate::plan::Chunk;
+use crate::record::WriteSpec;
 use crate::scripts::{DELETE_SLOT, MARK_CHUNK, WRITE_SLOT};
 
 /// What writing one chunk on a cluster came to.
@@ -33,16 +35,18 @@ pub(crate) enum ChunkWrite {
     NotThisJob,
 }
 
-/// The feeds of `followers` grouped by the slot of each feed key (`feed` of the follower:
-/// a job's own pattern when it writes), in their order.
+/// `followers` grouped by the slot of each one's feed (`slot_of` the follower), in their
+/// order.
 pub(crate) fn by_slot(
-    feed: impl Fn(&str) -> String,
+    mut slot_of: impl FnMut(&str) -> u16,
     followers: &[String],
 ) -> BTreeMap<u16, Vec<String>> {
     let mut groups: BTreeMap<u16, Vec<String>> = BTreeMap::new();
     for follower in followers {
-        let slot = crate::cluster::slot_of(feed(follower).as_bytes());
-        groups.entry(slot).or_default().push(follower.clone());
+        groups
+            .entry(slot_of(follower))
+            .or_default()
+            .push(follower.clone());
     }
     groups
 }
@@ -51,16 +55,21 @@ pub(crate) fn by_slot(
 struct ChunkRead {
     /// The job's identity, as the ledger has it.
     known: Option<String>,
-    /// The chunk's recipients, in snapshot order.
+    /// The chunk's recipients, in snapshot order; empty when they are read from the
+    /// batch's copy of the snapshot (`copy`).
     followers: Vec<String>,
+    /// The ledger names the batch's copy of the snapshot: the chunk's recipients are there.
+    copy: bool,
     /// The photo's tombstone exists: a post's chunk writes nothing any more.
     deleted: bool,
     /// For a deletion: the photo's fan-out, whose parts it stops slot by slot.
     post: Option<FanoutId>,
 }
 
-/// Reads `chunk` of job `id` from the ledger in one round trip (two for a deletion's chunk
-/// that reaches into its earlier recipients, which follow its snapshot).
+/// Reads `chunk` of job `id` from the ledger in one round trip: its recipients too unless
+/// the batch holds the copy of the snapshot the ledger names (two round trips when it
+/// holds one the ledger does not name, or for a deletion's chunk that reaches into its
+/// earlier recipients, which follow its snapshot).
 async fn read_chunk(
     conn: &RedisConn,
     keys: &KeyPatterns,
@@ -68,26 +77,57 @@ async fn read_chunk(
     chunk: Chunk,
 ) -> Result<ChunkRead, StoreError> {
     let (id, job) = (batch.fanout_id, &batch.record);
+    let snapshot = keys.job_followers(id);
+    let lrange = |read: &mut redis::Pipeline| {
+        read.cmd("LRANGE")
+            .arg(&snapshot)
+            .arg(chunk.start)
+            .arg(chunk.stop);
+    };
     let mut read = redis::pipe();
-    read.cmd("HGET")
+    read.cmd("HMGET")
         .arg(keys.job(id))
         .arg("ident")
+        .arg("staged")
         .cmd("LLEN")
-        .arg(keys.job_followers(id))
-        .cmd("LRANGE")
-        .arg(keys.job_followers(id))
-        .arg(chunk.start)
-        .arg(chunk.stop)
+        .arg(&snapshot)
         .cmd("EXISTS")
         .arg(keys.deleted(job.photo_id))
         .cmd("GET")
         .arg(keys.photo(job.photo_id));
-    type Read = (Option<String>, u64, Vec<String>, bool, Option<String>);
-    let (known, taken, mut followers, deleted, post): Read = resending(conn, |mut conn| {
+    if batch.recipients.is_none() {
+        lrange(&mut read);
+    }
+    let reply: Vec<Value> = resending(conn, |mut conn| {
         let read = &read;
         async move { read.query_async(&mut conn).await }
     })
     .await?;
+    type Read = ((Option<String>, Option<String>), u64, bool, Option<String>);
+    let mut reply = reply.into_iter();
+    let head: Vec<Value> = reply.by_ref().take(4).collect();
+    let ((known, staged), taken, deleted, post): Read = redis::from_redis_value(Value::Array(head))
+        .map_err(|e| StoreError::Redis(e.to_string()))?;
+    let copy = match &batch.recipients {
+        Some(copy) => staged.as_deref() == Some(copy.token()),
+        None => false,
+    };
+    let mut followers: Vec<String> = match reply.next() {
+        Some(listed) => {
+            redis::from_redis_value(listed).map_err(|e| StoreError::Redis(e.to_string()))?
+        }
+        None if copy => Vec::new(),
+        None => {
+            let mut again = redis::pipe();
+            lrange(&mut again);
+            let (listed,): (Vec<String>,) = resending(conn, |mut conn| {
+                let again = &again;
+                async move { again.query_async(&mut conn).await }
+            })
+            .await?;
+            listed
+        }
+    };
     if job.kind == JobKind::Delete && chunk.stop >= taken {
         let from = chunk.start.max(taken) - taken;
         let earlier: Vec<String> = resending(conn, |mut conn| {
@@ -108,39 +148,40 @@ async fn read_chunk(
     Ok(ChunkRead {
         known,
         followers,
+        copy,
         deleted,
         post,
     })
 }
 
-/// The script that writes (or, for a deletion, clears) `followers`' feeds in `slot` for
-/// `chunk` of `batch`'s job; `post` is a deletion's photo's fan-out.
+/// The script call that writes (or, for a deletion, clears) `followers`' feeds in `slot`
+/// for `chunk` of `batch`'s job (`post` is a deletion's photo's fan-out), with the script:
+/// built as one command in place, since a part carries a key per feed (a
+/// `ScriptInvocation` copies each key twice before it is sent).
 fn part(
     keys: &KeyPatterns,
     batch: &BatchFanOut,
     (chunk, slot, post): (Chunk, u16, Option<FanoutId>),
-    followers: &[String],
+    followers: &[&str],
     (max_dead, marks_ttl_ms): (usize, u64),
-) -> redis::ScriptInvocation<'static> {
+) -> (&'static Script, redis::Cmd) {
     let (id, job, write) = (batch.fanout_id, &batch.record, &batch.record.write);
     let marks = keys.slot_marks(slot, id);
-    let mut call = match job.kind {
-        JobKind::Post => {
-            let mut call = WRITE_SLOT.key(&marks.done);
-            call.key(&marks.marks)
-                .key(&marks.skip)
-                .key(&marks.dead_feeds);
-            call
-        }
-        JobKind::Delete => {
-            let mut call = DELETE_SLOT.key(&marks.done);
-            call.key(&marks.marks)
-                .key(keys.slot_marks(slot, post.unwrap_or(id)).marks);
-            call
-        }
+    let script: &'static Script = match job.kind {
+        JobKind::Post => &WRITE_SLOT,
+        JobKind::Delete => &DELETE_SLOT,
+    };
+    let mut call = redis::cmd("EVALSHA");
+    call.arg(script.get_hash())
+        .arg(followers.len() + 3 + usize::from(job.kind == JobKind::Post))
+        .arg(&marks.done)
+        .arg(&marks.marks);
+    match job.kind {
+        JobKind::Post => call.arg(&marks.skip).arg(&marks.dead_feeds),
+        JobKind::Delete => call.arg(keys.slot_marks(slot, post.unwrap_or(id)).marks),
     };
     for follower in followers {
-        call.key(write.feed_key(follower));
+        call.arg(FeedKey(write, follower));
     }
     match job.kind {
         JobKind::Post => call
@@ -161,10 +202,41 @@ fn part(
             .arg(&write.feed_head)
             .arg(&write.feed_tail)
             .arg(job.ident())
-            .arg(marks_ttl_ms),
+            .arg(marks_ttl_ms)
+            .arg(followers),
     };
-    call.arg(followers);
-    call
+    (script, call)
+}
+
+/// A follower's feed key, written straight into the command that carries it.
+struct FeedKey<'a>(&'a WriteSpec, &'a str);
+
+impl fmt::Display for FeedKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let FeedKey(write, follower) = self;
+        write!(f, "{}{follower}{}", write.feed_head, write.feed_tail)
+    }
+}
+
+impl redis::ToRedisArgs for FeedKey<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        out.write_arg_fmt(self);
+    }
+}
+
+/// Runs `call` (an `EVALSHA` of `script`), loading the script first where the node has not
+/// got it (a new or restarted node), as `ScriptInvocation` does.
+async fn invoke(
+    conn: &mut RedisConn,
+    (script, call): (&Script, &redis::Cmd),
+) -> redis::RedisResult<Vec<Value>> {
+    match call.query_async(conn).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            script.prepare_invoke().load_async(conn).await?;
+            call.query_async(conn).await
+        }
+        done => done,
+    }
 }
 
 /// Writes `chunk` of `batch`'s job; `limits` are `jobs.max_dead_feeds` and how long (ms)
@@ -195,25 +267,44 @@ pub(crate) async fn write_chunk(
             },
         );
     }
-    if read.followers.len() as u64 != chunk.size() {
-        return Ok(ChunkWrite::NotThisJob);
-    }
-    let w = &job.write;
-    let parts = by_slot(|f| w.feed_key(f), &read.followers)
-        .into_iter()
-        .map(|(slot, followers)| {
-            let call = part(keys, batch, (chunk, slot, read.post), &followers, limits);
-            let size = followers.len() as u64;
-            async move {
-                // Safe to send again: the part's done-mark makes a repeat a no-op.
-                let reply: Result<Vec<Value>, _> = resending(conn, |mut conn| {
-                    let call = &call;
-                    async move { call.invoke_async(&mut conn).await }
-                })
-                .await;
-                (size, reply)
+    // The chunk's parts: runs of one slot in the batch's copy, or grouped here.
+    let groups: Vec<(u16, Vec<&str>)> = match (&batch.recipients, read.copy) {
+        (Some(copy), true) => {
+            let (start, stop) = (chunk.start as usize, chunk.stop as usize);
+            if stop >= copy.len() {
+                return Ok(ChunkWrite::NotThisJob);
             }
-        });
+            copy.parts(start..stop + 1)
+                .into_iter()
+                .map(|(slot, run)| (slot, copy.ids(run).collect()))
+                .collect()
+        }
+        _ => {
+            if read.followers.len() as u64 != chunk.size() {
+                return Ok(ChunkWrite::NotThisJob);
+            }
+            let mut key = Vec::new();
+            let mut feed_slot = |f: &str| crate::recipients::feed_slot(&job.write, f, &mut key);
+            let mut groups: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
+            for follower in &read.followers {
+                groups.entry(feed_slot(follower)).or_default().push(follower);
+            }
+            groups.into_iter().collect()
+        }
+    };
+    let parts = groups.into_iter().map(|(slot, followers)| {
+        let (script, call) = part(keys, batch, (chunk, slot, read.post), &followers, limits);
+        let size = followers.len() as u64;
+        async move {
+            // Safe to send again: the part's done-mark makes a repeat a no-op.
+            let reply = resending(conn, |mut conn| {
+                let call = &call;
+                async move { invoke(&mut conn, (script, call)).await }
+            })
+            .await;
+            (size, reply)
+        }
+    });
     let (mut written, mut stopped, mut not_ours) = (0, false, false);
     let (mut dead, mut failure) = (Vec::new(), None);
     for (size, reply) in join_all(parts).await {
@@ -289,7 +380,7 @@ mod tests {
     fn followers_are_grouped_by_the_slot_of_their_feed_in_order() {
         let keys = KeyPatterns::default().on_cluster();
         let followers: Vec<String> = (1..=2_000).map(|f| f.to_string()).collect();
-        let groups = by_slot(|f| keys.feed(f), &followers);
+        let groups = by_slot(|f| crate::slots::slot_of(keys.feed(f).as_bytes()), &followers);
         assert!(groups.len() > 1_000, "{}", groups.len());
         let mut seen = 0;
         for (slot, group) in &groups {

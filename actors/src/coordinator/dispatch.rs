@@ -85,6 +85,7 @@ impl Coordinator {
             range: attempt.range,
             attempt: number,
             span: job.span.clone(),
+            recipients: job.recipients.clone(),
         };
         job.in_flight.insert(
             index,

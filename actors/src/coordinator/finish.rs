@@ -30,11 +30,12 @@ impl Coordinator {
         let id = job.id;
         let status = job.status();
         let (mut ledger, record, plan) = (self.ledger.clone(), job.record.clone(), job.plan);
+        let copy = job.recipients.clone();
         let outcomes = (status.completed_outcome(), status.failed_outcome());
         let dead = status.dead_ranges.clone();
         let finish = async move {
             ledger
-                .finish(id, &record, &plan, (&outcomes.0, &outcomes.1), &dead)
+                .finish(id, &record, &plan, (&outcomes.0, &outcomes.1), (&dead, copy.as_deref()))
                 .await
         };
         ctx.spawn(finish.into_actor(self).map(move |answer, act, ctx| {

@@ -10,6 +10,7 @@ use actix::SpawnHandle;
 
 use crate::messages::{DeadRange, FanoutId, JobState, JobStatus};
 use crate::plan::Plan;
+use crate::recipients::Recipients;
 use crate::record::{JobOutcome, JobRecord};
 use crate::retry::Attempt;
 
@@ -64,6 +65,8 @@ pub(super) struct Job {
     pub(super) span: tracing::Span,
     /// Which run of this job in this process (numbered by `Jobs::start`).
     pub(super) run: u64,
+    /// On a cluster, the snapshot as this process staged it, if it did.
+    pub(super) recipients: Option<Arc<Recipients>>,
 }
 
 impl Job {
@@ -104,6 +107,7 @@ impl Job {
             span: tracing::info_span!("fanout", fanout_id = %id, author = record.author_id, photo = record.photo_id),
             record,
             run: 0,
+            recipients: None,
         }
     }
 

@@ -12,7 +12,7 @@ use actix::prelude::*;
 use super::job::{Job, Pending};
 use super::Coordinator;
 use crate::error::StoreError;
-use crate::ledger::{Claim, ClaimedJob, JobLedger};
+use crate::ledger::{Claim, ClaimedJob, JobLedger, Taken};
 use crate::messages::FanoutId;
 use crate::plan::Plan;
 
@@ -211,16 +211,16 @@ impl Coordinator {
         let (mut ledger, id, record) = (self.ledger.clone(), pending.id, pending.record.clone());
         let resumed = pending.resumed;
         let snapshot = async move {
-            let followers = ledger.snapshot(id, &record).await?;
+            let taken = ledger.snapshot(id, &record).await?;
             // A resumed job may hold dead feeds that `fanout retry-dead` wants written.
-            if followers.is_some() && resumed {
+            if taken.is_some() && resumed {
                 if let Some((written, still)) = ledger.retry_dead_feeds(id, &record).await? {
                     if written + still > 0 {
                         tracing::info!(fanout_id = %id, written, still_dead = still, "dead feeds retried");
                     }
                 }
             }
-            Ok::<_, StoreError>(followers)
+            Ok::<_, StoreError>(taken)
         };
         ctx.spawn(snapshot.into_actor(self).map(move |result, act, ctx| {
             // No longer preparing: its lease was lost meanwhile.
@@ -228,10 +228,11 @@ impl Coordinator {
                 return;
             }
             match result {
-                Ok(Some(followers)) => {
+                Ok(Some(Taken { followers, recipients })) => {
                     let r = &pending.record;
                     let plan = Plan::new(followers, r.batch_size, r.chunk_size);
-                    let job = Job::new(id, pending.record.clone(), plan, &pending.done, pending.accepted_at);
+                    let mut job = Job::new(id, pending.record.clone(), plan, &pending.done, pending.accepted_at);
+                    job.recipients = recipients;
                     tracing::debug!(fanout_id = %id, followers, ranges = plan.range_count(), ranges_done = job.done, "snapshot taken; starting");
                     act.start_job(job, ctx);
                 }

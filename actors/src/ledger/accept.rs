@@ -2,10 +2,13 @@
 //! in one script before `PhotoPosted` is answered, and taking the job's follower snapshot
 //! right after, before any range runs.
 
+use std::sync::Arc;
+
 use super::{now_ms, Acceptance, JobLedger};
 use crate::conn::resending;
 use crate::error::StoreError;
 use crate::messages::{FanoutId, PhotoPosted};
+use crate::recipients::Recipients;
 use crate::record::{self, JobKind, JobRecord};
 use crate::scripts::{ACCEPT, ACCEPT_DELETE, SNAPSHOT};
 
@@ -257,20 +260,20 @@ impl JobLedger {
     }
 
     /// Takes job `id`'s snapshot of `job.author_id`'s follower list unless it has one;
-    /// returns the snapshot's length (the job's follower count from now on), or `None` when
-    /// the job must not run here: it finished, it is no longer this job, or another
-    /// instance holds its lease.
+    /// returns it (see [`Taken`]), or `None` when the job must not run here: it finished,
+    /// it is no longer this job, or another instance holds its lease.
     pub async fn snapshot(
         &mut self,
         id: FanoutId,
         job: &JobRecord,
-    ) -> Result<Option<u64>, StoreError> {
-        let followers = if self.keys.is_cluster() {
-            self.stage_snapshot(id, job).await?;
-            self.keys.job_staged(id, &self.instance)
+    ) -> Result<Option<Taken>, StoreError> {
+        let (followers, staged) = if self.keys.is_cluster() {
+            let staged = self.stage_snapshot(id, job).await?;
+            (self.keys.job_staged(id, &self.instance), staged)
         } else {
-            self.keys.followers(job.author_id)
+            (self.keys.followers(job.author_id), None)
         };
+        let token = staged.as_ref().map_or("", |s| s.token());
         let mut call = SNAPSHOT.prepare_invoke();
         call.key(followers)
             .key(self.keys.job_followers(id))
@@ -283,7 +286,8 @@ impl JobLedger {
             .arg(id.0)
             .arg(&*self.instance)
             .arg(job.ident())
-            .arg(job.kind.as_str());
+            .arg(job.kind.as_str())
+            .arg(token);
         let mut pinned = self.conn.pinned();
         let taken: Result<i64, redis::RedisError> = resending(&pinned, |mut conn| {
             let call = &call;
@@ -302,7 +306,10 @@ impl JobLedger {
                 // The recipients are fixed once a replica has them (a snapshot lost in a
                 // failover would leave the job without recipients).
                 pinned.confirm_replicated().await?;
-                Ok(u64::try_from(followers).ok())
+                Ok(u64::try_from(followers).ok().map(|followers| Taken {
+                    followers,
+                    recipients: staged.map(Arc::new),
+                }))
             }
             Err(e) if e.code() == Some("SNAPSHOT_LOST") => Err(StoreError::SnapshotMissing {
                 key: self.keys.job_followers(id),
@@ -314,11 +321,15 @@ impl JobLedger {
 
 impl JobLedger {
     /// On a cluster, before the snapshot script: the author's follower list, read from its
-    /// slot in one `LRANGE` (so that it is the list of one moment) and sorted by the slot
-    /// of each follower's feed (so that a chunk spans few slots), staged in the ledger's
-    /// slot for the script to copy (in `slots::spread` order, so that the chunks running at
-    /// once write on every master). Nothing when the job has its snapshot already.
-    async fn stage_snapshot(&mut self, id: FanoutId, job: &JobRecord) -> Result<(), StoreError> {
+    /// slot in one `LRANGE` (so that it is the list of one moment) and sorted into snapshot
+    /// order (see [`Recipients::sorted`]), staged in the ledger's slot for the script to
+    /// copy, and returned for this process's chunks. Nothing when the job has its snapshot
+    /// already.
+    async fn stage_snapshot(
+        &mut self,
+        id: FanoutId,
+        job: &JobRecord,
+    ) -> Result<Option<Recipients>, StoreError> {
         let mut taken = redis::pipe();
         taken
             .cmd("EXISTS")
@@ -332,14 +343,14 @@ impl JobLedger {
             taken.query_async(&mut self.conn).await?;
         // Taken already, or not ours to take (the script says so, with nothing staged).
         if exists || recorded || holder.as_deref() != Some(&*self.instance) {
-            return Ok(());
+            return Ok(None);
         }
         let key = self.keys.followers(job.author_id);
         let kind: String = redis::cmd("TYPE")
             .arg(&key)
             .query_async(&mut self.conn)
             .await?;
-        let mut followers: Vec<String> = match kind.as_str() {
+        let followers: Vec<String> = match kind.as_str() {
             "none" => Vec::new(),
             "list" => {
                 redis::cmd("LRANGE")
@@ -357,20 +368,37 @@ impl JobLedger {
                 })
             }
         };
-        let feed =
-            |f: &String| crate::slots::spread(crate::slots::slot_of(self.keys.feed(f).as_bytes()));
-        followers.sort_by_cached_key(feed);
+        let token = format!("{}:{:x}", self.instance, rand::random::<u64>());
+        let sorted = Recipients::sorted(&followers, &job.write, token).ok_or_else(|| {
+            StoreError::Redis(format!("the follower list {key} is too large to stage"))
+        })?;
+        drop(followers);
         let staged = self.keys.job_staged(id, &self.instance);
         let mut stage = redis::pipe();
         stage.cmd("DEL").arg(&staged).ignore();
-        for page in followers.chunks(10_000) {
-            stage.cmd("RPUSH").arg(&staged).arg(page).ignore();
+        let mut page = Vec::with_capacity(10_000);
+        for i in 0..sorted.len() {
+            page.push(sorted.get(i));
+            if page.len() == 10_000 || i + 1 == sorted.len() {
+                stage.cmd("RPUSH").arg(&staged).arg(&page).ignore();
+                page.clear();
+            }
         }
         // Left behind only by a process that died before the script copied it.
         stage.cmd("PEXPIRE").arg(&staged).arg(3_600_000).ignore();
         stage.query_async::<()>(&mut self.conn).await?;
-        Ok(())
+        // Only a post's chunks read the copy (a deletion's recipients go on past it).
+        Ok((job.kind == JobKind::Post).then_some(sorted))
     }
+}
+
+/// A job's snapshot, taken or found.
+pub(crate) struct Taken {
+    /// Its length: the job's follower count from now on.
+    pub(crate) followers: u64,
+    /// On a cluster, the snapshot this process staged for a post, if it did (its chunks
+    /// and its finish read it while the ledger names its token).
+    pub(crate) recipients: Option<Arc<Recipients>>,
 }
 
 /// `e`, met before the acceptance script could have reached Redis, saying so.

@@ -11,6 +11,7 @@ use crate::conn::resending;
 use crate::error::StoreError;
 use crate::messages::{DeadFeed, DeadRange, FanoutId, JobState, JobStatus};
 use crate::plan::Plan;
+use crate::recipients::Recipients;
 use crate::record::{self, JobOutcome, JobRecord};
 use crate::scripts::{FINISH, REOPEN, RETRY_DEAD_FEEDS};
 use crate::slot_finish;
@@ -44,9 +45,9 @@ pub struct Dropped {
 }
 
 impl JobLedger {
-    /// Records how job `id` (planned as `plan`, with `dead` ranges given up) ended, if
-    /// Redis agrees that it has: see [`Finish`]. `completed` and `failed` are the outcome
-    /// to store either way. A completed job's snapshot, dead letters and dead feeds are
+    /// Records how job `id` (planned as `plan`, with `dead` ranges given up; `copy`, the
+    /// snapshot as staged here) ended, if Redis agrees that it has: see [`Finish`].
+    /// `completed` and `failed` are the outcome to store either way. A completed job's snapshot, dead letters and dead feeds are
     /// removed and its keys expire; a failed one keeps them for `jobs.failed_job_ttl_s` and
     /// joins `fanout:failed` for `fanout retry-dead`.
     pub async fn finish(
@@ -55,12 +56,12 @@ impl JobLedger {
         job: &JobRecord,
         plan: &Plan,
         outcomes: (&JobOutcome, &JobOutcome),
-        dead: &[DeadRange],
+        (dead, copy): (&[DeadRange], Option<&Recipients>),
     ) -> Result<Finish, StoreError> {
         // On a cluster the slots' marks decide which chunks are done (see slot_finish.rs).
         let (conn, keys) = (&mut self.conn, &self.keys);
         let slots = match keys.is_cluster() {
-            true => Some(slot_finish::check_marks(conn, keys, (id, job), plan).await?),
+            true => Some(slot_finish::check_marks(conn, keys, (id, job), plan, copy).await?),
             false => None,
         };
         let mut call = FINISH.prepare_invoke();

@@ -1,7 +1,8 @@
 -- The feed writes of a chunk, shared by write_chunk.lua (one server) and write_slot.lua (a
 -- cluster slot): scripts.rs puts the guard part of either in front of this. It expects
 -- `followers` (the ids to write, `n` of them), `photo`, `cap`, `layout` ('list' or 'zset'),
--- `score`, `head` and `tail` (the feed key pattern split around the follower id),
+-- `score`, `head` and `tail` (the feed key pattern split around the follower id: for a
+-- cluster slot's part, scripts.rs replaces each key built from them by `feeds[i]`),
 -- `dead_feeds` (the hash skipped feeds are recorded in) and `max_dead` (how many the job may
 -- record); it leaves `written` (feeds that hold the photo now, skipped ones not counted) and
 -- returns early only with an error, having undone its writes.

@@ -6,7 +6,9 @@
 -- KEYS[4]: the job's done-bitmap; KEYS[5]: the set of unfinished jobs; KEYS[6]: its lease;
 -- KEYS[7]: the photo's tombstone; KEYS[8]: a delete job's earlier recipients.
 -- ARGV[1]: the job id; ARGV[2]: this instance's id; ARGV[3]: the job's identity;
--- ARGV[4]: its kind ('post' or 'delete').
+-- ARGV[4]: its kind ('post' or 'delete'); ARGV[5]: on a cluster, the token of the copy
+-- the caller staged in KEYS[1] and keeps (recorded as 'staged' when this copies it: the
+-- caller's chunks read their followers from its copy only while the job names it), or ''.
 -- A post whose photo has been deleted takes no snapshot (its chunks write nothing now, and
 -- its old one went to the delete job): its stored follower count keeps its plan. A delete
 -- job's recipients are the snapshot followed by its earlier recipients.
@@ -37,4 +39,9 @@ if redis.call('TYPE', KEYS[1]).ok == 'list' then
   followers = redis.call('LLEN', KEYS[2])
 end
 redis.call('HSET', KEYS[3], 'followers', followers + earlier, 'taken', followers)
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[3], 'staged', ARGV[5])
+else
+  redis.call('HDEL', KEYS[3], 'staged')
+end
 return followers + earlier

@@ -8,13 +8,13 @@
 -- this slot (a hash: `ident`, the job's identity, set by its first part here; `stop`, set
 -- when the photo is deleted); KEYS[3]: the job's skip set in this slot (followers who
 -- followed or unfollowed the author while the job ran); KEYS[4]: the job's dead feeds in
--- this slot; KEYS[5..]: the feeds (declared so that the cluster routes and checks them; the
--- writes rebuild them from the pattern, as on one server).
+-- this slot; KEYS[5..]: the feeds, in the chunk's order (declared, so that the cluster
+-- routes and checks them; the follower ids are not sent as well: they are read off the keys
+-- where needed, which is rarely).
 -- ARGV: chunk bit, photo id, feed cap, layout ('list' or 'zset'), score (posted_at, ms),
 -- the feed key pattern split around the follower id (head, tail), the job's identity
 -- ('author:photo'), how many dead feeds the job may record in this slot, how long (ms) the
--- marks outlive the part's write (refreshed by every part), then the follower ids, in the
--- order of the feed keys.
+-- marks outlive the part's write (refreshed by every part).
 -- Returns { written, dead... } (feeds that hold the photo now, skipped ones not counted;
 -- when it skipped some, the slot's dead feeds, follower and entry in turn),
 -- { -1, dead... } when the part was done before (with the slot's dead feeds, follower and
@@ -38,23 +38,34 @@ end
 if not known[1] then
   redis.call('HSET', marks, 'ident', ARGV[8])
 end
-local followers = {}
-for i = 11, #ARGV do
-  followers[#followers + 1] = ARGV[i]
+local head, tail = ARGV[6], ARGV[7]
+-- scripts.rs has feed_writes.lua take each feed's key from here.
+local feeds = {}
+for i = 5, #KEYS do
+  feeds[#feeds + 1] = KEYS[i]
 end
+-- A follower's id, read off its feed's key (the pattern's head and tail around it) only
+-- where it is needed: the skip set, a dead feed's record.
+local followers = setmetatable({}, { __index = function(_, i)
+  local key = feeds[i]
+  return key and string.sub(key, #head + 1, #key - #tail)
+end })
 if redis.call('EXISTS', skip_set) == 1 then
-  local member = redis.call('SMISMEMBER', skip_set, unpack(followers))
+  local ids = {}
+  for i = 1, #feeds do
+    ids[i] = followers[i]
+  end
+  local member = redis.call('SMISMEMBER', skip_set, unpack(ids))
   local kept = {}
-  for i = 1, #followers do
+  for i = 1, #feeds do
     if member[i] == 0 then
-      kept[#kept + 1] = followers[i]
+      kept[#kept + 1] = feeds[i]
     end
   end
-  followers = kept
+  feeds = kept
 end
-local n = #followers
+local n = #feeds
 local photo, cap, layout, score = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local head, tail = ARGV[6], ARGV[7]
 local dead_feeds, max_dead = KEYS[4], tonumber(ARGV[9])
 -- feed_writes.lua follows, then (in scripts.rs): the part is marked done, its marks are
 -- kept ARGV[10] ms, and the reply is built.

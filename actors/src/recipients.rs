@@ -1,0 +1,179 @@
+//! On a Redis Cluster, a post's snapshot as the process that staged it holds it: the ids
+//! in snapshot order (sorted by the slot of each follower's feed, see `slots::spread`),
+//! each with its slot, in a few flat buffers. Its chunks and its finish read this copy
+//! instead of reading the snapshot back from Redis and hashing every feed key again.
+//!
+//! Redis still decides: the copy carries the token the snapshot script recorded in the
+//! job's hash (`staged`) when it copied exactly these ids, and is used only while the
+//! ledger names that token. A snapshot that was lost and taken again by anyone gets
+//! another token, and a copy that does not match is left alone.
+
+use std::ops::Range;
+
+use crate::record::WriteSpec;
+use crate::slots::{self, SLOTS};
+
+/// A staged snapshot's recipients, in snapshot order.
+pub(crate) struct Recipients {
+    token: String,
+    /// The ids, one after the other.
+    text: String,
+    /// Where each id ends in `text`.
+    ends: Vec<u32>,
+    /// The slot of each id's feed.
+    slots: Vec<u16>,
+}
+
+impl Recipients {
+    /// `followers` (the author's list of one moment) sorted into snapshot order for feeds
+    /// in `write`'s pattern: by `slots::spread` of each feed's slot, keeping the list's order
+    /// within a slot. `None` when the ids do not fit the buffers' offsets (over 4 GiB).
+    pub(crate) fn sorted(followers: &[String], write: &WriteSpec, token: String) -> Option<Self> {
+        let mut key = Vec::new();
+        let slot_of: Vec<u16> = followers
+            .iter()
+            .map(|f| feed_slot(write, f, &mut key))
+            .collect();
+        // A counting sort: stable, and linear in the number of followers.
+        let mut starts = vec![0usize; usize::from(SLOTS) + 1];
+        for slot in &slot_of {
+            starts[usize::from(slots::spread(*slot)) + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut order = vec![0usize; followers.len()];
+        for (i, slot) in slot_of.iter().enumerate() {
+            let place = &mut starts[usize::from(slots::spread(*slot))];
+            order[*place] = i;
+            *place += 1;
+        }
+        let size: usize = followers.iter().map(String::len).sum();
+        u32::try_from(size).ok()?;
+        let mut sorted = Self {
+            token,
+            text: String::with_capacity(size),
+            ends: Vec::with_capacity(followers.len()),
+            slots: Vec::with_capacity(followers.len()),
+        };
+        for i in order {
+            sorted.text.push_str(&followers[i]);
+            sorted.ends.push(sorted.text.len() as u32);
+            sorted.slots.push(slot_of[i]);
+        }
+        Some(sorted)
+    }
+
+    /// The token the snapshot script recorded when it copied these ids.
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The id at position `i`.
+    pub(crate) fn get(&self, i: usize) -> &str {
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1] as usize,
+        };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// The ids at `positions`.
+    pub(crate) fn ids(&self, positions: Range<usize>) -> impl Iterator<Item = &str> {
+        positions.map(|i| self.get(i))
+    }
+
+    /// `positions` cut where the slot changes: each part's slot and positions.
+    pub(crate) fn parts(&self, positions: Range<usize>) -> Vec<(u16, Range<usize>)> {
+        let mut parts: Vec<(u16, Range<usize>)> = Vec::new();
+        for i in positions {
+            let slot = self.slots[i];
+            match parts.last_mut() {
+                Some((last, run)) if *last == slot => run.end = i + 1,
+                _ => parts.push((slot, i..i + 1)),
+            }
+        }
+        parts
+    }
+}
+
+impl std::fmt::Debug for Recipients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the ids: a batch's debug output would hold millions.
+        f.debug_struct("Recipients")
+            .field("token", &self.token)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+/// The slot of `follower`'s feed in `write`'s pattern, the key built in `key` (a buffer
+/// kept between calls: this runs for every follower of a post).
+pub(crate) fn feed_slot(write: &WriteSpec, follower: &str, key: &mut Vec<u8>) -> u16 {
+    key.clear();
+    key.extend_from_slice(write.feed_head.as_bytes());
+    key.extend_from_slice(follower.as_bytes());
+    key.extend_from_slice(write.feed_tail.as_bytes());
+    slots::slot_of(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::FeedLayout;
+
+    fn write() -> WriteSpec {
+        WriteSpec::new(FeedLayout::List, ("feed:{", "}"), 800)
+    }
+
+    #[test]
+    fn recipients_are_in_spread_slot_order_and_stable_within_a_slot() {
+        let followers: Vec<String> = (1..=5_000).map(|f| f.to_string()).collect();
+        let sorted = Recipients::sorted(&followers, &write(), "t".into()).unwrap();
+        assert_eq!(sorted.len(), followers.len());
+        let mut key = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for i in 0..sorted.len() {
+            let id = sorted.get(i);
+            assert_eq!(sorted.slots[i], feed_slot(&write(), id, &mut key));
+            seen.push(id);
+        }
+        let order: Vec<(u16, u64)> = (0..sorted.len())
+            .map(|i| (slots::spread(sorted.slots[i]), sorted.get(i).parse().unwrap()))
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "sorted, stable");
+        seen.sort_unstable();
+        let mut all: Vec<&str> = followers.iter().map(String::as_str).collect();
+        all.sort_unstable();
+        assert_eq!(seen, all, "every follower once");
+    }
+
+    #[test]
+    fn parts_cut_a_range_where_the_slot_changes() {
+        let followers: Vec<String> = (1..=3_000).map(|f| f.to_string()).collect();
+        let sorted = Recipients::sorted(&followers, &write(), "t".into()).unwrap();
+        let parts = sorted.parts(100..600);
+        assert_eq!(parts.first().map(|p| p.1.start), Some(100));
+        assert_eq!(parts.last().map(|p| p.1.end), Some(600));
+        for pair in parts.windows(2) {
+            assert_eq!(pair[0].1.end, pair[1].1.start);
+            assert_ne!(pair[0].0, pair[1].0);
+        }
+        for (slot, run) in &parts {
+            assert!(run.clone().all(|i| sorted.slots[i] == *slot));
+        }
+        assert!(sorted.parts(7..7).is_empty());
+    }
+
+    #[test]
+    fn the_feed_slot_is_that_of_the_whole_key() {
+        let mut key = Vec::new();
+        let w = WriteSpec::new(FeedLayout::List, ("feed:", ""), 800);
+        assert_eq!(feed_slot(&w, "42", &mut key), slots::slot_of(b"feed:42"));
+        assert_eq!(feed_slot(&write(), "42", &mut key), slots::slot_of(b"42"));
+    }
+}
