@@ -62,6 +62,7 @@ mod cluster;
 mod completion;
 mod conn;
 mod coordinator;
+mod dump;
 mod error;
 mod feed_writer;
 mod handle;

@@ -24,15 +24,45 @@ pub(crate) struct Recipients {
     slots: Vec<u16>,
 }
 
+/// A list's elements one after the other, as read from Redis.
+#[derive(Default)]
+pub(crate) struct Flat {
+    bytes: Vec<u8>,
+    /// Where each element ends in `bytes`.
+    ends: Vec<u32>,
+}
+
+impl Flat {
+    /// Appends `element`; `None` past 4 GiB in all.
+    pub(crate) fn push(&mut self, element: &[u8]) -> Option<()> {
+        self.bytes.extend_from_slice(element);
+        self.ends.push(u32::try_from(self.bytes.len()).ok()?);
+        Some(())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The element at position `i`.
+    pub(crate) fn get(&self, i: usize) -> &[u8] {
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1] as usize,
+        };
+        &self.bytes[start..self.ends[i] as usize]
+    }
+}
+
 impl Recipients {
     /// `followers` (the author's list of one moment) sorted into snapshot order for feeds
     /// in `write`'s pattern: by `slots::spread` of each feed's slot, keeping the list's order
-    /// within a slot. `None` when the ids do not fit the buffers' offsets (over 4 GiB).
-    pub(crate) fn sorted(followers: &[String], write: &WriteSpec, token: String) -> Option<Self> {
+    /// within a slot. `None` when an id is not UTF-8 (the caller reads the list as text,
+    /// and says so).
+    pub(crate) fn sorted(followers: &Flat, write: &WriteSpec, token: String) -> Option<Self> {
         let mut key = Vec::new();
-        let slot_of: Vec<u16> = followers
-            .iter()
-            .map(|f| feed_slot(write, f, &mut key))
+        let slot_of: Vec<u16> = (0..followers.len())
+            .map(|i| feed_slot(write, followers.get(i), &mut key))
             .collect();
         // A counting sort: stable, and linear in the number of followers.
         let mut starts = vec![0usize; usize::from(SLOTS) + 1];
@@ -48,20 +78,21 @@ impl Recipients {
             order[*place] = i;
             *place += 1;
         }
-        let size: usize = followers.iter().map(String::len).sum();
-        u32::try_from(size).ok()?;
-        let mut sorted = Self {
-            token,
-            text: String::with_capacity(size),
-            ends: Vec::with_capacity(followers.len()),
-            slots: Vec::with_capacity(followers.len()),
-        };
+        let (mut text, mut ends) = (Vec::with_capacity(followers.bytes.len()), Vec::new());
+        ends.reserve(followers.len());
+        let mut slots = Vec::with_capacity(followers.len());
         for i in order {
-            sorted.text.push_str(&followers[i]);
-            sorted.ends.push(sorted.text.len() as u32);
-            sorted.slots.push(slot_of[i]);
+            text.extend_from_slice(followers.get(i));
+            // No overflow: `followers` holds as many bytes.
+            ends.push(text.len() as u32);
+            slots.push(slot_of[i]);
         }
-        Some(sorted)
+        Some(Self {
+            token,
+            text: String::from_utf8(text).ok()?,
+            ends,
+            slots,
+        })
     }
 
     /// The token the snapshot script recorded when it copied these ids.
@@ -113,10 +144,10 @@ impl std::fmt::Debug for Recipients {
 
 /// The slot of `follower`'s feed in `write`'s pattern, the key built in `key` (a buffer
 /// kept between calls: this runs for every follower of a post).
-pub(crate) fn feed_slot(write: &WriteSpec, follower: &str, key: &mut Vec<u8>) -> u16 {
+pub(crate) fn feed_slot(write: &WriteSpec, follower: &[u8], key: &mut Vec<u8>) -> u16 {
     key.clear();
     key.extend_from_slice(write.feed_head.as_bytes());
-    key.extend_from_slice(follower.as_bytes());
+    key.extend_from_slice(follower);
     key.extend_from_slice(write.feed_tail.as_bytes());
     slots::slot_of(key)
 }
@@ -130,16 +161,24 @@ mod tests {
         WriteSpec::new(FeedLayout::List, ("feed:{", "}"), 800)
     }
 
+    fn flat(followers: &[String]) -> Flat {
+        let mut flat = Flat::default();
+        for f in followers {
+            flat.push(f.as_bytes()).unwrap();
+        }
+        flat
+    }
+
     #[test]
     fn recipients_are_in_spread_slot_order_and_stable_within_a_slot() {
         let followers: Vec<String> = (1..=5_000).map(|f| f.to_string()).collect();
-        let sorted = Recipients::sorted(&followers, &write(), "t".into()).unwrap();
+        let sorted = Recipients::sorted(&flat(&followers), &write(), "t".into()).unwrap();
         assert_eq!(sorted.len(), followers.len());
         let mut key = Vec::new();
         let mut seen: Vec<&str> = Vec::new();
         for i in 0..sorted.len() {
             let id = sorted.get(i);
-            assert_eq!(sorted.slots[i], feed_slot(&write(), id, &mut key));
+            assert_eq!(sorted.slots[i], feed_slot(&write(), id.as_bytes(), &mut key));
             seen.push(id);
         }
         let order: Vec<(u16, u64)> = (0..sorted.len())
@@ -155,7 +194,7 @@ mod tests {
     #[test]
     fn parts_cut_a_range_where_the_slot_changes() {
         let followers: Vec<String> = (1..=3_000).map(|f| f.to_string()).collect();
-        let sorted = Recipients::sorted(&followers, &write(), "t".into()).unwrap();
+        let sorted = Recipients::sorted(&flat(&followers), &write(), "t".into()).unwrap();
         let parts = sorted.parts(100..600);
         assert_eq!(parts.first().map(|p| p.1.start), Some(100));
         assert_eq!(parts.last().map(|p| p.1.end), Some(600));
@@ -170,10 +209,18 @@ mod tests {
     }
 
     #[test]
+    fn ids_that_are_not_text_are_not_staged_from_here() {
+        let mut ids = Flat::default();
+        ids.push(b"7").unwrap();
+        ids.push(&[0xFF, 0xFE]).unwrap();
+        assert!(Recipients::sorted(&ids, &write(), "t".into()).is_none());
+    }
+
+    #[test]
     fn the_feed_slot_is_that_of_the_whole_key() {
         let mut key = Vec::new();
         let w = WriteSpec::new(FeedLayout::List, ("feed:", ""), 800);
-        assert_eq!(feed_slot(&w, "42", &mut key), slots::slot_of(b"feed:42"));
-        assert_eq!(feed_slot(&write(), "42", &mut key), slots::slot_of(b"42"));
+        assert_eq!(feed_slot(&w, b"42", &mut key), slots::slot_of(b"feed:42"));
+        assert_eq!(feed_slot(&write(), b"42", &mut key), slots::slot_of(b"42"));
     }
 }

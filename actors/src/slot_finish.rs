@@ -83,7 +83,7 @@ pub(crate) async fn check_marks(
                     let part = recipients.get(from..).unwrap_or_default();
                     let part = &part[..part.len().min(to - from)];
                     let mut slots: Vec<u16> =
-                        part.iter().map(|f| feed_slot(&job.write, f, &mut key)).collect();
+                        part.iter().map(|f| feed_slot(&job.write, f.as_bytes(), &mut key)).collect();
                     slots.sort_unstable();
                     slots.dedup();
                     slots
@@ -198,7 +198,7 @@ pub(crate) async fn retry_dead_feeds(
         return Ok(Some((0, 0)));
     }
     let (w, mut key) = (&job.write, Vec::new());
-    let groups = by_slot(|f| feed_slot(w, f, &mut key), &dead);
+    let groups = by_slot(|f| feed_slot(w, f.as_bytes(), &mut key), &dead);
     let parts = groups.iter().map(|(slot, followers)| {
         let marks = keys.slot_marks(*slot, id);
         let mut call = RETRY_SLOT.key(&marks.dead_feeds);

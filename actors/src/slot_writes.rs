@@ -284,7 +284,8 @@ pub(crate) async fn write_chunk(
                 return Ok(ChunkWrite::NotThisJob);
             }
             let mut key = Vec::new();
-            let mut feed_slot = |f: &str| crate::recipients::feed_slot(&job.write, f, &mut key);
+            let mut feed_slot =
+                |f: &str| crate::recipients::feed_slot(&job.write, f.as_bytes(), &mut key);
             let mut groups: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
             for follower in &read.followers {
                 groups.entry(feed_slot(follower)).or_default().push(follower);

@@ -8,7 +8,7 @@ use super::{now_ms, Acceptance, JobLedger};
 use crate::conn::resending;
 use crate::error::StoreError;
 use crate::messages::{FanoutId, PhotoPosted};
-use crate::recipients::Recipients;
+use crate::recipients::{Flat, Recipients};
 use crate::record::{self, JobKind, JobRecord};
 use crate::scripts::{ACCEPT, ACCEPT_DELETE, SNAPSHOT};
 
@@ -321,7 +321,7 @@ impl JobLedger {
 
 impl JobLedger {
     /// On a cluster, before the snapshot script: the author's follower list, read from its
-    /// slot in one `LRANGE` (so that it is the list of one moment) and sorted into snapshot
+    /// slot in one command (so that it is the list of one moment) and sorted into snapshot
     /// order (see [`Recipients::sorted`]), staged in the ledger's slot for the script to
     /// copy, and returned for this process's chunks. Nothing when the job has its snapshot
     /// already.
@@ -350,16 +350,9 @@ impl JobLedger {
             .arg(&key)
             .query_async(&mut self.conn)
             .await?;
-        let followers: Vec<String> = match kind.as_str() {
-            "none" => Vec::new(),
-            "list" => {
-                redis::cmd("LRANGE")
-                    .arg(&key)
-                    .arg(0)
-                    .arg(-1)
-                    .query_async(&mut self.conn)
-                    .await?
-            }
+        let followers = match kind.as_str() {
+            "none" => Flat::default(),
+            "list" => self.read_list(&key).await?,
             _ => {
                 return Err(StoreError::WrongType {
                     key,
@@ -369,10 +362,17 @@ impl JobLedger {
             }
         };
         let token = format!("{}:{:x}", self.instance, rand::random::<u64>());
-        let sorted = Recipients::sorted(&followers, &job.write, token).ok_or_else(|| {
-            StoreError::Redis(format!("the follower list {key} is too large to stage"))
-        })?;
-        drop(followers);
+        let sorted = match Recipients::sorted(&followers, &job.write, token.clone()) {
+            Some(sorted) => sorted,
+            // Not text, or not as dump.rs read it: Redis's own reply decides (and an
+            // error names what is wrong).
+            None => {
+                let listed: Vec<String> = self.lrange_all(&key).await?;
+                Recipients::sorted(&flat(&listed)?, &job.write, token).ok_or_else(|| {
+                    StoreError::Redis(format!("the follower list {key} could not be staged"))
+                })?
+            }
+        };
         let staged = self.keys.job_staged(id, &self.instance);
         let mut stage = redis::pipe();
         stage.cmd("DEL").arg(&staged).ignore();
@@ -390,6 +390,38 @@ impl JobLedger {
         // Only a post's chunks read the copy (a deletion's recipients go on past it).
         Ok((job.kind == JobKind::Post).then_some(sorted))
     }
+
+    /// The list at `key`, as one moment has it: from its `DUMP` where Redis writes it in a
+    /// form `dump.rs` reads (one bulk string, cheap to send and to decode), else `LRANGE`.
+    async fn read_list(&mut self, key: &str) -> Result<Flat, StoreError> {
+        let dumped: Option<Vec<u8>> = redis::cmd("DUMP")
+            .arg(key)
+            .query_async(&mut self.conn)
+            .await?;
+        if let Some(list) = dumped.as_deref().and_then(crate::dump::list_elements) {
+            return Ok(list);
+        }
+        flat(&self.lrange_all(key).await?)
+    }
+
+    async fn lrange_all(&mut self, key: &str) -> Result<Vec<String>, StoreError> {
+        Ok(redis::cmd("LRANGE")
+            .arg(key)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn)
+            .await?)
+    }
+}
+
+/// `listed` one after the other.
+fn flat(listed: &[String]) -> Result<Flat, StoreError> {
+    let mut flat = Flat::default();
+    for id in listed {
+        flat.push(id.as_bytes())
+            .ok_or_else(|| StoreError::Redis("a follower list over 4 GiB".to_owned()))?;
+    }
+    Ok(flat)
 }
 
 /// A job's snapshot, taken or found.
