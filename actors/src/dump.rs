@@ -6,6 +6,11 @@
 //! Only the list form Redis 7 writes is read: a quicklist of listpacks (RDB type 18), each
 //! node raw or LZF-compressed. Anything else (another type, an older or newer form, a
 //! payload that does not add up) is `None`, and the caller reads the list with `LRANGE`.
+//!
+//! The other way, [`list_payload`] writes the sorted snapshot in that form for `RESTORE`
+//! into the ledger's slot (Redis checks its version and checksum, and the caller falls back
+//! to `RPUSH` if it refuses): Redis takes it in as it is, where `RPUSH` parses and pushes
+//! every id.
 
 use crate::recipients::Flat;
 
@@ -15,6 +20,16 @@ const QUICKLIST_2: u8 = 18;
 const PLAIN: u64 = 1;
 /// A quicklist node holding a listpack.
 const PACKED: u64 = 2;
+
+/// A listpack stays within this many bytes, as Redis's default `list-max-listpack-size`
+/// (-2: 8 KiB) keeps them.
+const NODE_BYTES: usize = 8_192;
+
+/// The RDB version of a `DUMP` payload.
+pub(crate) fn version(payload: &[u8]) -> Option<u16> {
+    let at = payload.len().checked_sub(10)?;
+    Some(u16::from_le_bytes(payload.get(at..at + 2)?.try_into().ok()?))
+}
 
 /// The elements of the list in `payload` (a `DUMP` reply), in order, or `None` when the
 /// payload is not a list in a form this reads.
@@ -99,6 +114,124 @@ fn backlen_size(size: usize) -> usize {
         16_383..=2_097_150 => 3,
         2_097_151..=268_435_454 => 4,
         _ => 5,
+    }
+}
+
+/// A `DUMP` payload (RDB `version`) of a list holding `elements` in order, as Redis 7
+/// writes one: a quicklist of listpacks of at most [`NODE_BYTES`], integers in their
+/// integer encodings, no compression.
+pub(crate) fn list_payload<'a>(
+    elements: impl Iterator<Item = &'a [u8]>,
+    version: u16,
+) -> Vec<u8> {
+    let mut nodes: Vec<Vec<u8>> = Vec::new();
+    let (mut node, mut count) = (Vec::new(), 0usize);
+    for element in elements {
+        let mut entry = Vec::new();
+        encode_entry(element, &mut entry);
+        // Redis's own estimate of the node once the element is in (its `quicklist.c`).
+        let estimate = 7 + node.len() + element.len() + 8;
+        if count > 0 && (estimate > NODE_BYTES || count == 65_535) {
+            nodes.push(finish_listpack(node, count));
+            (node, count) = (Vec::new(), 0);
+        }
+        node.extend_from_slice(&entry);
+        count += 1;
+    }
+    if count > 0 {
+        nodes.push(finish_listpack(node, count));
+    }
+    let mut out = vec![QUICKLIST_2];
+    write_length(&mut out, nodes.len() as u64);
+    for lp in nodes {
+        write_length(&mut out, PACKED);
+        write_length(&mut out, lp.len() as u64);
+        out.extend_from_slice(&lp);
+    }
+    out.extend_from_slice(&version.to_le_bytes());
+    let crc = crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// `entries` (`count` of them) with a listpack's header and end.
+fn finish_listpack(entries: Vec<u8>, count: usize) -> Vec<u8> {
+    let total = entries.len() + 7;
+    let mut lp = Vec::with_capacity(total);
+    lp.extend_from_slice(&(total as u32).to_le_bytes());
+    lp.extend_from_slice(&(count.min(65_535) as u16).to_le_bytes());
+    lp.extend_from_slice(&entries);
+    lp.push(0xFF);
+    lp
+}
+
+/// One listpack entry for `element`: an integer where Redis would store one (the canonical
+/// decimal form of an i64), else a string; then its back-length.
+fn encode_entry(element: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    match canonical_integer(element) {
+        Some(n @ 0..=127) => out.push(n as u8),
+        Some(n @ -4096..=4095) => {
+            let v = (n as u16) & 0x1FFF;
+            out.extend_from_slice(&[0xC0 | (v >> 8) as u8, v as u8]);
+        }
+        Some(n) => {
+            let width = match n {
+                -32_768..=32_767 => 2,
+                -8_388_608..=8_388_607 => 3,
+                -2_147_483_648..=2_147_483_647 => 4,
+                _ => 8,
+            };
+            out.push(0xF1 + [0, 0, 0, 1, 2, 2, 2, 2, 3][width] as u8);
+            out.extend_from_slice(&n.to_le_bytes()[..width]);
+        }
+        None => {
+            let len = element.len();
+            match len {
+                0..=63 => out.push(0x80 | len as u8),
+                64..=4095 => out.extend_from_slice(&[0xE0 | (len >> 8) as u8, len as u8]),
+                _ => {
+                    out.push(0xF0);
+                    out.extend_from_slice(&(len as u32).to_le_bytes());
+                }
+            }
+            out.extend_from_slice(element);
+        }
+    }
+    let size = out.len() - start;
+    // The back-length: `size` in 7-bit groups, the most significant first, every byte but
+    // the first with its top bit set.
+    let n = backlen_size(size);
+    for i in (0..n).rev() {
+        let group = ((size >> (7 * i)) & 0x7F) as u8;
+        out.push(if i == n - 1 { group } else { group | 0x80 });
+    }
+}
+
+/// `element` as an integer, when it is one written the way Redis writes integers.
+fn canonical_integer(element: &[u8]) -> Option<i64> {
+    if element.is_empty() || element.len() > 20 {
+        return None;
+    }
+    let n: i64 = std::str::from_utf8(element).ok()?.parse().ok()?;
+    (itoa::Buffer::new().format(n).as_bytes() == element).then_some(n)
+}
+
+/// An RDB length (6, 14, 32 or 64 bits).
+fn write_length(out: &mut Vec<u8>, n: u64) {
+    match n {
+        0..=63 => out.push(n as u8),
+        64..=16_383 => out.extend_from_slice(&[0x40 | (n >> 8) as u8, n as u8]),
+        _ => match u32::try_from(n) {
+            Ok(n) => {
+                out.push(0x80);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            Err(_) => {
+                out.push(0x81);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+        },
     }
 }
 
@@ -257,6 +390,48 @@ mod tests {
         let mut miscounted = payload.to_vec();
         miscounted[9] ^= 1;
         assert!(list_elements(&miscounted).is_none());
+    }
+
+    #[test]
+    fn dumps_carry_the_checksum_written_here() {
+        for payload in [
+            &include_bytes!("testdata/dump_mixed.bin")[..],
+            &include_bytes!("testdata/dump_many.bin")[..],
+        ] {
+            let (body, crc) = payload.split_at(payload.len() - 8);
+            let sum = crc::Crc::<u64>::new(&crc::CRC_64_REDIS).checksum(body);
+            assert_eq!(sum.to_le_bytes(), crc);
+            assert_eq!(version(payload), Some(10));
+        }
+    }
+
+    #[test]
+    fn a_payload_written_here_is_what_redis_writes_and_reads_back() {
+        // Redis wrote dump_many.bin for 1..=10000: the same five nodes, the first (which
+        // Redis left uncompressed) byte for byte.
+        let ids: Vec<String> = (1..=10_000).map(|n| n.to_string()).collect();
+        let payload = list_payload(ids.iter().map(|s| s.as_bytes()), 10);
+        let redis = include_bytes!("testdata/dump_many.bin");
+        assert_eq!(list_elements(&payload).map(|f| f.len()), Some(ids.len()));
+        let first = 1 + 1 + 1 + 2 + 8181;
+        assert_eq!(&payload[..first], &redis[..first]);
+        // Every kind of entry, and a long list: read back as written.
+        let mixed = list_elements(include_bytes!("testdata/dump_mixed.bin")).unwrap();
+        let mut many: Vec<Vec<u8>> = (0..mixed.len()).map(|i| mixed.get(i).to_vec()).collect();
+        many.extend((0..200_000).map(|n| format!("{}", n * 7919 - 500_000).into_bytes()));
+        let payload = list_payload(many.iter().map(|e| e.as_slice()), 10);
+        let back = list_elements(&payload).expect("read back");
+        assert_eq!(back.len(), many.len());
+        assert!((0..many.len()).all(|i| back.get(i) == many[i].as_slice()));
+    }
+
+    #[test]
+    fn only_integers_redis_would_store_as_such_are_encoded_as_integers() {
+        assert_eq!(canonical_integer(b"-42"), Some(-42));
+        assert_eq!(canonical_integer(b"9223372036854775807"), Some(i64::MAX));
+        for text in [&b"01"[..], b"+1", b"-0", b"", b" 1", b"1.0", b"99999999999999999999"] {
+            assert_eq!(canonical_integer(text), None, "{text:?}");
+        }
     }
 
     #[test]

@@ -308,7 +308,10 @@ impl JobLedger {
                 pinned.confirm_replicated().await?;
                 Ok(u64::try_from(followers).ok().map(|followers| Taken {
                     followers,
-                    recipients: staged.map(Arc::new),
+                    // Only the copy of what the script took (it counted as many).
+                    recipients: staged
+                        .filter(|s| s.len() as u64 == followers)
+                        .map(Arc::new),
                 }))
             }
             Err(e) if e.code() == Some("SNAPSHOT_LOST") => Err(StoreError::SnapshotMissing {
@@ -323,7 +326,8 @@ impl JobLedger {
     /// On a cluster, before the snapshot script: the author's follower list, read from its
     /// slot in one command (so that it is the list of one moment) and sorted into snapshot
     /// order (see [`Recipients::sorted`]), staged in the ledger's slot for the script to
-    /// copy, and returned for this process's chunks. Nothing when the job has its snapshot
+    /// copy (restored from a payload written as Redis dumps lists, or pushed), and returned
+    /// for this process's chunks. Nothing when the job has its snapshot
     /// already.
     async fn stage_snapshot(
         &mut self,
@@ -350,8 +354,8 @@ impl JobLedger {
             .arg(&key)
             .query_async(&mut self.conn)
             .await?;
-        let followers = match kind.as_str() {
-            "none" => Flat::default(),
+        let (followers, version) = match kind.as_str() {
+            "none" => (Flat::default(), None),
             "list" => self.read_list(&key).await?,
             _ => {
                 return Err(StoreError::WrongType {
@@ -374,34 +378,63 @@ impl JobLedger {
             }
         };
         let staged = self.keys.job_staged(id, &self.instance);
-        let mut stage = redis::pipe();
-        stage.cmd("DEL").arg(&staged).ignore();
-        let mut page = Vec::with_capacity(10_000);
-        for i in 0..sorted.len() {
-            page.push(sorted.get(i));
-            if page.len() == 10_000 || i + 1 == sorted.len() {
-                stage.cmd("RPUSH").arg(&staged).arg(&page).ignore();
-                page.clear();
-            }
-        }
         // Left behind only by a process that died before the script copied it.
-        stage.cmd("PEXPIRE").arg(&staged).arg(3_600_000).ignore();
-        stage.query_async::<()>(&mut self.conn).await?;
+        let ttl_ms = 3_600_000;
+        let restored = match version {
+            // As Redis would dump it: Redis takes it in as it is (see dump.rs).
+            Some(version) if sorted.len() > 0 => {
+                let ids = sorted.ids(0..sorted.len()).map(str::as_bytes);
+                let payload = crate::dump::list_payload(ids, version);
+                let restored: redis::RedisResult<()> = redis::cmd("RESTORE")
+                    .arg(&staged)
+                    .arg(ttl_ms)
+                    .arg(payload)
+                    .arg("REPLACE")
+                    .query_async(&mut self.conn)
+                    .await;
+                match restored {
+                    Ok(()) => true,
+                    Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) => {
+                        tracing::debug!(error = %e, "RESTORE refused the staged snapshot; pushing it instead");
+                        false
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => false,
+        };
+        if !restored {
+            let mut stage = redis::pipe();
+            stage.cmd("DEL").arg(&staged).ignore();
+            let mut page = Vec::with_capacity(10_000);
+            for i in 0..sorted.len() {
+                page.push(sorted.get(i));
+                if page.len() == 10_000 || i + 1 == sorted.len() {
+                    stage.cmd("RPUSH").arg(&staged).arg(&page).ignore();
+                    page.clear();
+                }
+            }
+            stage.cmd("PEXPIRE").arg(&staged).arg(ttl_ms).ignore();
+            stage.query_async::<()>(&mut self.conn).await?;
+        }
         // Only a post's chunks read the copy (a deletion's recipients go on past it).
         Ok((job.kind == JobKind::Post).then_some(sorted))
     }
 
     /// The list at `key`, as one moment has it: from its `DUMP` where Redis writes it in a
-    /// form `dump.rs` reads (one bulk string, cheap to send and to decode), else `LRANGE`.
-    async fn read_list(&mut self, key: &str) -> Result<Flat, StoreError> {
+    /// form `dump.rs` reads (one bulk string, cheap to send and to decode; with the dump's
+    /// RDB version), else `LRANGE`.
+    async fn read_list(&mut self, key: &str) -> Result<(Flat, Option<u16>), StoreError> {
         let dumped: Option<Vec<u8>> = redis::cmd("DUMP")
             .arg(key)
             .query_async(&mut self.conn)
             .await?;
-        if let Some(list) = dumped.as_deref().and_then(crate::dump::list_elements) {
-            return Ok(list);
+        if let Some(payload) = dumped.as_deref() {
+            if let Some(list) = crate::dump::list_elements(payload) {
+                return Ok((list, crate::dump::version(payload)));
+            }
         }
-        flat(&self.lrange_all(key).await?)
+        Ok((flat(&self.lrange_all(key).await?)?, None))
     }
 
     async fn lrange_all(&mut self, key: &str) -> Result<Vec<String>, StoreError> {
