@@ -60,9 +60,9 @@ impl Recipients {
     /// within a slot. `None` when an id is not UTF-8 (the caller reads the list as text,
     /// and says so).
     pub(crate) fn sorted(followers: &Flat, write: &WriteSpec, token: String) -> Option<Self> {
-        let mut key = Vec::new();
+        let mut feeds = FeedSlots::new(write);
         let slot_of: Vec<u16> = (0..followers.len())
-            .map(|i| feed_slot(write, followers.get(i), &mut key))
+            .map(|i| feeds.slot(followers.get(i)))
             .collect();
         // A counting sort: stable, and linear in the number of followers.
         let mut starts = vec![0usize; usize::from(SLOTS) + 1];
@@ -72,16 +72,17 @@ impl Recipients {
         for i in 1..starts.len() {
             starts[i] += starts[i - 1];
         }
-        let mut order = vec![0usize; followers.len()];
+        let mut order = vec![0u32; followers.len()];
         for (i, slot) in slot_of.iter().enumerate() {
             let place = &mut starts[usize::from(slots::spread(*slot))];
-            order[*place] = i;
+            // No overflow: a Flat holds fewer than 2^32 bytes, so fewer elements.
+            order[*place] = i as u32;
             *place += 1;
         }
         let (mut text, mut ends) = (Vec::with_capacity(followers.bytes.len()), Vec::new());
         ends.reserve(followers.len());
         let mut slots = Vec::with_capacity(followers.len());
-        for i in order {
+        for i in order.into_iter().map(|i| i as usize) {
             text.extend_from_slice(followers.get(i));
             // No overflow: `followers` holds as many bytes.
             ends.push(text.len() as u32);
@@ -142,14 +143,48 @@ impl std::fmt::Debug for Recipients {
     }
 }
 
-/// The slot of `follower`'s feed in `write`'s pattern, the key built in `key` (a buffer
-/// kept between calls: this runs for every follower of a post).
-pub(crate) fn feed_slot(write: &WriteSpec, follower: &[u8], key: &mut Vec<u8>) -> u16 {
-    key.clear();
-    key.extend_from_slice(write.feed_head.as_bytes());
-    key.extend_from_slice(follower);
-    key.extend_from_slice(write.feed_tail.as_bytes());
-    slots::slot_of(key)
+/// The slot of each follower's feed in a job's pattern (this runs for every follower of a
+/// post): the pattern's head hashed once, and a key built only when a hash tag may be in it.
+pub(crate) struct FeedSlots<'a> {
+    write: &'a WriteSpec,
+    /// CRC16 of the head, when neither part of the pattern holds a brace.
+    head: Option<crc16::State<crc16::XMODEM>>,
+    key: Vec<u8>,
+}
+
+impl<'a> FeedSlots<'a> {
+    pub(crate) fn new(write: &'a WriteSpec) -> Self {
+        let braces = |part: &str| part.contains(['{', '}']);
+        let head = (!braces(&write.feed_head) && !braces(&write.feed_tail)).then(|| {
+            let mut state = crc16::State::<crc16::XMODEM>::new();
+            state.update(write.feed_head.as_bytes());
+            state
+        });
+        Self {
+            write,
+            head,
+            key: Vec::new(),
+        }
+    }
+
+    /// The slot of `follower`'s feed.
+    pub(crate) fn slot(&mut self, follower: &[u8]) -> u16 {
+        match self.head {
+            // No brace anywhere: the whole key is hashed.
+            Some(mut state) if !follower.contains(&b'{') => {
+                state.update(follower);
+                state.update(self.write.feed_tail.as_bytes());
+                state.get() % SLOTS
+            }
+            _ => {
+                self.key.clear();
+                self.key.extend_from_slice(self.write.feed_head.as_bytes());
+                self.key.extend_from_slice(follower);
+                self.key.extend_from_slice(self.write.feed_tail.as_bytes());
+                slots::slot_of(&self.key)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -174,11 +209,14 @@ mod tests {
         let followers: Vec<String> = (1..=5_000).map(|f| f.to_string()).collect();
         let sorted = Recipients::sorted(&flat(&followers), &write(), "t".into()).unwrap();
         assert_eq!(sorted.len(), followers.len());
-        let mut key = Vec::new();
+        let w = write();
+        let mut feeds = FeedSlots::new(&w);
         let mut seen: Vec<&str> = Vec::new();
         for i in 0..sorted.len() {
             let id = sorted.get(i);
-            assert_eq!(sorted.slots[i], feed_slot(&write(), id.as_bytes(), &mut key));
+            let key = format!("feed:{{{id}}}");
+            assert_eq!(sorted.slots[i], feeds.slot(id.as_bytes()));
+            assert_eq!(sorted.slots[i], slots::slot_of(key.as_bytes()));
             seen.push(id);
         }
         let order: Vec<(u16, u64)> = (0..sorted.len())
@@ -218,9 +256,20 @@ mod tests {
 
     #[test]
     fn the_feed_slot_is_that_of_the_whole_key() {
-        let mut key = Vec::new();
-        let w = WriteSpec::new(FeedLayout::List, ("feed:", ""), 800);
-        assert_eq!(feed_slot(&w, b"42", &mut key), slots::slot_of(b"feed:42"));
-        assert_eq!(feed_slot(&write(), b"42", &mut key), slots::slot_of(b"42"));
+        let cases = [
+            (("feed:", ""), "42"),
+            (("feed:", ":home"), "42"),
+            (("feed:", ""), "a{b}c"),
+            (("feed:{", "}"), "42"),
+            (("f{x}:", ""), "42"),
+            (("feed:", "{x}"), "42"),
+            (("feed:", ""), "{}7"),
+        ];
+        for ((head, tail), id) in cases {
+            let w = WriteSpec::new(FeedLayout::List, (head, tail), 800);
+            let key = format!("{head}{id}{tail}");
+            let mut feeds = FeedSlots::new(&w);
+            assert_eq!(feeds.slot(id.as_bytes()), slots::slot_of(key.as_bytes()), "{key}");
+        }
     }
 }

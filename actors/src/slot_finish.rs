@@ -15,7 +15,7 @@ use crate::messages::FanoutId;
 use crate::plan::{bit_is_set, Plan};
 use crate::record::JobRecord;
 use crate::scripts::RETRY_SLOT;
-use crate::recipients::{feed_slot, Recipients};
+use crate::recipients::{FeedSlots, Recipients};
 use crate::slot_writes::by_slot;
 
 /// Before job `id` (planned as `plan`) may finish on a cluster: makes every master's
@@ -65,7 +65,7 @@ pub(crate) async fn check_marks(
     };
     // For each slot, the chunks (done in the ledger) that have a part there.
     let mut expected: BTreeMap<u16, Vec<u64>> = BTreeMap::new();
-    let mut key = Vec::new();
+    let mut feeds = FeedSlots::new(&job.write);
     for range in plan.ranges() {
         for chunk in plan.chunks(range) {
             if !bit_is_set(&ledger, chunk.bit) {
@@ -82,8 +82,7 @@ pub(crate) async fn check_marks(
                 None => {
                     let part = recipients.get(from..).unwrap_or_default();
                     let part = &part[..part.len().min(to - from)];
-                    let mut slots: Vec<u16> =
-                        part.iter().map(|f| feed_slot(&job.write, f.as_bytes(), &mut key)).collect();
+                    let mut slots: Vec<u16> = part.iter().map(|f| feeds.slot(f.as_bytes())).collect();
                     slots.sort_unstable();
                     slots.dedup();
                     slots
@@ -197,8 +196,8 @@ pub(crate) async fn retry_dead_feeds(
             .await?;
         return Ok(Some((0, 0)));
     }
-    let (w, mut key) = (&job.write, Vec::new());
-    let groups = by_slot(|f| feed_slot(w, f.as_bytes(), &mut key), &dead);
+    let (w, mut feeds) = (&job.write, FeedSlots::new(&job.write));
+    let groups = by_slot(|f| feeds.slot(f.as_bytes()), &dead);
     let parts = groups.iter().map(|(slot, followers)| {
         let marks = keys.slot_marks(*slot, id);
         let mut call = RETRY_SLOT.key(&marks.dead_feeds);

@@ -283,12 +283,13 @@ pub(crate) async fn write_chunk(
             if read.followers.len() as u64 != chunk.size() {
                 return Ok(ChunkWrite::NotThisJob);
             }
-            let mut key = Vec::new();
-            let mut feed_slot =
-                |f: &str| crate::recipients::feed_slot(&job.write, f.as_bytes(), &mut key);
+            let mut feeds = crate::recipients::FeedSlots::new(&job.write);
             let mut groups: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
             for follower in &read.followers {
-                groups.entry(feed_slot(follower)).or_default().push(follower);
+                groups
+                    .entry(feeds.slot(follower.as_bytes()))
+                    .or_default()
+                    .push(follower);
             }
             groups.into_iter().collect()
         }
