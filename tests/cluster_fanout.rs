@@ -12,6 +12,8 @@ mod support;
 
 use std::time::Instant;
 
+use redis::AsyncCommands;
+
 use support::*;
 
 const FOLLOWERS: u64 = 300_000;
@@ -66,6 +68,66 @@ async fn a_fan_out_on_three_masters_writes_every_feed_once() {
     // Posting again is the same job, and writes nothing more.
     post_on(&cluster).run().assert_ok();
     cluster.assert_exactly_once(1..=FOLLOWERS, PHOTO).await;
+}
+
+#[actix_rt::test]
+async fn follower_ids_of_every_form_are_staged_as_redis_stores_them() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let cluster = Cluster::start(3).await;
+    // Redis checks every entry of a restored payload, and refuses one it would not write.
+    for port in cluster.masters().await {
+        let mut node = cluster.node(port).await;
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("sanitize-dump-payload")
+            .arg("yes")
+            .query_async(&mut node)
+            .await
+            .unwrap();
+    }
+    // Integers of every width and sign, and text: short, long (two-byte back-lengths),
+    // not ASCII, not a canonical integer, with a hash tag of its own.
+    let mut ids: Vec<String> = (1..=3_000).map(|n| n.to_string()).collect();
+    for n in [
+        -1i64,
+        -4096,
+        4095,
+        4096,
+        -32769,
+        8_388_608,
+        -2_147_483_649,
+        i64::MAX,
+        i64::MIN,
+    ] {
+        ids.push(n.to_string());
+    }
+    for text in [
+        "01",
+        "-0",
+        "abc",
+        "é-ü",
+        "a{b}c",
+        "{}7",
+        &"x".repeat(70),
+        &"y".repeat(300),
+    ] {
+        ids.push(text.to_owned());
+    }
+    let mut conn = cluster.conn().await;
+    let _: () = conn
+        .rpush(format!("followers:{AUTHOR}"), &ids)
+        .await
+        .unwrap();
+
+    let ran = post_on(&cluster).env("RUST_LOG", "fanout=debug").run();
+    ran.assert_ok();
+    assert!(!ran.stderr.contains("RESTORE refused"), "{}", ran.stderr);
+    assert_eq!(ids.len(), 3_017);
+    assert!(ran.stdout.contains("3,017 followers"), "{}", ran.stdout);
+    for id in &ids {
+        let feed: Vec<String> = conn.lrange(format!("homefeed:{id}"), 0, -1).await.unwrap();
+        assert_eq!(feed, [PHOTO.to_string()], "feed of {id:?}");
+    }
 }
 
 #[actix_rt::test]

@@ -192,9 +192,12 @@ pub async fn verify_feeds(
         let followers: Vec<String> = conn.lrange(&key, start as isize, stop as isize).await?;
         // One pipeline per slot on a cluster (a pipeline goes to one node), run together.
         let groups = match keys.is_cluster() {
-            true => crate::slot_writes::by_slot(|f| crate::slots::slot_of(keys.feed(f).as_bytes()), &followers)
-                .into_values()
-                .collect(),
+            true => crate::recipients::by_slot(
+                |f| crate::slots::slot_of(keys.feed(f).as_bytes()),
+                &followers,
+            )
+            .into_values()
+            .collect(),
             false => vec![followers],
         };
         let reads = groups.into_iter().map(|followers| {

@@ -35,8 +35,7 @@ mod follow_intents;
 mod following;
 mod leases;
 pub(crate) mod outcomes;
-
-pub(crate) use accept::Taken;
+pub(crate) mod snapshot;
 
 /// The ledger, over one connection of its own.
 #[derive(Clone)]

@@ -8,6 +8,7 @@
 //! ledger names that token. A snapshot that was lost and taken again by anyone gets
 //! another token, and a copy that does not match is left alone.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use crate::record::WriteSpec;
@@ -187,6 +188,22 @@ impl<'a> FeedSlots<'a> {
     }
 }
 
+/// `followers` grouped by the slot of each one's feed (`slot_of` the follower), in their
+/// order.
+pub(crate) fn by_slot(
+    mut slot_of: impl FnMut(&str) -> u16,
+    followers: &[String],
+) -> BTreeMap<u16, Vec<String>> {
+    let mut groups: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+    for follower in followers {
+        groups
+            .entry(slot_of(follower))
+            .or_default()
+            .push(follower.clone());
+    }
+    groups
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,7 +237,12 @@ mod tests {
             seen.push(id);
         }
         let order: Vec<(u16, u64)> = (0..sorted.len())
-            .map(|i| (slots::spread(sorted.slots[i]), sorted.get(i).parse().unwrap()))
+            .map(|i| {
+                (
+                    slots::spread(sorted.slots[i]),
+                    sorted.get(i).parse().unwrap(),
+                )
+            })
             .collect();
         assert!(order.windows(2).all(|w| w[0] < w[1]), "sorted, stable");
         seen.sort_unstable();
@@ -269,7 +291,32 @@ mod tests {
             let w = WriteSpec::new(FeedLayout::List, (head, tail), 800);
             let key = format!("{head}{id}{tail}");
             let mut feeds = FeedSlots::new(&w);
-            assert_eq!(feeds.slot(id.as_bytes()), slots::slot_of(key.as_bytes()), "{key}");
+            assert_eq!(
+                feeds.slot(id.as_bytes()),
+                slots::slot_of(key.as_bytes()),
+                "{key}"
+            );
         }
+    }
+
+    #[test]
+    fn followers_are_grouped_by_the_slot_of_their_feed_in_order() {
+        let keys = crate::keys::KeyPatterns::default().on_cluster();
+        let followers: Vec<String> = (1..=2_000).map(|f| f.to_string()).collect();
+        let groups = by_slot(
+            |f| crate::slots::slot_of(keys.feed(f).as_bytes()),
+            &followers,
+        );
+        assert!(groups.len() > 1_000, "{}", groups.len());
+        let mut seen = 0;
+        for (slot, group) in &groups {
+            for f in group {
+                assert_eq!(crate::cluster::slot_of(keys.feed(f).as_bytes()), *slot);
+            }
+            let numbers: Vec<u64> = group.iter().map(|f| f.parse().unwrap()).collect();
+            assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+            seen += group.len();
+        }
+        assert_eq!(seen, followers.len());
     }
 }

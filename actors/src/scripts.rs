@@ -202,7 +202,10 @@ mod tests {
         // key_of and the list loop's key (the sorted set loop calls key_of).
         assert_eq!(text.matches(BUILT_KEY).count(), 2);
         let slot = slot_feed_writes();
-        assert!(!slot.contains(BUILT_KEY) && !slot.contains(".. tail"), "{slot}");
+        assert!(
+            !slot.contains(BUILT_KEY) && !slot.contains(".. tail"),
+            "{slot}"
+        );
         assert_eq!(
             slot.matches("feeds[i]").count(),
             text.matches("feeds[i]").count() + 2

@@ -13,10 +13,9 @@ use crate::error::StoreError;
 use crate::keys::{KeyPatterns, SlotMarks};
 use crate::messages::FanoutId;
 use crate::plan::{bit_is_set, Plan};
+use crate::recipients::{by_slot, FeedSlots, Recipients};
 use crate::record::JobRecord;
 use crate::scripts::RETRY_SLOT;
-use crate::recipients::{FeedSlots, Recipients};
-use crate::slot_writes::by_slot;
 
 /// Before job `id` (planned as `plan`) may finish on a cluster: makes every master's
 /// writes reach a replica, then clears, in the ledger's done-bitmap, every chunk whose part
@@ -82,7 +81,8 @@ pub(crate) async fn check_marks(
                 None => {
                     let part = recipients.get(from..).unwrap_or_default();
                     let part = &part[..part.len().min(to - from)];
-                    let mut slots: Vec<u16> = part.iter().map(|f| feeds.slot(f.as_bytes())).collect();
+                    let mut slots: Vec<u16> =
+                        part.iter().map(|f| feeds.slot(f.as_bytes())).collect();
                     slots.sort_unstable();
                     slots.dedup();
                     slots

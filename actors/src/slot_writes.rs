@@ -5,7 +5,8 @@
 //! finish checks against those marks is in `slot_finish.rs`.
 //!
 //! The snapshot is grouped by the slot of each follower's feed when it is taken, so a chunk
-//! spans few slots (at 1.5 M followers and chunks of 500, about six).
+//! spans few slots (about six at 1.5 M followers, chunks of 500). The stager reads them
+//! from its own copy (`recipients.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -33,22 +34,6 @@ pub(crate) enum ChunkWrite {
     /// The job is not the one the batch is for any more (finished and expired, rolled back
     /// past, or its snapshot gone): nothing was written.
     NotThisJob,
-}
-
-/// `followers` grouped by the slot of each one's feed (`slot_of` the follower), in their
-/// order.
-pub(crate) fn by_slot(
-    mut slot_of: impl FnMut(&str) -> u16,
-    followers: &[String],
-) -> BTreeMap<u16, Vec<String>> {
-    let mut groups: BTreeMap<u16, Vec<String>> = BTreeMap::new();
-    for follower in followers {
-        groups
-            .entry(slot_of(follower))
-            .or_default()
-            .push(follower.clone());
-    }
-    groups
 }
 
 /// What a chunk's parts need from the ledger.
@@ -155,9 +140,8 @@ async fn read_chunk(
 }
 
 /// The script call that writes (or, for a deletion, clears) `followers`' feeds in `slot`
-/// for `chunk` of `batch`'s job (`post` is a deletion's photo's fan-out), with the script:
-/// built as one command in place, since a part carries a key per feed (a
-/// `ScriptInvocation` copies each key twice before it is sent).
+/// for `chunk` of `batch`'s job (`post`: a deletion's photo's fan-out), with the script:
+/// one command built in place (a `ScriptInvocation` copies each feed key twice more).
 fn part(
     keys: &KeyPatterns,
     batch: &BatchFanOut,
@@ -372,27 +356,4 @@ async fn mark_done(
     })
     .await?;
     Ok(marked == 1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn followers_are_grouped_by_the_slot_of_their_feed_in_order() {
-        let keys = KeyPatterns::default().on_cluster();
-        let followers: Vec<String> = (1..=2_000).map(|f| f.to_string()).collect();
-        let groups = by_slot(|f| crate::slots::slot_of(keys.feed(f).as_bytes()), &followers);
-        assert!(groups.len() > 1_000, "{}", groups.len());
-        let mut seen = 0;
-        for (slot, group) in &groups {
-            for f in group {
-                assert_eq!(crate::cluster::slot_of(keys.feed(f).as_bytes()), *slot);
-            }
-            let numbers: Vec<u64> = group.iter().map(|f| f.parse().unwrap()).collect();
-            assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
-            seen += group.len();
-        }
-        assert_eq!(seen, followers.len());
-    }
 }

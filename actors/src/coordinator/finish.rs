@@ -35,7 +35,13 @@ impl Coordinator {
         let dead = status.dead_ranges.clone();
         let finish = async move {
             ledger
-                .finish(id, &record, &plan, (&outcomes.0, &outcomes.1), (&dead, copy.as_deref()))
+                .finish(
+                    id,
+                    &record,
+                    &plan,
+                    (&outcomes.0, &outcomes.1),
+                    (&dead, copy.as_deref()),
+                )
                 .await
         };
         ctx.spawn(finish.into_actor(self).map(move |answer, act, ctx| {

@@ -12,7 +12,8 @@ use actix::prelude::*;
 use super::job::{Job, Pending};
 use super::Coordinator;
 use crate::error::StoreError;
-use crate::ledger::{Claim, ClaimedJob, JobLedger, Taken};
+use crate::ledger::snapshot::Taken;
+use crate::ledger::{Claim, ClaimedJob, JobLedger};
 use crate::messages::FanoutId;
 use crate::plan::Plan;
 

@@ -11,7 +11,6 @@ use crate::conn::resending;
 use crate::error::StoreError;
 use crate::messages::{DeadFeed, DeadRange, FanoutId, JobState, JobStatus};
 use crate::plan::Plan;
-use crate::recipients::Recipients;
 use crate::record::{self, JobOutcome, JobRecord};
 use crate::scripts::{FINISH, REOPEN, RETRY_DEAD_FEEDS};
 use crate::slot_finish;
@@ -45,18 +44,18 @@ pub struct Dropped {
 }
 
 impl JobLedger {
-    /// Records how job `id` (planned as `plan`, with `dead` ranges given up; `copy`, the
-    /// snapshot as staged here) ended, if Redis agrees that it has: see [`Finish`].
-    /// `completed` and `failed` are the outcome to store either way. A completed job's snapshot, dead letters and dead feeds are
-    /// removed and its keys expire; a failed one keeps them for `jobs.failed_job_ttl_s` and
-    /// joins `fanout:failed` for `fanout retry-dead`.
+    /// Records how job `id` (planned as `plan`, with `dead` ranges given up; `copy`, its
+    /// snapshot as staged here) ended, if Redis agrees: see [`Finish`]. `completed` and
+    /// `failed` are the outcome to store either way. A completed job's snapshot, dead
+    /// letters and dead feeds are removed and its keys expire; a failed one keeps them for
+    /// `jobs.failed_job_ttl_s` and joins `fanout:failed` for `fanout retry-dead`.
     pub async fn finish(
         &mut self,
         id: FanoutId,
         job: &JobRecord,
         plan: &Plan,
         outcomes: (&JobOutcome, &JobOutcome),
-        (dead, copy): (&[DeadRange], Option<&Recipients>),
+        (dead, copy): (&[DeadRange], Option<&crate::recipients::Recipients>),
     ) -> Result<Finish, StoreError> {
         // On a cluster the slots' marks decide which chunks are done (see slot_finish.rs).
         let (conn, keys) = (&mut self.conn, &self.keys);
