@@ -119,14 +119,73 @@ async fn follower_ids_of_every_form_are_staged_as_redis_stores_them() {
         .await
         .unwrap();
 
-    let ran = post_on(&cluster).env("RUST_LOG", "fanout=debug").run();
+    let post = post_on(&cluster)
+        .envs(PACED)
+        .env("RUST_LOG", "fanout=info")
+        .spawn();
+    // The snapshot Redis holds (what a take-over would read) is the list, grouped by slot.
+    let id = first_job(&cluster).await;
+    let snapshot = format!("fanout:{{ledger}}:job:{id}:followers");
+    let taken: Vec<String> = wait_for!(30, {
+        let taken: Vec<String> = conn.lrange(&snapshot, 0, -1).await.unwrap();
+        (!taken.is_empty()).then_some(taken)
+    });
+    let (mut sorted, mut listed) = (taken.clone(), ids.clone());
+    sorted.sort();
+    listed.sort();
+    assert_eq!(sorted, listed, "the snapshot holds every follower once");
+    let mut slots = Vec::new();
+    for id in &taken {
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(format!("homefeed:{id}"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if slots.last() != Some(&slot) {
+            assert!(
+                !slots.contains(&slot),
+                "slot {slot} in two runs of the snapshot"
+            );
+            slots.push(slot);
+        }
+    }
+    let ran = within(120, async { post.finish() }).await;
     ran.assert_ok();
-    assert!(!ran.stderr.contains("RESTORE refused"), "{}", ran.stderr);
+    assert!(!ran.stderr.contains("refused"), "{}", ran.stderr);
     assert_eq!(ids.len(), 3_017);
     assert!(ran.stdout.contains("3,017 followers"), "{}", ran.stdout);
     for id in &ids {
         let feed: Vec<String> = conn.lrange(format!("homefeed:{id}"), 0, -1).await.unwrap();
         assert_eq!(feed, [PHOTO.to_string()], "feed of {id:?}");
+    }
+
+    // Where an ACL forbids DUMP and RESTORE, the list is read and pushed instead.
+    for port in cluster.masters().await {
+        let mut node = cluster.node(port).await;
+        let _: () = redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("default")
+            .arg("-dump")
+            .arg("-restore")
+            .query_async(&mut node)
+            .await
+            .unwrap();
+    }
+    let env = cluster.env();
+    let ran = fanout_post(AUTHOR, PHOTO + 1)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("RUST_LOG", "fanout=info")
+        .run();
+    ran.assert_ok();
+    assert!(ran.stderr.contains("DUMP refused"), "{}", ran.stderr);
+    for id in &ids {
+        let feed: Vec<String> = conn.lrange(format!("homefeed:{id}"), 0, -1).await.unwrap();
+        assert_eq!(
+            feed,
+            [(PHOTO + 1).to_string(), PHOTO.to_string()],
+            "feed of {id:?}"
+        );
     }
 }
 

@@ -301,7 +301,8 @@ impl Reader<'_> {
 /// LZF (as Redis's `lzf_d.c` writes it) of `input`, which must come to exactly `size`
 /// bytes. No crate that is kept up does this; the format is a handful of rules.
 fn lzf_decompress(input: &[u8], size: usize) -> Option<Vec<u8>> {
-    let mut out: Vec<u8> = Vec::with_capacity(size);
+    // A corrupt payload may claim any size: it is checked as the output grows.
+    let mut out: Vec<u8> = Vec::with_capacity(size.min(input.len().saturating_mul(4)));
     let mut at = 0;
     while at < input.len() {
         let ctrl = usize::from(input[at]);

@@ -138,12 +138,13 @@ impl KeyPatterns {
         self.job_key(id, ":followers")
     }
 
-    /// `fanout:{ledger}:job:{id}:staged:{instance}` (a cluster only): the author's follower
+    /// `fanout:{ledger}:job:{id}:staged:{token}` (a cluster only): the author's follower
     /// list read from its slot and grouped by the slot of each follower's feed, on its way
-    /// into the snapshot (a script cannot copy a key from another slot). One per instance,
-    /// so that an instance that lost the job meanwhile cannot touch the new owner's.
-    pub fn job_staged(&self, id: FanoutId, instance: &str) -> String {
-        self.job_key(id, &format!(":staged:{instance}"))
+    /// into the snapshot (a script cannot copy a key from another slot). One per staging
+    /// (the token names the instance and is new each time), so that neither an instance
+    /// that lost the job meanwhile nor an earlier staging still under way can touch it.
+    pub fn job_staged(&self, id: FanoutId, token: &str) -> String {
+        self.job_key(id, &format!(":staged:{token}"))
     }
 
     /// `fanout:job:{id}:lease`: the id of the instance running the job, expiring unless

@@ -61,6 +61,10 @@ impl Recipients {
     /// within a slot. `None` when an id is not UTF-8 (the caller reads the list as text,
     /// and says so).
     pub(crate) fn sorted(followers: &Flat, write: &WriteSpec, token: String) -> Option<Self> {
+        // Each id text by itself: `get` slices the joined text at their ends.
+        if (0..followers.len()).any(|i| std::str::from_utf8(followers.get(i)).is_err()) {
+            return None;
+        }
         let mut feeds = FeedSlots::new(write);
         let slot_of: Vec<u16> = (0..followers.len())
             .map(|i| feeds.slot(followers.get(i)))
@@ -274,6 +278,11 @@ mod tests {
         ids.push(b"7").unwrap();
         ids.push(&[0xFF, 0xFE]).unwrap();
         assert!(Recipients::sorted(&ids, &write(), "t".into()).is_none());
+        // Not text apart, though text together (and in one slot, so side by side).
+        let mut split = Flat::default();
+        split.push(b"{t}\xC3").unwrap();
+        split.push(b"\xA9{t}").unwrap();
+        assert!(Recipients::sorted(&split, &write(), "t".into()).is_none());
     }
 
     #[test]

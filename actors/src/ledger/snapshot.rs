@@ -32,15 +32,19 @@ impl JobLedger {
         id: FanoutId,
         job: &JobRecord,
     ) -> Result<Option<Taken>, StoreError> {
-        let (followers, staged) = if self.keys.is_cluster() {
-            let staged = self.stage_snapshot(id, job).await?;
-            (self.keys.job_staged(id, &self.instance), staged)
-        } else {
-            (self.keys.followers(job.author_id), None)
+        let staged = match self.keys.is_cluster() {
+            true => self.stage_snapshot(id, job).await?,
+            false => None,
         };
         let token = staged.as_ref().map_or("", |s| s.token());
+        let followers = match (&staged, self.keys.is_cluster()) {
+            (Some(copy), _) => self.keys.job_staged(id, copy.token()),
+            // Nothing staged: a key of the ledger's slot that does not exist.
+            (None, true) => self.keys.job_staged(id, &self.instance),
+            (None, false) => self.keys.followers(job.author_id),
+        };
         let mut call = SNAPSHOT.prepare_invoke();
-        call.key(followers)
+        call.key(&followers)
             .key(self.keys.job_followers(id))
             .key(self.keys.job(id))
             .key(self.keys.job_done(id))
@@ -59,10 +63,10 @@ impl JobLedger {
             async move { call.invoke_async(&mut conn).await }
         })
         .await;
-        if self.keys.is_cluster() {
+        if staged.is_some() {
             // Copied, or not to be: the next snapshot (if any) stages the list again.
             let _: () = redis::cmd("DEL")
-                .arg(self.keys.job_staged(id, &self.instance))
+                .arg(&followers)
                 .query_async(&mut self.conn)
                 .await?;
         }
@@ -73,8 +77,12 @@ impl JobLedger {
                 pinned.confirm_replicated().await?;
                 Ok(u64::try_from(followers).ok().map(|followers| Taken {
                     followers,
-                    // Only the copy of what the script took (it counted as many).
-                    recipients: staged.filter(|s| s.len() as u64 == followers).map(Arc::new),
+                    // Only a post's chunks read the copy (a deletion's recipients go on
+                    // past it), and only the copy of what the script took (it counted as
+                    // many).
+                    recipients: staged
+                        .filter(|s| job.kind == JobKind::Post && s.len() as u64 == followers)
+                        .map(Arc::new),
                 }))
             }
             Err(e) if e.code() == Some("SNAPSHOT_LOST") => Err(StoreError::SnapshotMissing {
@@ -99,15 +107,18 @@ impl JobLedger {
         taken
             .cmd("EXISTS")
             .arg(self.keys.job_followers(id))
-            .cmd("HEXISTS")
+            .cmd("HGET")
             .arg(self.keys.job(id))
             .arg("taken")
             .cmd("GET")
             .arg(self.keys.job_lease(id));
-        let (exists, recorded, holder): (bool, bool, Option<String>) =
+        let (exists, recorded, holder): (bool, Option<String>, Option<String>) =
             taken.query_async(&mut self.conn).await?;
-        // Taken already, or not ours to take (the script says so, with nothing staged).
-        if exists || recorded || holder.as_deref() != Some(&*self.instance) {
+        let recorded_empty = recorded.as_deref() == Some("0");
+        // Taken already (an empty one is recorded, with no key), or not ours to take (the
+        // script says so, with nothing staged). A snapshot recorded but gone is staged
+        // again: the script takes it again, or refuses if chunks were written from the old.
+        if exists || recorded_empty || holder.as_deref() != Some(&*self.instance) {
             return Ok(None);
         }
         let key = self.keys.followers(job.author_id);
@@ -138,7 +149,7 @@ impl JobLedger {
                 })?
             }
         };
-        let staged = self.keys.job_staged(id, &self.instance);
+        let staged = self.keys.job_staged(id, sorted.token());
         // Left behind only by a process that died before the script copied it.
         let ttl_ms = 3_600_000;
         let restored = match version {
@@ -155,11 +166,9 @@ impl JobLedger {
                     .await;
                 match restored {
                     Ok(()) => true,
-                    Err(e)
-                        if e.kind()
-                            == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) =>
-                    {
-                        tracing::debug!(error = %e, "RESTORE refused the staged snapshot; pushing it instead");
+                    // Refused (an older Redis, an ACL without RESTORE, …): pushed instead.
+                    Err(e) if refused(&e) => {
+                        tracing::info!(error = %e, "RESTORE refused the staged snapshot; pushing it instead, which is slower");
                         false
                     }
                     Err(e) => return Err(e.into()),
@@ -181,18 +190,26 @@ impl JobLedger {
             stage.cmd("PEXPIRE").arg(&staged).arg(ttl_ms).ignore();
             stage.query_async::<()>(&mut self.conn).await?;
         }
-        // Only a post's chunks read the copy (a deletion's recipients go on past it).
-        Ok((job.kind == JobKind::Post).then_some(sorted))
+        Ok(Some(sorted))
     }
 
     /// The list at `key`, as one moment has it: from its `DUMP` where Redis writes it in a
     /// form `dump.rs` reads (one bulk string, cheap to send and to decode; with the dump's
     /// RDB version), else `LRANGE`.
     async fn read_list(&mut self, key: &str) -> Result<(Flat, Option<u16>), StoreError> {
-        let dumped: Option<Vec<u8>> = redis::cmd("DUMP")
+        let dumped: Option<Vec<u8>> = match redis::cmd("DUMP")
             .arg(key)
             .query_async(&mut self.conn)
-            .await?;
+            .await
+        {
+            Ok(dumped) => dumped,
+            // Refused (an ACL without DUMP, a renamed command, …): read it as a list.
+            Err(e) if refused(&e) => {
+                tracing::info!(error = %e, "DUMP refused; reading the follower list with LRANGE, which is slower");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(payload) = dumped.as_deref() {
             if let Some(list) = crate::dump::list_elements(payload) {
                 return Ok((list, crate::dump::version(payload)));
@@ -209,6 +226,12 @@ impl JobLedger {
             .query_async(&mut self.conn)
             .await?)
     }
+}
+
+/// Redis answered `e` to a command it will not run for us (an error reply, not an outage):
+/// the staging goes the slower way.
+fn refused(e: &redis::RedisError) -> bool {
+    matches!(e.kind(), redis::ErrorKind::Server(_)) && !e.is_connection_dropped()
 }
 
 /// `listed` one after the other.

@@ -55,7 +55,14 @@ if redis.call('EXISTS', skip_set) == 1 then
   for i = 1, #feeds do
     ids[i] = followers[i]
   end
-  local member = redis.call('SMISMEMBER', skip_set, unpack(ids))
+  -- In slices: unpack has a limit (about 8,000), and a part may hold a whole chunk.
+  local member = {}
+  for from = 1, #ids, 1000 do
+    local slice = redis.call('SMISMEMBER', skip_set, unpack(ids, from, math.min(from + 999, #ids)))
+    for j = 1, #slice do
+      member[from + j - 1] = slice[j]
+    end
+  end
   local kept = {}
   for i = 1, #feeds do
     if member[i] == 0 then
