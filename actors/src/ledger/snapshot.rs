@@ -56,7 +56,12 @@ impl JobLedger {
             .arg(&*self.instance)
             .arg(job.ident())
             .arg(job.kind.as_str())
-            .arg(token);
+            .arg(token)
+            .arg(if staged.is_none() && self.keys.is_cluster() {
+                "0"
+            } else {
+                "1"
+            });
         let mut pinned = self.conn.pinned();
         let taken: Result<i64, redis::RedisError> = resending(&pinned, |mut conn| {
             let call = &call;
@@ -85,6 +90,10 @@ impl JobLedger {
                         .map(Arc::new),
                 }))
             }
+            // Staged again on the next try.
+            Err(e) if e.code() == Some("NOT_STAGED") => Err(StoreError::Unavailable(format!(
+                "the follower snapshot went while it was being taken ({e}); taking it again"
+            ))),
             Err(e) if e.code() == Some("SNAPSHOT_LOST") => Err(StoreError::SnapshotMissing {
                 key: self.keys.job_followers(id),
             }),
@@ -228,10 +237,12 @@ impl JobLedger {
     }
 }
 
-/// Redis answered `e` to a command it will not run for us (an error reply, not an outage):
-/// the staging goes the slower way.
+/// Redis answered `e` to a command it will not run for us (not allowed, unknown, a payload
+/// it does not take): the staging goes the slower way.
 fn refused(e: &redis::RedisError) -> bool {
-    matches!(e.kind(), redis::ErrorKind::Server(_)) && !e.is_connection_dropped()
+    use redis::{ErrorKind::Server, ServerErrorKind::*};
+    // An outage (READONLY, TRYAGAIN, CLUSTERDOWN, LOADING, …) fails the slow way too.
+    matches!(e.kind(), Server(ResponseError | NoPerm))
 }
 
 /// `listed` one after the other.

@@ -8,7 +8,10 @@
 -- ARGV[1]: the job id; ARGV[2]: this instance's id; ARGV[3]: the job's identity;
 -- ARGV[4]: its kind ('post' or 'delete'); ARGV[5]: on a cluster, the token of the copy
 -- the caller staged in KEYS[1] and keeps (recorded as 'staged' when this copies it: the
--- caller's chunks read their followers from its copy only while the job names it), or ''.
+-- caller's chunks read their followers from its copy only while the job names it), or '';
+-- ARGV[6]: '1' when KEYS[1] is the list to copy (the author's list on one server, the
+-- staged one on a cluster), '0' when the caller staged nothing (it found the snapshot
+-- taken): then this takes none, and answers NOT_STAGED if it has to.
 -- A post whose photo has been deleted takes no snapshot (its chunks write nothing now, and
 -- its old one went to the delete job): its stored follower count keeps its plan. A delete
 -- job's recipients are the snapshot followed by its earlier recipients.
@@ -33,9 +36,15 @@ if redis.call('EXISTS', KEYS[4]) == 1 then
   -- Chunks were written from a snapshot that is gone: a new one could shift positions.
   return redis.error_reply('SNAPSHOT_LOST ' .. KEYS[2] .. ' is gone while chunks are done')
 end
+if ARGV[6] == '0' then
+  -- On a cluster the caller found the snapshot taken and staged nothing; it is gone now.
+  return redis.error_reply('NOT_STAGED ' .. KEYS[2] .. ' went while it was being taken')
+end
 local followers = 0
 if redis.call('TYPE', KEYS[1]).ok == 'list' then
   redis.call('COPY', KEYS[1], KEYS[2])
+  -- COPY keeps the source's expiry (a staged list has one): the snapshot must not expire.
+  redis.call('PERSIST', KEYS[2])
   followers = redis.call('LLEN', KEYS[2])
 end
 redis.call('HSET', KEYS[3], 'followers', followers + earlier, 'taken', followers)
