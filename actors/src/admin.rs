@@ -194,11 +194,11 @@ pub async fn verify_feeds(
         let groups = match keys.is_cluster() {
             true => crate::recipients::by_slot(
                 |f| crate::slots::slot_of(keys.feed(f).as_bytes()),
-                &followers,
+                followers.iter().map(String::as_str),
             )
             .into_values()
             .collect(),
-            false => vec![followers],
+            false => vec![followers.iter().map(String::as_str).collect()],
         };
         let reads = groups.into_iter().map(|followers| {
             let mut conn = conn.clone();
@@ -239,7 +239,7 @@ pub async fn verify_feeds(
                 Some(counter) => {
                     *counter += 1;
                     if report.examples.len() < 5 {
-                        report.examples.push(follower);
+                        report.examples.push(follower.to_owned());
                     }
                 }
             }

@@ -194,16 +194,13 @@ impl<'a> FeedSlots<'a> {
 
 /// `followers` grouped by the slot of each one's feed (`slot_of` the follower), in their
 /// order.
-pub(crate) fn by_slot(
+pub(crate) fn by_slot<'a>(
     mut slot_of: impl FnMut(&str) -> u16,
-    followers: &[String],
-) -> BTreeMap<u16, Vec<String>> {
-    let mut groups: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+    followers: impl IntoIterator<Item = &'a str>,
+) -> BTreeMap<u16, Vec<&'a str>> {
+    let mut groups: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
     for follower in followers {
-        groups
-            .entry(slot_of(follower))
-            .or_default()
-            .push(follower.clone());
+        groups.entry(slot_of(follower)).or_default().push(follower);
     }
     groups
 }
@@ -314,7 +311,7 @@ mod tests {
         let followers: Vec<String> = (1..=2_000).map(|f| f.to_string()).collect();
         let groups = by_slot(
             |f| crate::slots::slot_of(keys.feed(f).as_bytes()),
-            &followers,
+            followers.iter().map(String::as_str),
         );
         assert!(groups.len() > 1_000, "{}", groups.len());
         let mut seen = 0;

@@ -197,7 +197,10 @@ pub(crate) async fn retry_dead_feeds(
         return Ok(Some((0, 0)));
     }
     let (w, mut feeds) = (&job.write, FeedSlots::new(&job.write));
-    let groups = by_slot(|f| feeds.slot(f.as_bytes()), &dead);
+    let groups = by_slot(
+        |f| feeds.slot(f.as_bytes()),
+        dead.iter().map(String::as_str),
+    );
     let parts = groups.iter().map(|(slot, followers)| {
         let marks = keys.slot_marks(*slot, id);
         let mut call = RETRY_SLOT.key(&marks.dead_feeds);
@@ -234,9 +237,9 @@ pub(crate) async fn retry_dead_feeds(
             }
         };
         written += n;
-        let remaining: BTreeMap<&String, &String> = remaining
+        let remaining: BTreeMap<&str, &str> = remaining
             .chunks_exact(2)
-            .map(|pair| (&pair[0], &pair[1]))
+            .map(|pair| (pair[0].as_str(), pair[1].as_str()))
             .collect();
         still += remaining.len() as u64;
         for follower in followers {

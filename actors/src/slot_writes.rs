@@ -8,7 +8,6 @@
 //! spans few slots (about six at 1.5 M followers, chunks of 500). The stager reads them
 //! from its own copy (`recipients.rs`).
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use futures_util::future::join_all;
@@ -20,6 +19,7 @@ use crate::keys::KeyPatterns;
 use crate::kind::JobKind;
 use crate::messages::{BatchFanOut, FanoutId};
 use crate::plan::Chunk;
+use crate::recipients::{by_slot, FeedSlots};
 use crate::record::WriteSpec;
 use crate::scripts::{DELETE_SLOT, MARK_CHUNK, WRITE_SLOT};
 
@@ -267,15 +267,11 @@ pub(crate) async fn write_chunk(
             if read.followers.len() as u64 != chunk.size() {
                 return Ok(ChunkWrite::NotThisJob);
             }
-            let mut feeds = crate::recipients::FeedSlots::new(&job.write);
-            let mut groups: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
-            for follower in &read.followers {
-                groups
-                    .entry(feeds.slot(follower.as_bytes()))
-                    .or_default()
-                    .push(follower);
-            }
-            groups.into_iter().collect()
+            let mut feeds = FeedSlots::new(&job.write);
+            let followers = read.followers.iter().map(String::as_str);
+            by_slot(|f| feeds.slot(f.as_bytes()), followers)
+                .into_iter()
+                .collect()
         }
     };
     let parts = groups.into_iter().map(|(slot, followers)| {
